@@ -1,0 +1,4 @@
+"""``python -m torchbragg``: the nanoBragg-compatible command line."""
+from torchbragg.cli.main import main
+
+raise SystemExit(main())
