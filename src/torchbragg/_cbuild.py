@@ -1,0 +1,90 @@
+"""Compile bundled C sources on first use into a per-user cache.
+
+Used by the C reference launcher (``torchbragg-cref``) and by native helpers. The cache key is
+a hash of the sources, the compiler and the flags, so a changed source or ``CC``/``CFLAGS``
+triggers a rebuild; an unchanged one is reused. Builds go to a temporary name and are renamed
+into place, so concurrent first uses never see a half-written binary.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from torchbragg.errors import TorchBraggError
+
+#: Flags that keep IEEE semantics identical to the upstream build (no FMA contraction, no
+#: fast-math); user CFLAGS are appended after these.
+PARITY_CFLAGS = ["-O2", "-std=c99", "-ffp-contract=off", "-fno-fast-math"]
+
+
+class BuildError(TorchBraggError):
+    """No compiler, or the compiler failed."""
+
+    exit_status = 2
+
+
+def cache_root() -> Path:
+    """``$TORCHBRAGG_CACHE`` or ``$XDG_CACHE_HOME/torchbragg`` (default ``~/.cache/torchbragg``)."""
+    env = os.environ.get("TORCHBRAGG_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "torchbragg"
+
+
+def find_compiler() -> str:
+    """The C compiler: ``$CC``, else ``cc``, ``gcc`` or ``clang`` on PATH."""
+    cc = os.environ.get("CC")
+    candidates = [cc] if cc else ["cc", "gcc", "clang"]
+    for name in candidates:
+        if name and shutil.which(shlex.split(name)[0]):
+            return name
+    raise BuildError(
+        "no C compiler found (set CC or install gcc/clang) to build the bundled C sources"
+    )
+
+
+def build_cached(
+    name: str,
+    sources: list[Path],
+    *,
+    shared: bool = False,
+    extra_flags: list[str] | None = None,
+    libs: list[str] | None = None,
+) -> Path:
+    """Build ``sources`` into an executable (or shared library) and return its cached path."""
+    cc = find_compiler()
+    user_flags = shlex.split(os.environ.get("CFLAGS", ""))
+    flags = PARITY_CFLAGS + list(extra_flags or []) + user_flags
+    if shared:
+        flags += ["-shared", "-fPIC"]
+    link = list(libs or ["-lm"])
+    digest = hashlib.sha256()
+    for item in [cc, *flags, *link, str(shared)]:
+        digest.update(item.encode() + b"\0")
+    for src in sources:
+        digest.update(Path(src).read_bytes())
+    key = digest.hexdigest()[:16]
+    suffix = ".so" if shared else ""
+    out_dir = cache_root() / "build"
+    target = out_dir / f"{name}-{key}{suffix}"
+    if target.exists():
+        return target
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=suffix, dir=out_dir)
+    os.close(fd)
+    cmd = [*shlex.split(cc), *flags, "-o", tmp, *map(str, sources), *link]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        Path(tmp).unlink(missing_ok=True)
+        first = (proc.stderr.strip().splitlines() or ["(no output)"])[0]
+        raise BuildError(f"building {name} failed: {shlex.join(cmd)}: {first}")
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, target)
+    (out_dir / f"{name}.flags").write_text(shlex.join(cmd) + "\n")
+    return target
