@@ -1,0 +1,1 @@
+"""The nanoBragg-compatible command line: argv scanning, file loading, report, outputs."""

@@ -1,0 +1,261 @@
+"""From argv to a frozen :class:`~torchbragg.config.SimulationConfig` (cli.md §1, §6).
+
+Order: profile pre-pass, ``-mask`` then ``-img`` headers, the flag scan, then every precedence
+rule in one place, then the input files (matrix, HKL or Fdump cache, sources, mask pixels).
+Console lines the C prints while reading go to ``log`` (stdout) in the C's order.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional, Sequence
+
+import numpy as np
+
+from torchbragg.cli.flags import header_files, profile_name, scan
+from torchbragg.cli.state import ParseState
+from torchbragg.compat import get_profile
+from torchbragg.config import (BeamConfig, CrystalConfig, DetectorConfig, SamplingConfig,
+                               SimulationConfig, StructureFactors)
+from torchbragg.errors import InputError
+from torchbragg.physics.vec3 import RTD
+
+
+class UsageError(InputError):
+    """Missing required inputs: the C prints its usage text and exits 9."""
+
+    def __init__(self, message: str, prefix: str = ""):
+        super().__init__(message)
+        self.prefix = prefix
+
+
+@dataclass
+class LoadedRun:
+    """A parsed command line: the config plus what the console and writers need."""
+
+    config: SimulationConfig
+    state: ParseState
+    pre_banner: List[str] = field(default_factory=list)  # lines before the banner
+    stderr: List[str] = field(default_factory=list)
+    mask: Optional[np.ndarray] = None
+    hkl_log: List[str] = field(default_factory=list)  # lines printed while reading F
+    sf_source: str = "none"  # hkl | dump | none
+    sf_table: object = None
+
+
+def _apply_header(state: ParseState, img, is_mask: bool) -> None:
+    """io.md §8.3: header keys preset detector and beam values (no pivot change)."""
+    def get(key):
+        v = img.get(key)
+        return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
+    v = get("SIZE1")
+    if v is not None:
+        state.fpixels = int(v)
+    v = get("SIZE2")
+    if v is not None:
+        state.spixels = int(v)
+    v = get("PIXEL_SIZE")
+    if v is not None:
+        state.pixel = v / 1000.0
+        state.detsize_f = state.pixel * state.fpixels
+        state.detsize_s = state.pixel * state.spixels
+    v = get("DISTANCE")
+    if v is not None:
+        state.distance = v / 1000.0
+    v = get("CLOSE_DISTANCE")
+    if v is not None:
+        state.close_distance = v / 1000.0
+    v = get("WAVELENGTH")
+    if v is not None:
+        state.wavelength = v * 1e-10
+    v = get("BEAM_CENTER_X")
+    if v is not None:
+        state.xbeam = v / 1000.0
+    v = get("BEAM_CENTER_Y")
+    if v is not None:
+        state.ybeam = state.detsize_s - v / 1000.0 if is_mask else v / 1000.0
+    v = get("ORGX")
+    if v is not None:
+        state.orgx = v
+    v = get("ORGY")
+    if v is not None:
+        state.orgy = v
+    v = get("PHI")
+    if v is not None:
+        state.phi0 = v / RTD
+    v = get("OSC_RANGE")
+    if v is not None:
+        state.osc = v / RTD
+
+
+def _read_header_file(path: str, is_mask: bool, state: ParseState, run: LoadedRun):
+    from torchbragg.io.smv import NotADSCFrame, SMVUnreadable, read_smv
+
+    try:
+        img = read_smv(path)
+    except SMVUnreadable as exc:
+        run.stderr.append(str(exc))
+        return None
+    except NotADSCFrame:
+        run.pre_banner.append(f"ERROR: {path} does not look like an ADSC frame!")
+        return None
+    run.pre_banner.append(f"reading {path}")
+    run.pre_banner.append(f"mmap({path}) = 0x0")
+    _apply_header(state, img, is_mask)
+    return img
+
+
+def parse_argv(argv: Sequence[str], now: Optional[int] = None) -> LoadedRun:
+    """Scan ``argv`` and resolve precedence; returns the config and console bookkeeping."""
+    argv = list(argv)
+    profile = get_profile(profile_name(argv))
+    state = ParseState()
+    run = LoadedRun(config=SimulationConfig(), state=state)
+    img_path, mask_path = header_files(argv)
+    mask_img = None
+    if mask_path is not None:
+        mask_img = _read_header_file(mask_path, True, state, run)
+    if img_path is not None:
+        _read_header_file(img_path, False, state, run)
+    scan(argv, state, profile)
+    start_seed = -int(now if now is not None else time.time())
+    if state.seed is None:
+        state.seed = start_seed
+    misset_seed = state.misset_seed if state.misset_seed is not None else start_seed
+    if not argv or (state.matfile is None and (state.cell is None or state.cell[0] <= 0)):
+        raise UsageError("no -mat file and no positive -cell edge given")
+    # pixel count vs extent (cli.md §2.4)
+    if state.fpixels != 0:
+        state.detsize_f = state.pixel * state.fpixels
+    if state.spixels != 0:
+        state.detsize_s = state.pixel * state.spixels
+    fpixels = math.ceil(state.detsize_f / state.pixel - 0.5) if state.pixel else 0
+    spixels = math.ceil(state.detsize_s / state.pixel - 0.5) if state.pixel else 0
+    if fpixels <= 0 or spixels <= 0:
+        raise InputError(f"detector has {fpixels}x{spixels} pixels: check -detpixels/-detsize/-pixel")
+    if mask_img is not None:
+        if (mask_img.width, mask_img.height) != (fpixels, spixels):
+            raise InputError(f"-mask {mask_path}: {mask_img.width}x{mask_img.height} pixels but "
+                             f"the detector has {fpixels}x{spixels}")
+        run.mask = mask_img.pixels != 0
+        state.maskfile, state.maskfile_used = mask_path, True
+    roi = None
+    if state.roi is not None:
+        xmin, xmax, ymin, ymax = state.roi
+        roi = (xmin if xmin >= 0 else 0, xmax if xmax >= 0 else fpixels,
+               ymin if ymin >= 0 else 0, ymax if ymax >= 0 else spixels)
+    else:
+        roi = (0, fpixels, 0, spixels)
+    amatrix = _read_matrix(state)
+    sources = _read_sources(state)
+    for flag, path in state.stolfiles:
+        _read_stol(flag, path, run)
+    vec = state.vectors
+    detector = DetectorConfig(
+        convention=state.convention, pivot=state.pivot, pixel_size_m=state.pixel,
+        fpixels=fpixels, spixels=spixels, detsize_f_m=state.detsize_f,
+        detsize_s_m=state.detsize_s, distance_m=state.distance,
+        close_distance_m=state.close_distance, xbeam_m=state.xbeam, ybeam_m=state.ybeam,
+        xclose_m=state.xclose, yclose_m=state.yclose, orgx_px=state.orgx, orgy_px=state.orgy,
+        rotx_rad=state.rotx, roty_rad=state.roty, rotz_rad=state.rotz,
+        twotheta_rad=state.twotheta, fdet_vector=vec.get("fdet"), sdet_vector=vec.get("sdet"),
+        odet_vector=vec.get("odet"), beam_vector=vec.get("beam"), polar_vector=vec.get("polar"),
+        spindle_axis=vec.get("spindle"), twotheta_axis=vec.get("twotheta_axis"),
+        pix0_vector_m=state.pix0_vector, curved=state.curved, point_pixel=state.point_pixel,
+        thickness_m=state.thickness, mu_per_m=state.mu, thicksteps=state.thicksteps)
+    beam = BeamConfig(
+        wavelength_m=state.wavelength, fluence_per_m2=state.fluence, flux_per_s=state.flux,
+        exposure_s=state.exposure, beamsize_m=state.beamsize,
+        dispersion_fraction=state.dispersion, dispsteps=state.dispsteps,
+        hdivrange_rad=state.hdivrange, vdivrange_rad=state.vdivrange,
+        hdivstep_rad=state.hdivstep, vdivstep_rad=state.vdivstep, hdivsteps=state.hdivsteps,
+        vdivsteps=state.vdivsteps, round_div=state.round_div, sources=sources,
+        kahn_factor=state.kahn, nopolar=state.nopolar)
+    cell = None
+    if state.cell is not None and state.cell[0] > 0:
+        a, b, c, al, be, ga = state.cell
+        b = b if b > 0 else a
+        c = c if c > 0 else a
+        al, be, ga = (x if x > 0 else math.pi / 2.0 for x in (al, be, ga))
+        cell = (a, b, c, al, be, ga)
+    crystal = CrystalConfig(
+        cell_A_rad=cell, amatrix=amatrix, misset_rad=state.misset,
+        misset_random=state.misset_random, misset_seed=misset_seed, Na=state.Na, Nb=state.Nb,
+        Nc=state.Nc, sample_x_m=state.sample_x, sample_y_m=state.sample_y,
+        sample_z_m=state.sample_z, shape=state.shape, fudge=state.fudge,
+        mosaic_spread_rad=state.mosaic_spread, mosaic_domains=state.mosaic_domains,
+        mosaic_seed=state.mosaic_seed, phi0_rad=state.phi0, osc_rad=state.osc,
+        phistep_rad=state.phistep, phisteps=state.phisteps)
+    sampling = SamplingConfig(
+        oversample=state.oversample, oversample_thick=state.oversample_thick,
+        oversample_polar=state.oversample_polar, oversample_omega=state.oversample_omega,
+        interpolate=state.interpolate, dmin_m=state.dmin, water_m=state.water, roi=roi,
+        mask=run.mask)
+    run.config = SimulationConfig(detector, beam, crystal, StructureFactors(state.default_F),
+                                  sampling, profile)
+    return run
+
+
+def load_structure_factors(run: LoadedRun, log: Callable[[str], None]) -> None:
+    """HKL file (and cache write), else the cache file, else ``default_F`` (cli.md §6.11)."""
+    from dataclasses import replace
+
+    from torchbragg.io.fdump import read_fdump, write_fdump
+    from torchbragg.io.hkl import read_hkl
+
+    st = run.state
+    table = None
+    if st.hklfile is not None:
+        table = read_hkl(st.hklfile, st.default_F, log)
+        try:
+            write_fdump(st.dumpfile, table)
+            log(f"writing dump file for next time: {st.dumpfile}")
+        except Exception:
+            log(f"WARNING: unable to open dump file: {st.dumpfile}")
+        run.sf_source = "hkl"
+    else:
+        table = read_fdump(st.dumpfile, run.stderr.append)
+        if table is not None:
+            log(f"reading Fs from {st.dumpfile}")
+            run.sf_source = "dump"
+        elif st.default_F == 0:
+            raise UsageError("no hkl file and no dump file to read.",
+                             prefix="ERROR: no hkl file and no dump file to read.")
+    run.sf_table = table
+    if table is not None:
+        sf = StructureFactors(default_F=st.default_F, origin=(table.h_min, table.k_min, table.l_min),
+                              ranges=(table.h_range, table.k_range, table.l_range),
+                              grid=table.grid, count=table.count)
+        run.config = replace(run.config, structure_factors=sf)
+
+
+def _read_matrix(state: ParseState):
+    if state.matfile is None:
+        return None
+    from torchbragg.io.matfile import read_mat
+
+    values = read_mat(state.matfile)
+    if values is None:
+        raise InputError(f"-mat {state.matfile}: cannot open the orientation matrix file")
+    return tuple(values)
+
+
+def _read_sources(state: ParseState):
+    if state.sourcefile is None:
+        return None
+    from torchbragg.io.columns import read_columns
+
+    rows = read_columns(state.sourcefile, 5)
+    if not rows:
+        raise InputError(f"-sourcefile {state.sourcefile}: no sources in the file")
+    return tuple(tuple(r) for r in rows)
+
+
+def _read_stol(flag: str, path: str, run: LoadedRun) -> None:
+    from torchbragg.io.columns import read_columns
+
+    run.hkl_log.append(f"reading {path}")
+    rows = read_columns(path, 2)
+    if not rows:
+        raise InputError(f"{flag} {path}: no data in input file")

@@ -1,0 +1,96 @@
+"""``torchbragg``: the nanoBragg command line (same flags, outputs and console report).
+
+Exit status: 0 success; 9 bad input or missing inputs (as the C); 10 an output file cannot be
+written; 130 interrupted. Errors print one line on stderr, never a traceback, and leave no
+output file behind (every file is written atomically).
+"""
+from __future__ import annotations
+
+import sys
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+from torchbragg.cli.load import UsageError, load_structure_factors, parse_argv
+from torchbragg.cli.progress import Progress
+from torchbragg.cli.report import BANNER, pre_banner_lines, sampling_lines, setup_lines
+from torchbragg.cli.usage import usage_text
+from torchbragg.errors import TorchBraggError
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return run(argv)
+    except UsageError as exc:
+        sys.stdout.write(BANNER + "\n")
+        if exc.prefix:
+            sys.stdout.write(exc.prefix)
+        sys.stdout.write(usage_text())
+        sys.stdout.flush()
+        print(f"torchbragg: error: {exc}", file=sys.stderr)
+        return exc.exit_status
+    except TorchBraggError as exc:
+        sys.stdout.flush()
+        print(f"torchbragg: error: {exc}", file=sys.stderr)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        print("torchbragg: interrupted", file=sys.stderr)
+        return 130
+
+
+def _emit(lines: List[str]) -> None:
+    if lines:
+        sys.stdout.write("\n".join(lines) + "\n")
+
+
+def run(argv: List[str]) -> int:
+    """Parse, set up, render, write; see :mod:`torchbragg.cli.outputs`."""
+    import torch
+
+    from torchbragg.cli.outputs import write_outputs
+    from torchbragg.physics.render import render, rendered_indices
+    from torchbragg.physics.setup import build_experiment, make_plan
+    from torchbragg.physics.trace_hook import TraceRecorder
+    from torchbragg.rng import ShuffleTable
+
+    loaded = parse_argv(argv)
+    sf_log: List[str] = []
+    load_structure_factors(loaded, sf_log.append)
+    table = ShuffleTable()
+    exp = build_experiment(loaded.config, table)
+    st = loaded.state
+    device = st.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise TorchBraggError("-device cuda: no CUDA device is available")
+    dtype = torch.float64 if st.dtype == "float64" else torch.float32
+    for line in loaded.stderr:
+        print(line, file=sys.stderr)
+    _emit(loaded.pre_banner + pre_banner_lines(exp) + [BANNER] + setup_lines(exp, loaded)
+          + sf_log + loaded.hkl_log + sampling_lines(exp, loaded))
+    sys.stdout.flush()
+    plan = make_plan(exp, device, dtype)
+    indices = rendered_indices(plan, loaded.config.sampling.roi, loaded.mask)
+    recorder = None
+    if st.trace_pixels:
+        recorder = TraceRecorder(st.trace_pixels, lambda text: print(text))
+        recorder.run_level(exp)
+    progress = Progress(st.progress and not st.printout)
+
+    def interpolation_off(hkl):
+        h, k, l, h0, k0, l0 = hkl
+        sys.stdout.write("WARNING: out of range for three point interpolation: h,k,l,h0,k0,l0: "
+                         f"{h:g},{k:g},{l:g},{int(h0)},{int(k0)},{int(l0)} \n"
+                         "WARNING: further warnings will not be printed! ")
+
+    result = render(plan, indices, chunk=st.chunk_pixels, progress=progress, recorder=recorder,
+                    on_interpolation_off=interpolation_off)
+    progress.close()
+    if recorder is not None:
+        recorder.flush()
+    rendered = np.zeros(plan.spixels * plan.fpixels, dtype=bool)
+    rendered[indices.cpu().numpy()] = True
+    write_outputs(loaded, exp, result, rendered.reshape(plan.spixels, plan.fpixels), table)
+    return 0

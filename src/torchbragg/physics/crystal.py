@@ -1,0 +1,166 @@
+"""Crystal set-up: cell, orientation matrix, misset, real/reciprocal vectors (model.md §2.1–2.6).
+
+Reciprocal vectors in Å⁻¹, real-space vectors returned in metres, angles in radians.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+from torchbragg.config import CrystalConfig
+from torchbragg.physics import vec3 as v3
+from torchbragg.physics.mosaic import random_rotation
+from torchbragg.physics.vec3 import DBL_MIN, RTD, Vec3
+from torchbragg.rng import ShuffleTable, UniformStream
+
+
+@dataclass(frozen=True)
+class CellReport:
+    """Printed cell parameters (display only, model.md §2.5)."""
+
+    cell: Tuple[float, float, float, float, float, float]  # Å and degrees
+    recip: Tuple[float, float, float, float, float, float]  # Å⁻¹ and degrees
+    volume_A3: float
+
+
+@dataclass(frozen=True)
+class Lattice:
+    """The reference orientation (φ = 0, no mosaic) and the fixed reciprocal vectors."""
+
+    a0_m: Vec3
+    b0_m: Vec3
+    c0_m: Vec3
+    a_star: Vec3  # Å⁻¹, after misset, never rotated (used by ROUND/GAUSS/TOPHAT, Q17)
+    b_star: Vec3
+    c_star: Vec3
+    report: CellReport
+    misset_rad: Optional[Vec3]  # angles applied (random misset: the drawn ones)
+    warnings: Tuple[str, ...] = ()
+
+
+def reciprocal_from_cell(a, b, c, alpha, beta, gamma):
+    """§2.1: default-orientation reciprocal vectors and the angle-formula volume (Å³)."""
+    warnings = []
+    s = (alpha + beta + gamma) / 2.0
+    skew = abs(math.sin(s) * math.sin(s - alpha) * math.sin(s - beta) * math.sin(s - gamma))
+    volume = 2.0 * a * b * c * math.sqrt(skew)
+    if volume <= 0.0:
+        warnings.append(f"WARNING: impossible unit cell volume: {volume:g}")
+        volume = DBL_MIN
+    vstar = 1.0 / volume
+    a_s = b * c * math.sin(alpha) * vstar
+    b_s = c * a * math.sin(beta) * vstar
+    c_s = a * b * math.sin(gamma) * vstar
+    if a_s <= 0.0 or b_s <= 0.0 or c_s <= 0.0:
+        warnings.append(f"WARNING: impossible reciprocal cell lengths: {a_s:g} {b_s:g} {c_s:g}")
+        a_s, b_s, c_s = (abs(x) or DBL_MIN for x in (a_s, b_s, c_s))
+    sin_as = a * vstar / b_s / c_s
+    sin_bs = b * vstar / a_s / c_s
+    sin_gs = c * vstar / a_s / b_s
+    cos_as = (math.cos(beta) * math.cos(gamma) - math.cos(alpha)) / (math.sin(beta) * math.sin(gamma))
+    cos_bs = (math.cos(gamma) * math.cos(alpha) - math.cos(beta)) / (math.sin(gamma) * math.sin(alpha))
+    cos_gs = (math.cos(alpha) * math.cos(beta) - math.cos(gamma)) / (math.sin(alpha) * math.sin(beta))
+    sines = [min(1.0, max(-1.0, x)) for x in (sin_as, sin_bs, sin_gs)]
+    cosines = [1.0 if x * x > 1.0 else x for x in (cos_as, cos_bs, cos_gs)]
+    if any(abs(x) > 1.0000001 for x in (sin_as, sin_bs, sin_gs, cos_as, cos_bs, cos_gs)):
+        warnings.append("WARNING: oddball reciprocal cell angles:")
+    sin_as, sin_bs, sin_gs = sines
+    cos_as, cos_bs, cos_gs = cosines
+    a_star = (a_s, 0.0, 0.0)
+    b_star = (b_s * cos_gs, b_s * sin_gs, 0.0)
+    c_star = (c_s * cos_bs, c_s * (cos_as - cos_bs * cos_gs) / sin_gs,
+              c_s * volume / (a * b * c * sin_gs))
+    return a_star, b_star, c_star, volume, warnings
+
+
+def misset_from_matrix(u) -> Vec3:
+    """§2.4 steps 1–2: Euler angles (rx, ry, rz) that reproduce rotation matrix ``u``."""
+    u = list(u)
+    for _ in range(2):
+        for row in range(3):
+            r = u[3 * row:3 * row + 3]
+            m = math.sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2])
+            u[3 * row:3 * row + 3] = [r[0] / m, r[1] / m, r[2] / m]
+    if u[6] * u[6] < 1.0:
+        rx = math.atan2(u[7], u[8])
+        ry = math.atan2(-u[6], math.sqrt(u[7] * u[7] + u[8] * u[8]))
+        rz = math.atan2(u[3], u[0])
+    else:
+        pi = 4.0 * math.atan2(1.0, 1.0)
+        rx, ry, rz = pi, pi / 2.0, math.atan2(u[1], -u[4])
+    return (rx, ry, rz)
+
+
+def build_lattice(cfg: CrystalConfig, wavelength_m: float, table: ShuffleTable) -> Lattice:
+    """§2.1–2.5: reciprocal vectors from ``-cell``/``-mat``, misset, then real-space vectors."""
+    warnings = []
+    cell = cfg.cell_A_rad
+    a_star = b_star = c_star = (0.0, 0.0, 0.0)
+    volume = None
+    if cell is not None:
+        a_star, b_star, c_star, volume, w = reciprocal_from_cell(*cell)
+        warnings += w
+    if cfg.amatrix is not None:
+        m = cfg.amatrix
+        factor = 1e-10 / wavelength_m
+        a_star = (m[0] * factor, m[3] * factor, m[6] * factor)
+        b_star = (m[1] * factor, m[4] * factor, m[7] * factor)
+        c_star = (m[2] * factor, m[5] * factor, m[8] * factor)
+    misset = cfg.misset_rad
+    if cfg.misset_random:
+        stream = UniformStream(table, cfg.misset_seed)
+        misset = misset_from_matrix(random_rotation(stream, 90.0))
+    if misset is not None:
+        a_star, b_star, c_star = (v3.rotate_xyz(v, *misset) for v in (a_star, b_star, c_star))
+
+    # §2.5
+    A = v3.cross(a_star, b_star)
+    B = v3.cross(b_star, c_star)
+    C = v3.cross(c_star, a_star)
+    vstar = v3.dot(a_star, B)
+    if cell is not None:
+        B = v3.rescale(B, cell[0] / volume)
+        C = v3.rescale(C, cell[1] / volume)
+        A = v3.rescale(A, cell[2] / volume)
+        vstar = 1.0 / volume
+    volume = 1.0 / vstar if vstar != 0.0 else math.inf
+    a_real = v3.scale(B, volume)
+    b_real = v3.scale(C, volume)
+    c_real = v3.scale(A, volume)
+    a_star = v3.scale(v3.cross(b_real, c_real), vstar)
+    b_star = v3.scale(v3.cross(c_real, a_real), vstar)
+    c_star = v3.scale(v3.cross(a_real, b_real), vstar)
+    report = _cell_report(a_real, b_real, c_real, a_star, b_star, c_star, volume)
+    to_m = lambda v: (v[0] * 1e-10, v[1] * 1e-10, v[2] * 1e-10)  # noqa: E731
+    return Lattice(to_m(a_real), to_m(b_real), to_m(c_real), a_star, b_star, c_star, report,
+                   misset if cfg.misset_random else cfg.misset_rad, tuple(warnings))
+
+
+def _angle(len_x, len_y, dotxy, recip_len, volume):
+    cos_v = dotxy / (len_x * len_y) if len_x * len_y != 0 else math.nan
+    sin_v = recip_len * volume / (len_x * len_y) if len_x * len_y != 0 else math.nan
+    sin_v = min(1.0, max(-1.0, sin_v)) if sin_v == sin_v else sin_v
+    cos_v = 1.0 if cos_v * cos_v > 1.0 else cos_v
+    return math.atan2(sin_v, cos_v) * RTD
+
+
+def _cell_report(a, b, c, a_s, b_s, c_s, volume) -> CellReport:
+    la, lb, lc = (v3.magnitude(v) for v in (a, b, c))
+    las, lbs, lcs = (v3.magnitude(v) for v in (a_s, b_s, c_s))
+    vstar = 1.0 / volume if volume != 0 else math.inf
+    cell = (la, lb, lc, _angle(lb, lc, v3.dot(b, c), las, volume),
+            _angle(lc, la, v3.dot(c, a), lbs, volume), _angle(la, lb, v3.dot(a, b), lcs, volume))
+    recip = (las, lbs, lcs, _angle(lbs, lcs, v3.dot(b_s, c_s), la, vstar),
+             _angle(lcs, las, v3.dot(c_s, a_s), lb, vstar),
+             _angle(las, lbs, v3.dot(a_s, b_s), lc, vstar))
+    return CellReport(cell, recip, volume)
+
+
+def cells_from_size(cfg: CrystalConfig, lattice: Lattice, sample_m: Vec3) -> Tuple[int, int, int]:
+    """§2.6: N from crystal sizes (after beam clipping), then every N ≤ 1 becomes 1."""
+    counts = [cfg.Na, cfg.Nb, cfg.Nc]
+    for i, (size, vec) in enumerate(zip(sample_m, (lattice.a0_m, lattice.b0_m, lattice.c0_m))):
+        if size > 0:
+            counts[i] = math.ceil(size / v3.magnitude(vec))
+    return tuple(max(1, int(n)) for n in counts)  # type: ignore[return-value]

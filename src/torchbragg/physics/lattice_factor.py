@@ -1,0 +1,65 @@
+"""Lattice transform F_latt for the four crystal shapes (model.md §2.7), on tensors."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Tuple
+
+import torch
+
+ROUND_NORM = 0.723601254558268
+GAUSS_WIDTH = 0.63
+TOPHAT_CUTOFF = 0.3969
+
+
+@dataclass(frozen=True)
+class ShapeParams:
+    shape: str  # SQUARE, ROUND, GAUSS, TOPHAT
+    Na: float
+    Nb: float
+    Nc: float
+    fudge: float
+    a_star: Tuple[float, float, float]  # Å⁻¹ (fixed, Q17)
+    b_star: Tuple[float, float, float]
+    c_star: Tuple[float, float, float]
+
+
+def sincg(x: torch.Tensor, n: float) -> torch.Tensor:
+    """``sin(x·N)/sin(x)``, and N at x == 0."""
+    return torch.where(x == 0, torch.full_like(x, n), torch.sin(x * n) / torch.sin(x))
+
+
+def sinc3(x: torch.Tensor) -> torch.Tensor:
+    """``3·(sin(x)/x − cos(x))/x²``, and 1 at x == 0."""
+    value = 3.0 * (torch.sin(x) / x - torch.cos(x)) / (x * x)
+    return torch.where(x == 0, torch.ones_like(x), value)
+
+
+def square_factors(h, k, l, p: ShapeParams):
+    """Per-axis SQUARE factors (exactly 1 for an axis with N ≤ 1, Q18)."""
+    one = torch.ones_like(h)
+    fa = sincg(math.pi * h, p.Na) if p.Na > 1 else one
+    fb = sincg(math.pi * k, p.Nb) if p.Nb > 1 else one
+    fc = sincg(math.pi * l, p.Nc) if p.Nc > 1 else one
+    return fa, fb, fc
+
+
+def lattice_factor(h, k, l, h0, k0, l0, p: ShapeParams):
+    """F_latt and, for SQUARE, the three axis factors (else None)."""
+    if p.shape == "SQUARE":
+        fa, fb, fc = square_factors(h, k, l, p)
+        return fa * fb * fc, (fa, fb, fc)
+    dh, dk, dl = h - h0, k - k0, l - l0
+    nabc = p.Na * p.Nb * p.Nc
+    if p.shape == "ROUND":
+        hrad2 = dh * dh * p.Na * p.Na + dk * dk * p.Nb * p.Nb + dl * dl * p.Nc * p.Nc
+        return nabc * ROUND_NORM * sinc3(math.pi * torch.sqrt(hrad2 * p.fudge)), None
+    a, b, c = p.a_star, p.b_star, p.c_star
+    dx = dh * a[0] + dk * b[0] + dl * c[0]
+    dy = dh * a[1] + dk * b[1] + dl * c[1]
+    dz = dh * a[2] + dk * b[2] + dl * c[2]
+    rstar2 = (dx * dx + dy * dy + dz * dz) * p.Na * p.Na * p.Nb * p.Nb * p.Nc * p.Nc
+    if p.shape == "GAUSS":
+        return nabc * torch.exp(-(rstar2 / GAUSS_WIDTH * p.fudge)), None
+    inside = rstar2 * p.fudge < TOPHAT_CUTOFF
+    return torch.where(inside, torch.full_like(h, nabc), torch.zeros_like(h)), None

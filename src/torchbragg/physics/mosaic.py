@@ -1,0 +1,47 @@
+"""Mosaic domain rotations drawn with the C's generator (model.md §4.3–4.4), bit for bit."""
+from __future__ import annotations
+
+import math
+from typing import List, Tuple
+
+import numpy as np
+
+from torchbragg.rng import UniformStream, fl32
+
+Matrix = Tuple[float, ...]
+IDENTITY: Matrix = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+_THIRD_F32 = np.float32(1.0 / 3.0)
+
+
+def _powf(x: float, y: np.float32) -> float:
+    """Single-precision ``powf`` (binary32 arguments and result)."""
+    with np.errstate(all="ignore"):
+        return float(np.power(np.float32(x), y, dtype=np.float32))
+
+
+def random_rotation(stream: UniformStream, spread_rad: float) -> Matrix:
+    """One rotation: three draws, a cap angle formed in binary32, Rodrigues matrix (§4.3)."""
+    r1 = 2.0 * stream.next() - 1.0
+    r2 = 2.0 * stream.next() - 1.0
+    r3 = 2.0 * stream.next() - 1.0
+    rho = math.sqrt(1.0 - r2 * r2)
+    rot = fl32(fl32(spread_rad) * _powf(fl32(1.0 - r3 * r3), _THIRD_F32))
+    vx = rho * math.sin(math.pi * r1)
+    vy = rho * math.cos(math.pi * r1)
+    vz = r2
+    c = math.cos(rot)
+    s = math.sin(rot)
+    t = 1.0 - c
+    return (
+        c + t * vx * vx, t * vx * vy - s * vz, t * vx * vz + s * vy,
+        t * vx * vy + s * vz, c + t * vy * vy, t * vy * vz - s * vx,
+        t * vx * vz - s * vy, t * vy * vz + s * vx, c + t * vz * vz,
+    )
+
+
+def domain_matrices(stream: UniformStream, spread_rad: float, count: int) -> List[Matrix]:
+    """``count`` domains in order; domain 0 is replaced by the identity (Q26)."""
+    mats = [random_rotation(stream, spread_rad) for _ in range(count)]
+    if mats:
+        mats[0] = IDENTITY
+    return mats

@@ -1,0 +1,90 @@
+"""Render an image: chunk the rendered pixels, run the kernel, keep the C's processing order.
+
+Handles the two run-level effects of processing order (single-thread C semantics whatever the
+chunking): the first φ loop of the run (Q1) and the global interpolation switch-off (Q11).
+Memory is bounded by the chunk size (pixels per kernel call).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+
+from torchbragg.physics.kernel import InterpolationPolicy, render_chunk
+from torchbragg.physics.plan import KernelPlan
+
+#: bytes of working memory per (pixel × evaluation) held at once by the kernel (measured ≈ 300)
+BYTES_PER_EVALUATION = 320
+DEFAULT_BUDGET_BYTES = 512 * 1024 * 1024
+
+
+@dataclass
+class RenderResult:
+    image: torch.Tensor  # [S, F] float32 (the C's stored image)
+    values: torch.Tensor  # [S, F] compute dtype, before the float32 store
+    omega_sum: float  # Σ Ω over rendered pixels, layers and sub-pixels
+    interpolation_warning: Optional[tuple]  # (h, k, l, h0, k0, l0) of the switch-off
+
+
+def rendered_indices(plan: KernelPlan, roi, mask) -> torch.Tensor:
+    """Flat (slow·F + fast) indices of pixels inside the ROI and not masked, in C order."""
+    S, F = plan.spixels, plan.fpixels
+    keep = torch.ones((S, F), dtype=torch.bool)
+    if roi is not None:
+        xmin, xmax, ymin, ymax = roi
+        fast = torch.arange(F)[None, :]
+        slow = torch.arange(S)[:, None]
+        keep &= (fast >= xmin) & (fast <= xmax) & (slow >= ymin) & (slow <= ymax)
+    if mask is not None:
+        keep &= torch.as_tensor(mask, dtype=torch.bool)
+    return torch.nonzero(keep.reshape(-1)).reshape(-1)
+
+
+def chunk_pixels(plan: KernelPlan, budget_bytes: int = DEFAULT_BUDGET_BYTES) -> int:
+    """Pixels per kernel call so that the working set stays within ``budget_bytes``."""
+    m = max(1, plan.lat_a.shape[0])
+    itemsize = torch.finfo(plan.dtype).bits // 8
+    per_pixel = BYTES_PER_EVALUATION * m * itemsize // 8 + 256
+    return max(1024, budget_bytes // per_pixel)
+
+
+def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = None,
+           progress: Optional[Callable[[int, int], None]] = None, recorder=None,
+           on_interpolation_off: Optional[Callable[[tuple], None]] = None) -> RenderResult:
+    """Render ``indices`` (flat pixel indices in C order) and return the image."""
+    S, F = plan.spixels, plan.fpixels
+    chunk = chunk or chunk_pixels(plan)
+    indices = indices.to(plan.device)
+    values = torch.zeros(S * F, device=plan.device, dtype=plan.dtype)
+    omega_total = torch.zeros((), device=plan.device, dtype=torch.float64)
+    interp_on = plan.interpolate
+    warning = None
+    total = int(indices.numel())
+    for start in range(0, total, chunk):
+        idx = indices[start:start + chunk]
+        s = torch.div(idx, F, rounding_mode="floor")
+        f = idx - s * F
+        fresh = 0 if (start == 0 and plan.first_lat is not None) else -1
+        chunk_rec = recorder.for_chunk(s, f) if recorder is not None else None
+        policy = InterpolationPolicy("on" if interp_on else "off")
+        res = render_chunk(plan, s, f, fresh, policy, chunk_rec)
+        if res.first_out_of_range is not None:
+            row, index = res.first_out_of_range
+            if chunk_rec is not None:
+                chunk_rec = recorder.for_chunk(s, f)
+            res = render_chunk(plan, s, f, fresh, InterpolationPolicy("split", row, index),
+                               chunk_rec)
+            warning = res.switch_off_hkl
+            interp_on = False
+            if on_interpolation_off is not None:
+                on_interpolation_off(warning)
+        if chunk_rec is not None:
+            chunk_rec.finish(res.value)
+        values = values.index_put((idx,), res.value)
+        omega_total = omega_total + res.omega_sum.to(torch.float64).sum()
+        if progress is not None:
+            progress(min(start + chunk, total), total)
+    values = values.reshape(S, F)
+    image = values.to(torch.float32)
+    return RenderResult(image, values, float(omega_total), warning)

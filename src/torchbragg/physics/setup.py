@@ -1,0 +1,228 @@
+"""From a configuration to the resolved experiment, in the C's set-up order (model.md §1.7).
+
+:func:`build_experiment` resolves every automatic choice and returns scalars (Python floats,
+bit-identical to the C set-up) plus what the console report prints; :func:`make_plan` turns it
+into the kernel's tensors on a device and dtype.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import List, Optional, Tuple
+
+import torch
+
+from torchbragg.config import SimulationConfig
+from torchbragg.physics import vec3 as v3
+from torchbragg.physics.crystal import Lattice, build_lattice, cells_from_size
+from torchbragg.physics.detector import DetectorGeometry, build_detector
+from torchbragg.physics.lattice_factor import ShapeParams
+from torchbragg.physics.mosaic import domain_matrices
+from torchbragg.physics.plan import KernelPlan
+from torchbragg.physics.sampling import (Layers, Steps, recommended_oversample, resolve_dispersion,
+                                         resolve_grid, resolve_layers, resolve_mosaic, resolve_phi)
+from torchbragg.physics.sources import SourceSet, generate_sources, sources_from_rows
+from torchbragg.physics.structure_factors import SFLookup
+from torchbragg.rng import ShuffleTable, UniformStream
+
+R_E_SQR = 7.94079248018965e-30  # m²
+AVOGADRO = 6.02214179e23
+WATER_F = 2.57
+WATER_MW = 18.0
+
+
+@dataclass
+class Experiment:
+    """Resolved set-up: geometry, crystal, sampling, sources and the report's values."""
+
+    config: SimulationConfig
+    detector: DetectorGeometry
+    lattice: Lattice
+    Na: int
+    Nb: int
+    Nc: int
+    sample_m: Tuple[float, float, float]
+    clip_warnings: List[str]
+    fluence: float
+    flux: float
+    phi: Steps
+    hdiv: Steps
+    vdiv: Steps
+    disp: Steps
+    layers: Layers
+    mosaic_domains: int
+    mosaic_spread_rad: float
+    mosaic_warning: str
+    mosaics: list
+    oversample: int
+    oversample_auto: bool
+    oversample_recommended: int
+    interpolate: bool
+    interpolate_auto: bool
+    sources: SourceSet
+    steps: int
+    I_bg: float
+    xtal_max_m: float
+    phi_lattices: list = field(default_factory=list)
+
+
+def build_experiment(cfg: SimulationConfig, table: Optional[ShuffleTable] = None) -> Experiment:
+    """Resolve the configuration (model.md §1.7 steps 3–16)."""
+    table = table if table is not None else ShuffleTable()
+    b, c, s = cfg.beam, cfg.crystal, cfg.sampling
+    # step 4: fluence and beam clipping (§7.10, Q21)
+    fluence = b.fluence_per_m2
+    if b.flux_per_s != 0 and b.exposure_s > 0 and b.beamsize_m >= 0:
+        fluence = _div(_div(b.flux_per_s * b.exposure_s, b.beamsize_m), b.beamsize_m)
+    sx, sy, sz = c.sample_x_m, c.sample_y_m, c.sample_z_m
+    clips = []
+    if b.beamsize_m >= 0:
+        if b.beamsize_m < sy:
+            clips.append(f"WARNING: clipping sample ({sy:g} m high) with beam ({b.beamsize_m:g} m)")
+            sy = b.beamsize_m
+        if b.beamsize_m < sz:
+            clips.append(f"WARNING: clipping sample ({sz:g} m wide) with beam ({b.beamsize_m:g} m)")
+            sz = b.beamsize_m
+    flux = b.flux_per_s
+    if b.exposure_s > 0:
+        flux = fluence / b.exposure_s * b.beamsize_m * b.beamsize_m
+    # steps 6-9: detector
+    det = build_detector(cfg.detector, cfg.profile)
+    phi = resolve_phi(c.osc_rad, c.phistep_rad, c.phisteps)
+    hdiv = resolve_grid(b.hdivrange_rad, b.hdivstep_rad, b.hdivsteps)
+    vdiv = resolve_grid(b.vdivrange_rad, b.vdivstep_rad, b.vdivsteps)
+    disp = resolve_dispersion(b.dispersion_fraction, b.dispsteps)
+    layers = resolve_layers(cfg.detector.thickness_m, cfg.detector.thicksteps, cfg.detector.mu_per_m)
+    domains, spread, mosaic_warning = resolve_mosaic(c.mosaic_spread_rad, c.mosaic_domains)
+    # step 10: interpolation decision from the N values before crystal sizes (Q10)
+    sfs = cfg.structure_factors
+    interp_auto = s.interpolate is None
+    interp = (c.Na <= 2 or c.Nb <= 2 or c.Nc <= 2) if interp_auto else bool(s.interpolate)
+    if sfs.count <= 0 or sfs.grid is None:
+        interp = False
+    # steps 11-12: crystal, N, oversampling
+    lattice = build_lattice(c, b.wavelength_m, table)
+    Na, Nb, Nc = cells_from_size(c, lattice, (sx, sy, sz))
+    xtal_max = max(v3.magnitude(lattice.a0_m) * Na, v3.magnitude(lattice.b0_m) * Nb,
+                   v3.magnitude(lattice.c0_m) * Nc)
+    recommended = recommended_oversample(xtal_max, b.wavelength_m, det.distance_m, det.pixel_size_m)
+    auto = s.oversample is None or s.oversample <= 0
+    oversample = recommended if auto else int(s.oversample)
+    # step 14: sources
+    srcs = None
+    if b.sources:
+        srcs = sources_from_rows(b.sources, det.beam, b.wavelength_m)
+    if srcs is None:
+        srcs = generate_sources(det.beam, det.polar, b.wavelength_m, hdiv, vdiv, disp, b.round_div)
+    # step 15: mosaic domains (the stream always draws, Q26)
+    mosaics = domain_matrices(UniformStream(table, c.mosaic_seed), spread, domains)
+    # step 16
+    steps = len(srcs.sources) * domains * phi.count * oversample * oversample
+    w = s.water_m
+    I_bg = WATER_F * WATER_F * R_E_SQR * fluence * w * w * w * 1e6 * AVOGADRO / WATER_MW
+    exp = Experiment(cfg, det, lattice, Na, Nb, Nc, (sx, sy, sz), clips, fluence, flux, phi, hdiv,
+                     vdiv, disp, layers, domains, spread, mosaic_warning, mosaics, oversample, auto,
+                     recommended, interp, interp_auto, srcs, steps, I_bg, xtal_max)
+    exp.phi_lattices = phi_lattice_tables(exp)
+    return exp
+
+
+def _div(x: float, y: float) -> float:
+    """IEEE division (x/0 gives ±inf or nan instead of an exception)."""
+    try:
+        return x / y
+    except ZeroDivisionError:
+        if x == 0 or math.isnan(x):
+            return math.nan
+        return math.copysign(math.inf, x) * math.copysign(1.0, y)
+
+
+def phi_angles(exp: Experiment) -> List[float]:
+    """φ_m = φ0 + phistep·m (radians)."""
+    phi0 = exp.config.crystal.phi0_rad
+    return [phi0 + exp.phi.step * m for m in range(exp.phi.count)]
+
+
+def phi_lattice_tables(exp: Experiment):
+    """Per φ step: the (a, b, c) used by later φ loops and by the first loop of the run (Q1)."""
+    lat = exp.lattice
+    base = (lat.a0_m, lat.b0_m, lat.c0_m)
+    axis = exp.detector.spindle
+    angles = phi_angles(exp)
+    rotated = [tuple(v3.rotate_axis(v, axis, ang) for v in base) if ang != 0 else None
+               for ang in angles]
+    if not exp.config.profile.phi_zero_carry_over:
+        return [[r if r is not None else base for r in rotated]] * 2
+    last_nonzero = next((r for r in reversed(rotated) if r is not None), base)
+    later, first = [], []
+    prev_later, prev_first = last_nonzero, base
+    for r in rotated:
+        if r is not None:
+            prev_later = prev_first = r
+        later.append(prev_later)
+        first.append(prev_first)
+    return [later, first]
+
+
+def _apply_mosaic(exp: Experiment, table):
+    """[M] rows (φ outer, domain inner) of a, b, c with U_q applied when the spread is > 0."""
+    rows_a, rows_b, rows_c = [], [], []
+    for abc in table:
+        for U in exp.mosaics:
+            vecs = [v3.mat_apply(U, v) for v in abc] if exp.mosaic_spread_rad > 0 else abc
+            rows_a.append(vecs[0])
+            rows_b.append(vecs[1])
+            rows_c.append(vecs[2])
+    return rows_a, rows_b, rows_c
+
+
+def _fixed_unit(v):
+    """Repeated in-place normalisation converges; the C's polar routine re-normalises (App. A)."""
+    for _ in range(4):
+        u = v3.unit(v)
+        if u == v:
+            break
+        v = u
+    return v
+
+
+def make_plan(exp: Experiment, device="cpu", dtype=torch.float64) -> KernelPlan:
+    """The kernel's tensors on ``device``/``dtype``."""
+    dev = torch.device(device)
+    T = lambda x: torch.tensor(x, device=dev, dtype=dtype)  # noqa: E731
+    det = exp.detector
+    later, first = exp.phi_lattices
+    lat_later = _apply_mosaic(exp, later)
+    lat_first = _apply_mosaic(exp, first)
+    first_lat = None if lat_first == lat_later else tuple(T(x) for x in lat_first)
+    incident = [_fixed_unit(s.incident) for s in exp.sources.sources]
+    polar = _fixed_unit(det.polar)
+    pb, pe = [], []
+    for inc in incident:
+        B = v3.unit(v3.cross(polar, inc))
+        pb.append(B)
+        pe.append(v3.unit(v3.cross(inc, B)))
+    cfg = exp.config
+    lat = exp.lattice
+    shape = ShapeParams(cfg.crystal.shape, float(exp.Na), float(exp.Nb), float(exp.Nc),
+                        cfg.crystal.fudge, lat.a_star, lat.b_star, lat.c_star)
+    return KernelPlan(
+        device=dev, dtype=dtype, fpixels=det.fpixels, spixels=det.spixels,
+        pixel_size_m=det.pixel_size_m, oversample=exp.oversample,
+        fdet=T(det.fdet), sdet=T(det.sdet), odet=T(det.odet), pix0=T(det.pix0_m), beam=T(det.beam),
+        close_distance_m=det.close_distance_m, distance_m=det.distance_m, curved=det.curved,
+        point_pixel=det.point_pixel, layers=exp.layers.count,
+        layer_spacing_m=exp.layers.spacing_m, thickness_m=exp.layers.thickness_m,
+        mu_per_m=exp.layers.mu_per_m, incident=T(incident),
+        wavelength_m=T([s.wavelength_m for s in exp.sources.sources]),
+        lat_a=T(lat_later[0]), lat_b=T(lat_later[1]), lat_c=T(lat_later[2]), first_lat=first_lat,
+        phisteps=exp.phi.count, domains=exp.mosaic_domains, shape=shape,
+        sf=SFLookup.build(cfg.structure_factors, dev, dtype),
+        kahn_factor=cfg.beam.kahn_factor, nopolar=cfg.beam.nopolar,
+        polar_b=T(pb), polar_e=T(pe), oversample_thick=cfg.sampling.oversample_thick,
+        oversample_polar=cfg.sampling.oversample_polar,
+        oversample_omega=cfg.sampling.oversample_omega, dmin_m=cfg.sampling.dmin_m,
+        water_on=cfg.sampling.water_m != 0, I_bg=exp.I_bg, fluence_factor=R_E_SQR * exp.fluence,
+        fluence=exp.fluence, steps=exp.steps, interpolate=exp.interpolate,
+        interpolation_global_switch_off=cfg.profile.interpolation_global_switch_off,
+    )
