@@ -32,7 +32,7 @@ RNMX_F32 = fl32(RNMX)
 
 def lcg_step(idum: int) -> int:
     """One Schrage step: ``IA·idum mod IM`` without overflow (C integer division)."""
-    k = int(idum / IQ)  # truncation toward zero, as in C
+    k = idum // IQ if idum >= 0 else -((-idum) // IQ)  # C division truncates toward zero
     idum = IA * (idum - k * IQ) - IR * k
     if idum < 0:
         idum += IM

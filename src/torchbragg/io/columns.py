@@ -1,0 +1,97 @@
+"""Generic multi-column text reader of io.md §5.1 (``-sourcefile``, ``-stol``/``-4stol``/``-Q``).
+
+Reproduces the C reader exactly: lines are read in chunks of at most 10 239 characters;
+blank lines (only delimiters before the newline) are skipped; every other chunk is a record
+whose columns start as NaN and are filled left to right with C ``atof`` values. Because the
+end-of-record test looks for a remainder of exactly ``"\\n"``, a last line without a newline
+or a CRLF line fills every remaining column with 0 instead of leaving it NaN.
+"""
+from __future__ import annotations
+
+import os
+
+from torchbragg.errors import InputError
+from torchbragg.io import cscan
+
+DELIMITERS = b" \t,;:!"
+NUMBER_CHARS = b"0123456789-+.EGeg"
+#: fgets(buf, 10240, f) returns at most 10239 characters.
+CHUNK = 10239
+
+
+def _span(buf: bytes, pos: int, chars: bytes) -> int:
+    """``pos + strspn(buf + pos, chars)``."""
+    n = len(buf)
+    while pos < n and buf[pos] in chars:
+        pos += 1
+    return pos
+
+
+def _cspan(buf: bytes, pos: int, chars: bytes) -> int:
+    """``pos + strcspn(buf + pos, chars)``."""
+    n = len(buf)
+    while pos < n and buf[pos] not in chars:
+        pos += 1
+    return pos
+
+
+def _chunks(data: bytes):
+    """What successive ``fgets(buf, 10240, f)`` calls return."""
+    pos, n = 0, len(data)
+    while pos < n:
+        nl = data.find(b"\n", pos, pos + CHUNK)
+        end = nl + 1 if nl >= 0 else min(pos + CHUNK, n)
+        yield data[pos:end]
+        pos = end
+
+
+def parse_record(line: bytes, ncols: int) -> list[float] | None:
+    """One chunk → ``ncols`` values (NaN = missing), or ``None`` for a blank line."""
+    line = line.split(b"\0", 1)[0]  # C string functions stop at a NUL byte
+    pos = _span(line, 0, DELIMITERS)
+    if line[pos:] == b"\n":
+        return None
+    values = [float("nan")] * ncols
+    for col in range(ncols):
+        if line[pos:] == b"\n":
+            break
+        values[col] = cscan.atof(line, pos)
+        pos = _span(line, pos, NUMBER_CHARS)
+        if line[pos:] == b"\n":
+            break
+        pos = _cspan(line, pos, DELIMITERS)
+        pos = _span(line, pos, DELIMITERS)
+        if line[pos:] == b"\n":
+            break
+    return values
+
+
+def parse_columns(data: bytes, ncols: int) -> list[list[float]]:
+    """All records of ``data`` (file content) with ``ncols`` columns each."""
+    out = []
+    for chunk in _chunks(data):
+        rec = parse_record(chunk, ncols)
+        if rec is not None:
+            out.append(rec)
+    return out
+
+
+def read_columns(path: str | os.PathLike, ncols: int) -> list[list[float]]:
+    """Read a column file: one list of ``ncols`` floats per record (NaN = missing value).
+
+    Raises :class:`~torchbragg.errors.InputError` when the file cannot be opened
+    (``fopen(): REASON: FILE``) or holds no record (``no data in input file: FILE``); the
+    callers turn either into exit status 9 (cli.md §7).
+    """
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as fh:
+            data = fh.read()
+    except IsADirectoryError:
+        data = b""
+    except OSError as exc:
+        raise InputError(f"fopen(): {exc.strerror}: {name}") from exc
+    rows = parse_columns(data, ncols)
+    if not rows:
+        raise InputError(f"no data in input file: {name}")
+    return rows

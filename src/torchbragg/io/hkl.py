@@ -1,0 +1,227 @@
+"""HKL text input (``-hkl``), io.md §2: two passes over a stream of ``h k l F`` records.
+
+Pass 1 reads records as four ``%lg`` numbers to find the index extremes and the record count;
+pass 2 re-reads them as ``%d %d %d %lg`` and stores F. Both passes stop silently at the first
+record that does not convert; line breaks carry no meaning. The common case (a file of plain
+decimal tokens) is handled in bulk by a regular expression and numpy; the first record that
+is not plain is handed to an exact emulation of the C library scanner (:mod:`.cscan`), which
+continues from there, so odd tokens keep the C's prefix semantics.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from torchbragg.errors import InputError
+from torchbragg.io import cscan
+
+#: Initial extremes (C ``int`` variables).
+EXTREME = 1_000_000_000
+
+_F = rb"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+_I = rb"[+-]?\d{1,9}"
+_END = rb"(?![^ \t\n\v\f\r])"
+# possessive quantifiers (Python >= 3.11) avoid useless backtracking; same matches either way
+_POS = b"+" if sys.version_info >= (3, 11) else b""
+_SP = rb"[ \t\n\v\f\r]*" + _POS
+_SP1 = rb"[ \t\n\v\f\r]+" + _POS
+#: Runs of records made of plain tokens (pass 1: four floats; pass 2: three ints and a float).
+#: A plain token is one that the C scanner consumes entirely, with the value Python's float()
+#: gives (both round correctly).
+_PASS1_RUN = re.compile(rb"(?:" + _SP + (_F + _SP1) * 3 + _F + _END + rb")*" + _POS)
+_PASS2_RUN = re.compile(rb"(?:" + _SP + (_I + _SP1) * 3 + _F + _END + rb")*" + _POS)
+
+#: Largest grid accepted (entries); beyond this the C's allocation would fail.
+MAX_GRID_ENTRIES = 1 << 31
+
+
+@dataclass(frozen=True, eq=False)
+class SFTable:
+    """Structure-factor grid of io.md §2.3.
+
+    ``grid[i, j, m]`` is F(h_min+i, k_min+j, l_min+m) (electrons, binary64); the grid has one
+    extra slot per axis, shape (h_range+1, k_range+1, l_range+1). ``count`` is the C's
+    ``hkls`` (record count of pass 1, or h_range·k_range·l_range for a cache).
+    """
+
+    h_min: int
+    h_max: int
+    k_min: int
+    k_max: int
+    l_min: int
+    l_max: int
+    grid: np.ndarray
+    count: int
+
+    def __post_init__(self) -> None:
+        shape = (self.h_range + 1, self.k_range + 1, self.l_range + 1)
+        if tuple(self.grid.shape) != shape:
+            raise ValueError(f"grid shape {self.grid.shape} does not match extents {shape}")
+
+    @property
+    def h_range(self) -> int:
+        return self.h_max - self.h_min + 1
+
+    @property
+    def k_range(self) -> int:
+        return self.k_max - self.k_min + 1
+
+    @property
+    def l_range(self) -> int:
+        return self.l_max - self.l_min + 1
+
+    def lookup(self, h: int, k: int, l: int, default_F: float) -> float:
+        """Nearest-neighbour rule of io.md §2.5 for already-rounded indices."""
+        if (self.count > 0 and self.h_min <= h <= self.h_max and self.k_min <= k <= self.k_max
+                and self.l_min <= l <= self.l_max):
+            return float(self.grid[h - self.h_min, k - self.k_min, l - self.l_min])
+        return default_F
+
+
+def _scan_records_float(data: bytes, pos: int) -> list[tuple[float, float, float, float]]:
+    """Exact pass-1 scanning from ``pos``: ``%lg%lg%lg%lg`` until fewer than four convert."""
+    out = []
+    while True:
+        rec = []
+        for _ in range(4):
+            status, value, pos = cscan.scan_double(data, pos)
+            if status != cscan.OK:
+                return out
+            rec.append(value)
+        out.append(tuple(rec))
+
+
+def _scan_records_int(data: bytes, pos: int) -> list[tuple[int, int, int, float]]:
+    """Exact pass-2 scanning from ``pos``: ``%d%d%d%lg`` until fewer than four convert."""
+    out = []
+    while True:
+        rec = []
+        for n in range(4):
+            if n < 3:
+                status, value, pos = cscan.scan_int(data, pos)
+            else:
+                status, value, pos = cscan.scan_double(data, pos)
+            if status != cscan.OK:
+                return out
+            rec.append(value)
+        out.append(tuple(rec))
+
+
+def _pass1(data: bytes) -> np.ndarray:
+    """All pass-1 records as an (n, 4) float64 array."""
+    end = _PASS1_RUN.match(data).end()
+    fast = np.array(list(map(float, data[:end].split())), dtype=np.float64).reshape(-1, 4)
+    rest = _scan_records_float(data, end)
+    if rest:
+        fast = np.concatenate([fast, np.array(rest, dtype=np.float64).reshape(-1, 4)])
+    return fast
+
+
+def _pass2(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """All pass-2 records: (n, 3) int64 indices and (n,) float64 F values."""
+    end = _PASS2_RUN.match(data).end()
+    tokens = data[:end].split()
+    idx = np.array(list(map(int, tokens[0::4] + tokens[1::4] + tokens[2::4])),
+                   dtype=np.int64).reshape(3, -1).T
+    fvals = np.array(list(map(float, tokens[3::4])), dtype=np.float64)
+    rest = _scan_records_int(data, end)
+    if rest:
+        idx = np.concatenate([idx, np.array([r[:3] for r in rest], dtype=np.int64)])
+        fvals = np.concatenate([fvals, np.array([r[3] for r in rest], dtype=np.float64)])
+    return idx, fvals
+
+
+def _extremes(col: np.ndarray) -> tuple[int, int]:
+    """C update rule: compare in floating point, store the value truncated toward zero."""
+    finite = col[np.isfinite(col)]
+    if finite.size == col.size and (finite.size == 0 or np.abs(finite).max() < 2.0**31):
+        # truncation is monotone, so the sequential result is trunc(min) / trunc(max)
+        lo, hi = EXTREME, -EXTREME
+        if col.size:
+            mn, mx = float(col.min()), float(col.max())
+            if mn < lo:
+                lo = int(mn)
+            if mx > hi:
+                hi = int(mx)
+        return lo, hi
+    lo, hi = EXTREME, -EXTREME
+    for x in col.tolist():
+        if x < lo:
+            lo = cscan.c_trunc_int(x)
+        if x > hi:
+            hi = cscan.c_trunc_int(x)
+    return lo, hi
+
+
+def read_hkl(path: str | os.PathLike, default_F: float = 0.0,
+             log: Callable[[str], None] | None = None) -> SFTable:
+    """Read an HKL text file exactly as the C reference does (io.md §2).
+
+    ``default_F`` (electrons) pre-fills the addressable part of the grid when non-zero.
+    ``log`` receives each stdout line the C prints, in order (cli.md §8 row 26, without the
+    dump-file line, which belongs to the cache writer). Raises
+    :class:`~torchbragg.errors.InputError` when the file cannot be opened
+    (``ERROR: unable to open FILE.``), when no record is read (``ERROR: not enough HKL
+    indices in FILE``, after the three ``h:``/``k:``/``l:`` lines have gone through ``log``)
+    or when the grid is too large to allocate.
+    """
+    log = log or (lambda line: None)
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as fh:
+            data = fh.read()
+    except IsADirectoryError:
+        data = b""  # fopen() succeeds on a directory; every read then fails
+    except OSError as exc:
+        raise InputError(f"ERROR: unable to open {name}.") from exc
+
+    log(f"counting entries in {name}")
+    rec = _pass1(data)
+    hkls = int(rec.shape[0])
+    # non-integer warnings, in record order, h then k then l
+    idx3 = rec[:, :3]
+    bad = np.nonzero((idx3 != np.floor(idx3)).any(axis=1))[0]
+    for n in bad.tolist():
+        for axis, label in enumerate("hkl"):
+            x = float(rec[n, axis])
+            if x != np.floor(x):
+                log(f"WARNING: non-integer value for {label} ({x:g}) at line {n:d}")
+    (h_min, h_max), (k_min, k_max), (l_min, l_max) = (_extremes(rec[:, a]) for a in range(3))
+    h_range, k_range, l_range = h_max - h_min + 1, k_max - k_min + 1, l_max - l_min + 1
+    if h_range < 0 or k_range < 0 or l_range < 0:
+        log(f"h: {h_min} - {h_max}")
+        log(f"k: {k_min} - {k_max}")
+        log(f"l: {l_min} - {l_max}")
+        raise InputError(f"ERROR: not enough HKL indices in {name}")
+    shape = (h_range + 1, k_range + 1, l_range + 1)
+    if shape[0] * shape[1] * shape[2] > MAX_GRID_ENTRIES:
+        raise InputError(f"ERROR: cannot allocate a {shape[0]}x{shape[1]}x{shape[2]} "
+                         f"structure-factor grid for {name}")
+    try:
+        grid = np.zeros(shape, dtype=np.float64)
+    except MemoryError as exc:
+        raise InputError(f"ERROR: cannot allocate structure-factor grid for {name}") from exc
+    if default_F != 0:
+        log(f"initializing to default_F = {default_F:g}:")
+        grid[:h_range, :k_range, :l_range] = default_F
+        log("done initializing:")
+
+    log(f"re-reading {name}")
+    idx, fvals = _pass2(data)
+    if fvals.size:
+        off = idx - np.array([h_min, k_min, l_min], dtype=np.int64)
+        # stores that fall outside the allocation (possible only when pass 2 re-aligns
+        # differently from pass 1) would corrupt memory in the C; they are dropped here
+        ok = ((off >= 0) & (off < np.array(shape, dtype=np.int64))).all(axis=1)
+        off, fvals = off[ok], fvals[ok]
+        lin = np.ravel_multi_index(tuple(off.T), shape)
+        # duplicates: the last occurrence wins
+        rev_lin = lin[::-1]
+        uniq, first_in_rev = np.unique(rev_lin, return_index=True)
+        grid.reshape(-1)[uniq] = fvals[::-1][first_in_rev]
+    return SFTable(h_min, h_max, k_min, k_max, l_min, l_max, grid, hkls)

@@ -1,0 +1,86 @@
+"""Pixel data of the output images: raw float (io.md §9), noiseless SMV values (§7.3), PGM (§10).
+
+All images are numpy arrays of shape (spixels, fpixels), slow index first, so the C's linear
+pixel order is the array's C order. ``roi_mask`` is a boolean array of that shape, True inside
+the region of interest (io.md §11, inclusive bounds; see :func:`roi_mask`).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def roi_mask(fpixels: int, spixels: int, xmin: int, xmax: int, ymin: int,
+             ymax: int) -> np.ndarray:
+    """Boolean (spixels, fpixels) array: fast ∈ [xmin, xmax] and slow ∈ [ymin, ymax]."""
+    fast = np.arange(fpixels)
+    slow = np.arange(spixels)
+    return ((slow >= ymin) & (slow <= ymax))[:, None] & ((fast >= xmin) & (fast <= xmax))[None, :]
+
+
+def float_image_bytes(img_f32: np.ndarray) -> bytes:
+    """The ``-floatfile`` content: binary32 photon counts, little-endian, slow-major."""
+    return np.ascontiguousarray(img_f32, dtype="<f4").tobytes()
+
+
+def intfile_scale(user_scale: float, max_I: float) -> float:
+    """Scale of the noiseless SMV image (io.md §7.3): ``-scale`` if > 0, else 55000/max_I
+    when max_I > 0, else 1."""
+    if user_scale > 0:
+        return float(user_scale)
+    if max_I > 0:
+        return 55000.0 / max_I
+    return 1.0
+
+
+def pgm_scale(user_scale: float, intfile_scale_value: float, rmsd: float) -> float:
+    """Scale of the PGM image (io.md §10): ``-pgmscale`` if > 0, else 250/(5·rmsd) when
+    rmsd > 0, else the final intfile scale."""
+    if user_scale > 0:
+        return float(user_scale)
+    scale = float(intfile_scale_value)
+    if rmsd > 0:
+        scale = 250.0 / (5.0 * rmsd)
+    return scale
+
+
+def int_image(img_f32: np.ndarray, scale: float, adc: float,
+              roi: np.ndarray | None = None) -> np.ndarray:
+    """Noiseless SMV pixel values (io.md §7.3) as ``np.uint16`` (spixels, fpixels).
+
+    Inside the ROI: v = pixel·scale + adc in binary64, clipped to [0, 65535]; then v + 0.5 is
+    rounded to binary32 and floored. Outside the ROI: 0. (NaN pixels give 0.)
+    """
+    v = np.asarray(img_f32, dtype=np.float32).astype(np.float64) * float(scale) + float(adc)
+    v = np.where(v > 65535.0, 65535.0, v)
+    v = np.where(v < 0.0, 0.0, v)
+    w = np.floor((v + 0.5).astype(np.float32))
+    w = np.where(np.isnan(w), 0.0, w)
+    out = w.astype(np.uint16)
+    if roi is not None:
+        out[~np.asarray(roi, dtype=bool)] = 0
+    return out
+
+
+def pgm_pixels(img_f32: np.ndarray, scale: float, roi: np.ndarray | None = None) -> np.ndarray:
+    """PGM byte values (io.md §10): t = min(pixel·scale, 255) in binary64, truncated toward
+    zero to an unsigned byte (negative values wrap modulo 256, as the reference build does);
+    0 outside the ROI. (NaN pixels give 0.)"""
+    t = np.asarray(img_f32, dtype=np.float32).astype(np.float64) * float(scale)
+    t = np.where(t > 255.0, 255.0, t)
+    t = np.where(np.isfinite(t), t, 0.0)
+    out = (np.trunc(t).astype(np.int64) & 0xFF).astype(np.uint8)
+    if roi is not None:
+        out[~np.asarray(roi, dtype=bool)] = 0
+    return out
+
+
+def pgm_header(fpixels: int, spixels: int, scale: float) -> bytes:
+    """``P5\\n{F} {S}\\n# pixels scaled by {scale:%lg}\\n255\\n``."""
+    return f"P5\n{int(fpixels):d} {int(spixels):d}\n# pixels scaled by {scale:g}\n255\n".encode()
+
+
+def pgm_bytes(img_f32: np.ndarray, scale: float, roi: np.ndarray | None = None) -> bytes:
+    """A complete PGM file for the float image (io.md §10)."""
+    img = np.asarray(img_f32)
+    spixels, fpixels = img.shape
+    return pgm_header(fpixels, spixels, scale) + pgm_pixels(img, scale, roi).tobytes()

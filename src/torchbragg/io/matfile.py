@@ -1,0 +1,51 @@
+"""MOSFLM orientation matrix (``-mat``), io.md §4.
+
+Three ``fscanf("%lg %lg %lg")`` groups: group 1 holds the x components of a*, b*, c*, group 2
+the y components, group 3 the z components (dimensionless: reciprocal vectors times the
+wavelength; the caller divides by λ0 in Å). Anything after the ninth number is ignored.
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from torchbragg.io import cscan
+
+
+def parse_mat(data: bytes, err: Callable[[str], None] | None = None,
+              name: str = "") -> list[float]:
+    """Nine values ``[a*x, b*x, c*x, a*y, b*y, c*y, a*z, b*z, c*z]`` from file content.
+
+    A group whose first number does not convert leaves its values 0 and sends
+    ``fscanf: ...`` to ``err`` (stderr); after a failure the stream stays at the bad text, so
+    later groups fail too. End of file leaves the remaining values 0 silently. A group that
+    converts one or two numbers keeps them.
+    """
+    values = [0.0] * 9
+    pos = 0
+    for group in range(3):
+        converted = 0
+        for item in range(3):
+            status, value, pos = cscan.scan_double(data, pos)
+            if status != cscan.OK:
+                if converted == 0 and status == cscan.FAIL and err is not None:
+                    err(f"fscanf: no number in row {group + 1} of {name}")
+                break
+            values[3 * group + item] = value
+            converted += 1
+    return values
+
+
+def read_mat(path: str | os.PathLike,
+             err: Callable[[str], None] | None = None) -> list[float] | None:
+    """Read a MOSFLM matrix file; ``None`` if it cannot be opened (the C then runs on with an
+    undefined lattice and prints nothing). See :func:`parse_mat` for the values."""
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as fh:
+            data = fh.read()
+    except IsADirectoryError:
+        data = b""
+    except OSError:
+        return None
+    return parse_mat(data, err, name)
