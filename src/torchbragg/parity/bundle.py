@@ -1,0 +1,209 @@
+"""Report bundles: the timestamped folder, env.json, commands.txt and sha256.txt."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+SHA_FILE = "sha256.txt"
+
+
+class BundleError(OSError):
+    """The report folder cannot be created."""
+
+
+def timestamp(now: float | None = None) -> str:
+    """UTC timestamp like ``20261129T012345Z``."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+
+
+def new_bundle_dir(out: str | os.PathLike | None = None,
+                   out_root: str | os.PathLike = "reports/parity") -> Path:
+    """Create the bundle folder; never reuse an existing one.
+
+    With ``out`` the folder itself is given and must not exist (or be empty).  Otherwise a
+    ``<UTC timestamp>`` folder is created under ``out_root``, suffixed ``-1``, ``-2``, … when a
+    folder of that name already exists.
+    """
+    if out is not None:
+        path = Path(out)
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise BundleError(f"output folder {path} already exists and is not empty")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BundleError(f"cannot create {path}: {exc.strerror}") from None
+        return path
+    root = Path(out_root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BundleError(f"cannot create {root}: {exc.strerror}") from None
+    stamp = timestamp()
+    for i in range(1000):
+        path = root / (stamp if i == 0 else f"{stamp}-{i}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise BundleError(f"cannot create {path}: {exc.strerror}") from None
+    raise BundleError(f"cannot find a free folder name under {root}")
+
+
+def write_json(path, data) -> None:
+    Path(path).write_text(json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+
+def sha256_of(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_sha256(bundle) -> Path:
+    """Write ``sha256.txt`` (``sha256sum`` format) covering every other file in ``bundle``."""
+    bundle = Path(bundle)
+    lines = []
+    for path in sorted(p for p in bundle.rglob("*") if p.is_file()):
+        rel = path.relative_to(bundle).as_posix()
+        if rel == SHA_FILE:
+            continue
+        lines.append(f"{sha256_of(path)}  {rel}\n")
+    target = bundle / SHA_FILE
+    target.write_text("".join(lines))
+    return target
+
+
+def verify_sha256(bundle) -> list[str]:
+    """Files whose digest does not match ``sha256.txt`` (empty list when all verify)."""
+    bundle = Path(bundle)
+    bad = []
+    for line in (bundle / SHA_FILE).read_text().splitlines():
+        digest, _, rel = line.partition("  ")
+        path = bundle / rel
+        if not path.is_file() or sha256_of(path) != digest:
+            bad.append(rel)
+    return bad
+
+
+def shell_command(argv: list[str], cwd, env: dict[str, str] | None = None) -> str:
+    """A re-runnable shell line: create and enter ``cwd``, set ``env``, run ``argv``."""
+    env_part = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items())
+    cmd = shlex.join(argv)
+    cwd_q = shlex.quote(str(cwd))
+    return f"mkdir -p {cwd_q} && cd {cwd_q} && " + (f"env {env_part} " if env_part else "") + cmd
+
+
+# --------------------------------------------------------------------------- env.json
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _run_text(argv: list[str], cwd=None, timeout: float = 120) -> str | None:
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, cwd=cwd, timeout=timeout)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def git_info(start: Path) -> dict:
+    top = _run_text(["git", "-C", str(start), "rev-parse", "--show-toplevel"], timeout=20)
+    if not top:
+        return {"commit": None, "dirty": None}
+    commit = _run_text(["git", "-C", top, "rev-parse", "HEAD"], timeout=20)
+    status = _run_text(["git", "-C", top, "status", "--porcelain", "--untracked-files=no"],
+                       timeout=30)
+    return {"commit": commit, "dirty": None if status is None else bool(status)}
+
+
+def compiler_version() -> str | None:
+    for cc in [os.environ.get("CC"), "cc", "gcc", "clang"]:
+        if cc and shutil.which(shlex.split(cc)[0]):
+            out = _run_text([*shlex.split(cc), "--version"], timeout=20)
+            if out:
+                return out.splitlines()[0]
+    return None
+
+
+def c_build_info(c_cmd: list[str]) -> str | dict | None:
+    """``torchbragg-cref --build-info`` (JSON when it prints JSON).
+
+    Only asked of ``torchbragg-cref``: another nanoBragg-compatible program would take the
+    unknown flag as a reason to run a default simulation.
+    """
+    if not c_cmd or Path(c_cmd[0]).name != "torchbragg-cref":
+        return None
+    out = _run_text([*c_cmd, "--build-info"], timeout=300)
+    if out is None:
+        return None
+    try:
+        return json.loads(out)
+    except ValueError:
+        pairs = [line.partition(": ") for line in out.splitlines()]
+        if pairs and all(sep for _, sep, _ in pairs):
+            return {key.strip(): value.strip() for key, _, value in pairs}
+        return out
+
+
+def device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        try:
+            import torch
+            if torch.cuda.is_available():
+                return torch.cuda.get_device_name(torch.device(device))
+            return "cuda requested, not available"
+        except Exception as exc:  # noqa: BLE001 - report, never fail the bundle
+            return f"unknown ({type(exc).__name__})"
+    return cpu_model() or "cpu"
+
+
+def environment(device: str, dtype: str, c_cmd: list[str], py_cmd: list[str]) -> dict:
+    """The content of env.json."""
+    here = Path(__file__).resolve().parent
+    return {
+        "schema_version": 1,
+        "created_utc": timestamp(),
+        "python": sys.version.split()[0],
+        "python_executable": sys.executable,
+        "platform": platform.platform(),
+        "torch": _version("torch"),
+        "numpy": _version("numpy"),
+        "torchbragg": _version("torchbragg"),
+        "compiler": compiler_version(),
+        "c_reference_build_info": c_build_info(c_cmd),
+        "c_command": c_cmd,
+        "py_command": py_cmd,
+        "git": git_info(here),
+        "device": device,
+        "device_name": device_name(device),
+        "dtype": dtype,
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "container_image_digest": os.environ.get("TORCHBRAGG_IMAGE_DIGEST") or "none",
+    }
