@@ -12,6 +12,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from torchbragg.cli.load import UsageError, load_structure_factors, parse_argv
+from torchbragg.cli.printout import printout_lines, printout_selector
 from torchbragg.cli.progress import Progress
 from torchbragg.cli.report import BANNER, pre_banner_lines, sampling_lines, setup_lines
 from torchbragg.cli.usage import usage_text
@@ -85,9 +86,12 @@ def run(argv: List[str]) -> int:
                          f"{h:g},{k:g},{l:g},{int(h0)},{int(k0)},{int(l0)} \n"
                          "WARNING: further warnings will not be printed! ")
 
+    selector = printout_selector(st) if st.printout else None
     result = render(plan, indices, chunk=st.chunk_pixels, progress=progress, recorder=recorder,
-                    on_interpolation_off=interpolation_off)
+                    on_interpolation_off=interpolation_off, printout=selector)
     progress.close()
+    if selector is not None:
+        _emit(printout_lines(result.printout, plan, exp))
     if recorder is not None:
         recorder.flush()
     rendered = np.zeros(plan.spixels * plan.fpixels, dtype=bool)

@@ -43,6 +43,8 @@ class ChunkResult:
     first_out_of_range: Optional[tuple]
     #: h, k, l, h0, k0, l0 of the switch-off evaluation in a ``split`` pass
     switch_off_hkl: Optional[tuple]
+    #: the values left by each pixel's last evaluation (``-printout``), when requested
+    last: Optional[dict] = None
 
 
 def _v(t: torch.Tensor):
@@ -50,7 +52,7 @@ def _v(t: torch.Tensor):
 
 
 def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: int,
-                 policy: InterpolationPolicy, rec=None) -> ChunkResult:
+                 policy: InterpolationPolicy, rec=None, keep_last: bool = False) -> ChunkResult:
     """Render pixels (slow ``s``, fast ``f``); ``fresh_row`` (or −1) runs the first φ loop."""
     dt, dev = plan.dtype, plan.device
     P = s.shape[0]
@@ -77,6 +79,7 @@ def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: 
     fresh_pending = fresh_row >= 0
     outer = 0
     last_d = last_i = None
+    last = None
     for t in range(plan.layers):
         odet_t = t * plan.layer_spacing_m
         capture = torch.full((P,), 0.0 if sensor else 1.0, device=dev, dtype=dt)
@@ -150,6 +153,10 @@ def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: 
                                     skip, culled)
                     term = F_cell * F_cell * F_latt * F_latt
                     I = _accumulate(plan, I, term, skip, capture, polar, omega, toggles)
+                    if keep_last:
+                        last = {"pos": (posx, posy, posz), "S": (Sx, Sy, Sz),
+                                "hkl": tuple(x[:, -1] for x in (h, kk, l, h0, k0, l0)),
+                                "F_latt": F_latt[:, -1], "F_cell": F_cell[:, -1]}
                     outer += 1
     value = plan.fluence_factor * I / plan.steps
     if not plan.oversample_thick:
@@ -165,7 +172,9 @@ def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: 
         if bool(hit.any()):
             row = int(torch.nonzero(hit)[0, 0])
             first_oor = (row, int(best[row]))
-    return ChunkResult(value, omega_sum, first_oor, switch_hkl)
+    if keep_last and last is not None:
+        last.update(I=I, polar=polar, omega=omega, capture=capture, value=value)
+    return ChunkResult(value, omega_sum, first_oor, switch_hkl, last if keep_last else None)
 
 
 def _curve(plan: KernelPlan, posx, posy, posz):

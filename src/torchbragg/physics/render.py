@@ -25,6 +25,8 @@ class RenderResult:
     values: torch.Tensor  # [S, F] compute dtype, before the float32 store
     omega_sum: float  # Σ Ω over rendered pixels, layers and sub-pixels
     interpolation_warning: Optional[tuple]  # (h, k, l, h0, k0, l0) of the switch-off
+    #: per-pixel values of the last evaluation for the ``printout`` pixels, in render order
+    printout: Optional[list] = None
 
 
 def rendered_indices(plan: KernelPlan, roi, mask) -> torch.Tensor:
@@ -51,7 +53,9 @@ def chunk_pixels(plan: KernelPlan, budget_bytes: int = DEFAULT_BUDGET_BYTES) -> 
 
 def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = None,
            progress: Optional[Callable[[int, int], None]] = None, recorder=None,
-           on_interpolation_off: Optional[Callable[[tuple], None]] = None) -> RenderResult:
+           on_interpolation_off: Optional[Callable[[tuple], None]] = None,
+           printout: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None
+           ) -> RenderResult:
     """Render ``indices`` (flat pixel indices in C order) and return the image."""
     S, F = plan.spixels, plan.fpixels
     chunk = chunk or chunk_pixels(plan)
@@ -60,6 +64,7 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
     omega_total = torch.zeros((), device=plan.device, dtype=torch.float64)
     interp_on = plan.interpolate
     warning = None
+    blocks: list = []
     total = int(indices.numel())
     for start in range(0, total, chunk):
         idx = indices[start:start + chunk]
@@ -68,23 +73,35 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
         fresh = 0 if (start == 0 and plan.first_lat is not None) else -1
         chunk_rec = recorder.for_chunk(s, f) if recorder is not None else None
         policy = InterpolationPolicy("on" if interp_on else "off")
-        res = render_chunk(plan, s, f, fresh, policy, chunk_rec)
+        keep = printout is not None
+        res = render_chunk(plan, s, f, fresh, policy, chunk_rec, keep)
         if res.first_out_of_range is not None:
             row, index = res.first_out_of_range
             if chunk_rec is not None:
                 chunk_rec = recorder.for_chunk(s, f)
             res = render_chunk(plan, s, f, fresh, InterpolationPolicy("split", row, index),
-                               chunk_rec)
+                               chunk_rec, keep)
             warning = res.switch_off_hkl
             interp_on = False
             if on_interpolation_off is not None:
                 on_interpolation_off(warning)
         if chunk_rec is not None:
             chunk_rec.finish(res.value)
+        if keep and res.last is not None:
+            rows = torch.nonzero(printout(s, f)).reshape(-1)
+            if rows.numel():
+                blocks.append((s[rows], f[rows], _select(res.last, rows)))
         values = values.index_put((idx,), res.value)
         omega_total = omega_total + res.omega_sum.to(torch.float64).sum()
         if progress is not None:
             progress(min(start + chunk, total), total)
     values = values.reshape(S, F)
     image = values.to(torch.float32)
-    return RenderResult(image, values, float(omega_total), warning)
+    return RenderResult(image, values, float(omega_total), warning, blocks)
+
+
+def _select(last: dict, rows: torch.Tensor) -> dict:
+    out = {}
+    for key, val in last.items():
+        out[key] = tuple(v[rows] for v in val) if isinstance(val, tuple) else val[rows]
+    return out
