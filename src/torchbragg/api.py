@@ -40,4 +40,4 @@ def simulate(config: SimulationConfig, *, device: Union[str, torch.device] = "cp
     exp = build_experiment(config)
     plan = make_plan(exp, device, dtype)
     indices = rendered_indices(plan, config.sampling.roi, config.sampling.mask)
-    return render(plan, indices, chunk=chunk_pixels).values
+    return render(plan, indices, chunk=chunk_pixels).values.to(dtype)

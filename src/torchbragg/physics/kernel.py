@@ -54,7 +54,7 @@ def _v(t: torch.Tensor):
 def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: int,
                  policy: InterpolationPolicy, rec=None, keep_last: bool = False) -> ChunkResult:
     """Render pixels (slow ``s``, fast ``f``); ``fresh_row`` (or −1) runs the first φ loop."""
-    dt, dev = plan.dtype, plan.device
+    dt, dev = plan.geom_dtype, plan.device  # per-pixel geometry and accumulators
     P = s.shape[0]
     M = plan.lat_a.shape[0]
     n = plan.oversample
@@ -125,7 +125,8 @@ def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: 
                         polar = torch.where(need, pol_new, polar)
                     last_d, last_i = (dx, dy, dz), (ix, iy, iz)
                     # ---------------------------------------------------- φ × mosaic block [P, M]
-                    Sx_, Sy_, Sz_ = Sx[:, None], Sy[:, None], Sz[:, None]
+                    bt = plan.dtype  # the [P, M] block's dtype
+                    Sx_, Sy_, Sz_ = (x[:, None].to(bt) for x in (Sx, Sy, Sz))
                     h = Sx_ * la[0] + Sy_ * la[1] + Sz_ * la[2]
                     kk = Sx_ * lb[0] + Sy_ * lb[1] + Sz_ * lb[2]
                     l = Sx_ * lc[0] + Sy_ * lc[1] + Sz_ * lc[2]
@@ -138,7 +139,8 @@ def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: 
                         l = torch.cat([l[:r.start], Sx_[r] * fc[0] + Sy_[r] * fc[1] + Sz_[r] * fc[2], l[r.stop:]])
                         fresh_pending = False
                     h0, k0, l0 = (torch.ceil(x - 0.5) for x in (h, kk, l))
-                    F_latt, axes = lattice_factor(h, kk, l, h0, k0, l0, plan.shape)
+                    F_latt, axes = lattice_factor(h, kk, l, h0, k0, l0, plan.shape,
+                                                  shifted=plan.shifted_lattice)
                     skip = (F_latt == 0) if not plan.water_on else torch.zeros_like(h, dtype=torch.bool)
                     if culled is not None:
                         skip = skip | culled[:, None]
@@ -151,7 +153,7 @@ def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: 
                     if rec is not None and k == 0:
                         rec.block_b(plan, use_fresh, h, kk, l, h0, k0, l0, F_latt, axes, F_cell,
                                     skip, culled)
-                    term = F_cell * F_cell * F_latt * F_latt
+                    term = (F_cell * F_cell * F_latt * F_latt).to(dt)
                     I = _accumulate(plan, I, term, skip, capture, polar, omega, toggles)
                     if keep_last:
                         last = {"pos": (posx, posy, posz), "S": (Sx, Sy, Sz),

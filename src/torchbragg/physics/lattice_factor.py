@@ -35,19 +35,39 @@ def sinc3(x: torch.Tensor) -> torch.Tensor:
     return torch.where(x == 0, torch.ones_like(x), value)
 
 
-def square_factors(h, k, l, p: ShapeParams):
+def sincg_shifted(x: torch.Tensor, x0: torch.Tensor, n: float) -> torch.Tensor:
+    """``sincg(π·x, N)`` evaluated as ``(−1)^((N−1)·x0)·sin(N·π·δ)/sin(π·δ)``, δ = x − x0.
+
+    Mathematically identical; in binary32 it avoids the large argument N·π·x (pitfalls.md).
+    """
+    delta = math.pi * (x - x0)
+    parity = torch.remainder((n - 1.0) * x0, 2.0)
+    sign = 1.0 - 2.0 * parity  # +1 for even, −1 for odd
+    return sincg(delta, n) * sign
+
+
+def square_factors(h, k, l, h0, k0, l0, p: ShapeParams, shifted: bool = False):
     """Per-axis SQUARE factors (exactly 1 for an axis with N ≤ 1, Q18)."""
     one = torch.ones_like(h)
-    fa = sincg(math.pi * h, p.Na) if p.Na > 1 else one
-    fb = sincg(math.pi * k, p.Nb) if p.Nb > 1 else one
-    fc = sincg(math.pi * l, p.Nc) if p.Nc > 1 else one
-    return fa, fb, fc
+    out = []
+    for x, x0, n in ((h, h0, p.Na), (k, k0, p.Nb), (l, l0, p.Nc)):
+        if n <= 1:
+            out.append(one)
+        elif shifted:
+            out.append(sincg_shifted(x, x0, n))
+        else:
+            out.append(sincg(math.pi * x, n))
+    return tuple(out)
 
 
-def lattice_factor(h, k, l, h0, k0, l0, p: ShapeParams):
-    """F_latt and, for SQUARE, the three axis factors (else None)."""
+def lattice_factor(h, k, l, h0, k0, l0, p: ShapeParams, shifted: bool = False):
+    """F_latt and, for SQUARE, the three axis factors (else None).
+
+    ``shifted`` selects the reduced-argument form of the SQUARE factors (binary32 mode); the
+    default is the C's own evaluation (bit parity in binary64).
+    """
     if p.shape == "SQUARE":
-        fa, fb, fc = square_factors(h, k, l, p)
+        fa, fb, fc = square_factors(h, k, l, h0, k0, l0, p, shifted)
         return fa * fb * fc, (fa, fb, fc)
     dh, dk, dl = h - h0, k - k0, l - l0
     nabc = p.Na * p.Nb * p.Nc

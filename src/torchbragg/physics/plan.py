@@ -15,7 +15,12 @@ class KernelPlan:
     """Run-level constants of the pixel loop. Lengths in metres, angles in radians."""
 
     device: torch.device
+    #: dtype of the [pixels × (φ, domain)] block (lattice and structure factors)
     dtype: torch.dtype
+    #: dtype of per-pixel geometry, factors and the accumulator (always binary64)
+    geom_dtype: torch.dtype
+    #: reduced-argument lattice factors (binary32 block, see lattice_factor.sincg_shifted)
+    shifted_lattice: bool
     fpixels: int
     spixels: int
     pixel_size_m: float

@@ -60,7 +60,7 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
     S, F = plan.spixels, plan.fpixels
     chunk = chunk or chunk_pixels(plan)
     indices = indices.to(plan.device)
-    values = torch.zeros(S * F, device=plan.device, dtype=plan.dtype)
+    values = torch.zeros(S * F, device=plan.device, dtype=plan.geom_dtype)
     omega_total = torch.zeros((), device=plan.device, dtype=torch.float64)
     interp_on = plan.interpolate
     warning = None

@@ -189,12 +189,14 @@ def _fixed_unit(v):
 def make_plan(exp: Experiment, device="cpu", dtype=torch.float64) -> KernelPlan:
     """The kernel's tensors on ``device``/``dtype``."""
     dev = torch.device(device)
-    T = lambda x: torch.tensor(x, device=dev, dtype=dtype)  # noqa: E731
+    geom = torch.float64
+    T = lambda x: torch.tensor(x, device=dev, dtype=geom)  # noqa: E731
+    block_t = lambda x: torch.tensor(x, device=dev, dtype=dtype)  # noqa: E731
     det = exp.detector
     later, first = exp.phi_lattices
     lat_later = _apply_mosaic(exp, later)
     lat_first = _apply_mosaic(exp, first)
-    first_lat = None if lat_first == lat_later else tuple(T(x) for x in lat_first)
+    first_lat = None if lat_first == lat_later else tuple(block_t(x) for x in lat_first)
     incident = [_fixed_unit(s.incident) for s in exp.sources.sources]
     polar = _fixed_unit(det.polar)
     pb, pe = [], []
@@ -207,7 +209,8 @@ def make_plan(exp: Experiment, device="cpu", dtype=torch.float64) -> KernelPlan:
     shape = ShapeParams(cfg.crystal.shape, float(exp.Na), float(exp.Nb), float(exp.Nc),
                         cfg.crystal.fudge, lat.a_star, lat.b_star, lat.c_star)
     return KernelPlan(
-        device=dev, dtype=dtype, fpixels=det.fpixels, spixels=det.spixels,
+        device=dev, dtype=dtype, geom_dtype=geom, shifted_lattice=dtype != torch.float64,
+        fpixels=det.fpixels, spixels=det.spixels,
         pixel_size_m=det.pixel_size_m, oversample=exp.oversample,
         fdet=T(det.fdet), sdet=T(det.sdet), odet=T(det.odet), pix0=T(det.pix0_m), beam=T(det.beam),
         close_distance_m=det.close_distance_m, distance_m=det.distance_m, curved=det.curved,
@@ -215,7 +218,7 @@ def make_plan(exp: Experiment, device="cpu", dtype=torch.float64) -> KernelPlan:
         layer_spacing_m=exp.layers.spacing_m, thickness_m=exp.layers.thickness_m,
         mu_per_m=exp.layers.mu_per_m, incident=T(incident),
         wavelength_m=T([s.wavelength_m for s in exp.sources.sources]),
-        lat_a=T(lat_later[0]), lat_b=T(lat_later[1]), lat_c=T(lat_later[2]), first_lat=first_lat,
+        lat_a=block_t(lat_later[0]), lat_b=block_t(lat_later[1]), lat_c=block_t(lat_later[2]), first_lat=first_lat,
         phisteps=exp.phi.count, domains=exp.mosaic_domains, shape=shape,
         sf=SFLookup.build(cfg.structure_factors, dev, dtype),
         kahn_factor=cfg.beam.kahn_factor, nopolar=cfg.beam.nopolar,
