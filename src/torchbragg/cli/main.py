@@ -49,13 +49,14 @@ def run(argv: List[str]) -> int:
     """Parse, set up, render, write; see :mod:`torchbragg.cli.outputs`."""
     import torch
 
-    from torchbragg.cli.outputs import write_outputs
+    from torchbragg.cli.outputs import check_writable, write_outputs
     from torchbragg.physics.render import render, rendered_indices
     from torchbragg.physics.setup import build_experiment, make_plan
     from torchbragg.physics.trace_hook import TraceRecorder
     from torchbragg.rng import ShuffleTable
 
     loaded = parse_argv(argv)
+    check_writable(loaded.state)
     sf_log: List[str] = []
     load_structure_factors(loaded, sf_log.append)
     table = ShuffleTable()

@@ -1,11 +1,13 @@
 """Write the float, SMV, PGM and noise images and print the final report (cli.md §8.4, §9)."""
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
 
 from torchbragg.cli.report import g, solid_angle_line
+from torchbragg.errors import OutputError
 from torchbragg.io.atomic import atomic_write
 from torchbragg.io.images import (float_image_bytes, int_image, intfile_scale, pgm_bytes,
                                   pgm_scale, roi_mask)
@@ -13,6 +15,28 @@ from torchbragg.io.noise import noise_image
 from torchbragg.io.smv import SMVHeader, write_smv
 from torchbragg.io.stats import image_statistics
 from torchbragg.rng import UniformStream
+
+
+def planned_outputs(state) -> list:
+    """The files a run will write, in order (cli.md §9)."""
+    files = [state.floatfile, state.intfile]
+    if state.write_pgm:
+        files.append(state.pgmfile)
+    if state.write_noise:
+        files.append(state.noisefile)
+    return files
+
+
+def check_writable(state) -> None:
+    """Fail before rendering if an output folder is missing or read-only (no partial set)."""
+    for path in planned_outputs(state):
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise OutputError(f"cannot write {path}: folder {folder} does not exist")
+        if not os.access(folder, os.W_OK):
+            raise OutputError(f"cannot write {path}: folder {folder} is not writable")
+        if os.path.isdir(path):
+            raise OutputError(f"cannot write {path}: it is a folder")
 
 
 def _out(line: str) -> None:

@@ -126,10 +126,10 @@ class _ChunkRecorder:
                 self._add(p, name, *map(fmt, vec))
             self._add(p, "hkl_frac", fmt(h[r, 0]), fmt(k[r, 0]), fmt(l[r, 0]))
             self._add(p, "hkl_rounded", *(str(int(x[r, 0])) for x in (h0, k0, l0)))
-            if axes is not None:
+            if axes is not None:  # the F_latt lines exist for the parallelepiped only
                 for name, ax in zip(("F_latt_a", "F_latt_b", "F_latt_c"), axes):
                     self._add(p, name, fmt(ax[r, 0]))
-            self._add(p, "F_latt", fmt(F_latt[r, 0]))
+                self._add(p, "F_latt", fmt(F_latt[r, 0]))
             if not bool(skip[r, 0]):
                 self._add(p, "F_cell", fmt(F_cell[r, 0]))
 

@@ -1,0 +1,125 @@
+"""The C-style argv scan: substring matching, collisions, precedence (cli.md §1–6)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from torchbragg.cli.cnum import atof, atoi
+from torchbragg.cli.load import UsageError, parse_argv
+from torchbragg.physics.setup import build_experiment
+from torchbragg.physics.vec3 import RTD
+
+BASE = ["-cell", "100", "100", "100", "90", "90", "90", "-default_F", "1"]
+
+
+def state(*args):
+    return parse_argv(BASE + list(args), now=1000).state
+
+
+def config(*args):
+    return parse_argv(BASE + list(args), now=1000).config
+
+
+def test_c_number_parsing():
+    assert atof("abc") == 0.0 and atof("1e3x") == 1000.0 and atof(" -2.5e") == -2.5
+    assert atoi("2.7") == 2 and atoi("1e3") == 1 and atoi("x") == 0
+
+
+def test_substring_aliases():
+    assert state("-wavelength", "2").wavelength == pytest.approx(2e-10)
+    assert state("-pixel_size", "0.2").pixel == pytest.approx(0.0002)
+    assert state("-mosaic_domains", "4").mosaic_domains == 4
+    assert state("-xbeam", "10").xbeam is None  # case-sensitive: ignored
+
+
+def test_values_are_not_consumed():
+    st = state("-misset", "10", "-N", "5")
+    assert st.misset == pytest.approx((10 / RTD, 0.0, 5 / RTD))
+    assert (st.Na, st.Nb, st.Nc) == (5, 5, 5)
+
+
+def test_misset_seed_collision_q7():
+    st = state("-misset_seed", "30", "-oversample", "1")
+    assert st.misset == pytest.approx((30 / RTD, 0.0, 1 / RTD)) and st.misset_seed == -30
+    fixed = parse_argv(BASE + ["-misset_seed", "30", "-oversample", "1", "-profile", "corrected"]).state
+    assert fixed.misset is None and fixed.misset_seed == -30
+
+
+def test_twotheta_axis_collision_q4():
+    st = state("-twotheta", "10", "-twotheta_axis", "0", "0", "-1")
+    assert st.twotheta == 0.0 and st.pivot == "SAMPLE" and st.convention == "CUSTOM"
+    fixed = parse_argv(BASE + ["-twotheta", "10", "-twotheta_axis", "0", "0", "-1",
+                               "-profile", "corrected"]).state
+    assert fixed.twotheta == pytest.approx(10 / RTD)
+
+
+def test_pix0_vector_switches_to_custom_only_q6():
+    cfg = config("-Xbeam", "0.12", "-Ybeam", "0.13", "-detpixels", "4", "-pix0_vector_mm", "0.5", "0.1", "120")
+    det = build_experiment(cfg).detector
+    assert det.convention == "CUSTOM"
+    assert det.fbeam_m == pytest.approx(0.00012) and det.sbeam_m == pytest.approx(0.00013)
+    assert det.pix0_m == pytest.approx((0.1, 0.00013, -0.00012))
+    mosflm = build_experiment(config("-Xbeam", "0.12", "-Ybeam", "0.13", "-detpixels", "4")).detector
+    assert mosflm.pix0_m == pytest.approx((0.1, 0.00017, -0.00018))
+    corrected = parse_argv(BASE + ["-detpixels", "4", "-pix0_vector_mm", "0.5", "0.1", "120",
+                                   "-profile", "corrected"]).config
+    assert build_experiment(corrected).detector.pix0_m == pytest.approx((0.0005, 0.0001, 0.12))
+
+
+def test_guarded_exact_flags():
+    st = state("-detpixels_x", "30", "-detpixels", "20")
+    assert (st.fpixels, st.spixels) == (20, 20)
+    assert state("-phistep", "0.5").phistep == pytest.approx(0.5 / RTD)
+    assert state("-phisteps", "3").phistep is None
+    assert state("-oversample_thick").oversample is None
+
+
+def test_convention_forces_pivot_q2():
+    det = build_experiment(config("-twotheta", "20", "-pivot", "sample")).detector
+    assert det.convention == "MOSFLM" and det.pivot == "BEAM"
+    det = build_experiment(config("-fdet_vector", "0", "0", "1", "-pivot", "sample")).detector
+    assert det.pivot == "SAMPLE"
+
+
+def test_named_convention_after_vector_discards_it():
+    st = state("-fdet_vector", "1", "0", "0", "-xds")
+    assert st.convention == "XDS"
+
+
+def test_fluence_from_flux_and_clipping_q21():
+    exp = build_experiment(config("-fluence", "1e20", "-flux", "1e10"))
+    assert exp.fluence == pytest.approx(1e18)
+    exp = build_experiment(config("-xtalsize", "0.2"))
+    assert exp.sample_m == pytest.approx((2e-4, 1e-4, 1e-4))
+
+
+def test_detector_size_rounding_q28():
+    cfg = config("-detsize", "1.04")
+    assert (cfg.detector.fpixels, cfg.detector.spixels) == (10, 10)
+    assert cfg.detector.detsize_f_m == pytest.approx(0.00104)
+
+
+def test_close_distance_overrides_distance_q24():
+    det = build_experiment(config("-close_distance", "200", "-distance", "100")).detector
+    assert det.distance_m == pytest.approx(0.2)
+
+
+def test_missing_cell_is_a_usage_error():
+    with pytest.raises(UsageError):
+        parse_argv(["-default_F", "1"])
+
+
+@pytest.mark.parametrize("flag", ["-detector_thick", "-detector_abs", "-thicksteps"])
+def test_broken_guard_flags_as_last_token_are_errors(flag):
+    with pytest.raises(Exception) as info:
+        parse_argv(BASE + [flag])
+    assert flag in str(info.value)
+
+
+def test_dtype_device_profile_validation():
+    with pytest.raises(Exception, match="-dtype"):
+        parse_argv(BASE + ["-dtype", "float16"])
+    with pytest.raises(Exception, match="-profile"):
+        parse_argv(BASE + ["-profile", "strict"])
+    assert math.isclose(state("-dtype", "float32").wavelength, 1e-10)
