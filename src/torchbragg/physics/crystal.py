@@ -8,6 +8,8 @@ import math
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
+import torch
+
 from torchbragg.config import CrystalConfig
 from torchbragg.physics import vec3 as v3
 from torchbragg.physics.mosaic import random_rotation
@@ -39,34 +41,45 @@ class Lattice:
     warnings: Tuple[str, ...] = ()
 
 
+def _clamp_sine(x):
+    return x.clamp(-1.0, 1.0) if isinstance(x, torch.Tensor) else min(1.0, max(-1.0, x))
+
+
+def _clamp_cosine(x):
+    """A cosine whose square exceeds 1 becomes +1 (regardless of sign, model.md §2.1)."""
+    if isinstance(x, torch.Tensor):
+        return torch.where(x * x > 1.0, torch.ones_like(x), x)
+    return 1.0 if x * x > 1.0 else x
+
+
 def reciprocal_from_cell(a, b, c, alpha, beta, gamma):
     """§2.1: default-orientation reciprocal vectors and the angle-formula volume (Å³)."""
     warnings = []
+    sin, cos = v3.sin, v3.cos
     s = (alpha + beta + gamma) / 2.0
-    skew = abs(math.sin(s) * math.sin(s - alpha) * math.sin(s - beta) * math.sin(s - gamma))
-    volume = 2.0 * a * b * c * math.sqrt(skew)
+    skew = abs(sin(s) * sin(s - alpha) * sin(s - beta) * sin(s - gamma))
+    volume = 2.0 * a * b * c * v3.sqrt(skew)
     if volume <= 0.0:
-        warnings.append(f"WARNING: impossible unit cell volume: {volume:g}")
+        warnings.append(f"WARNING: impossible unit cell volume: {float(volume):g}")
         volume = DBL_MIN
     vstar = 1.0 / volume
-    a_s = b * c * math.sin(alpha) * vstar
-    b_s = c * a * math.sin(beta) * vstar
-    c_s = a * b * math.sin(gamma) * vstar
+    a_s = b * c * sin(alpha) * vstar
+    b_s = c * a * sin(beta) * vstar
+    c_s = a * b * sin(gamma) * vstar
     if a_s <= 0.0 or b_s <= 0.0 or c_s <= 0.0:
-        warnings.append(f"WARNING: impossible reciprocal cell lengths: {a_s:g} {b_s:g} {c_s:g}")
-        a_s, b_s, c_s = (abs(x) or DBL_MIN for x in (a_s, b_s, c_s))
+        warnings.append("WARNING: impossible reciprocal cell lengths: "
+                        f"{float(a_s):g} {float(b_s):g} {float(c_s):g}")
+        a_s, b_s, c_s = (abs(x) if abs(x) > 0 else DBL_MIN for x in (a_s, b_s, c_s))
     sin_as = a * vstar / b_s / c_s
     sin_bs = b * vstar / a_s / c_s
     sin_gs = c * vstar / a_s / b_s
-    cos_as = (math.cos(beta) * math.cos(gamma) - math.cos(alpha)) / (math.sin(beta) * math.sin(gamma))
-    cos_bs = (math.cos(gamma) * math.cos(alpha) - math.cos(beta)) / (math.sin(gamma) * math.sin(alpha))
-    cos_gs = (math.cos(alpha) * math.cos(beta) - math.cos(gamma)) / (math.sin(alpha) * math.sin(beta))
-    sines = [min(1.0, max(-1.0, x)) for x in (sin_as, sin_bs, sin_gs)]
-    cosines = [1.0 if x * x > 1.0 else x for x in (cos_as, cos_bs, cos_gs)]
+    cos_as = (cos(beta) * cos(gamma) - cos(alpha)) / (sin(beta) * sin(gamma))
+    cos_bs = (cos(gamma) * cos(alpha) - cos(beta)) / (sin(gamma) * sin(alpha))
+    cos_gs = (cos(alpha) * cos(beta) - cos(gamma)) / (sin(alpha) * sin(beta))
     if any(abs(x) > 1.0000001 for x in (sin_as, sin_bs, sin_gs, cos_as, cos_bs, cos_gs)):
         warnings.append("WARNING: oddball reciprocal cell angles:")
-    sin_as, sin_bs, sin_gs = sines
-    cos_as, cos_bs, cos_gs = cosines
+    sin_as, sin_bs, sin_gs = (_clamp_sine(x) for x in (sin_as, sin_bs, sin_gs))
+    cos_as, cos_bs, cos_gs = (_clamp_cosine(x) for x in (cos_as, cos_bs, cos_gs))
     a_star = (a_s, 0.0, 0.0)
     b_star = (b_s * cos_gs, b_s * sin_gs, 0.0)
     c_star = (c_s * cos_bs, c_s * (cos_as - cos_bs * cos_gs) / sin_gs,
@@ -124,17 +137,22 @@ def build_lattice(cfg: CrystalConfig, wavelength_m: float, table: ShuffleTable) 
         C = v3.rescale(C, cell[1] / volume)
         A = v3.rescale(A, cell[2] / volume)
         vstar = 1.0 / volume
-    volume = 1.0 / vstar if vstar != 0.0 else math.inf
+    volume = 1.0 / vstar if bool(vstar != 0.0) else math.inf
     a_real = v3.scale(B, volume)
     b_real = v3.scale(C, volume)
     c_real = v3.scale(A, volume)
     a_star = v3.scale(v3.cross(b_real, c_real), vstar)
     b_star = v3.scale(v3.cross(c_real, a_real), vstar)
     c_star = v3.scale(v3.cross(a_real, b_real), vstar)
-    report = _cell_report(a_real, b_real, c_real, a_star, b_star, c_star, volume)
+    report = _cell_report(*(_floats(v) for v in (a_real, b_real, c_real, a_star, b_star, c_star)),
+                          float(volume.detach()) if isinstance(volume, torch.Tensor) else volume)
     to_m = lambda v: (v[0] * 1e-10, v[1] * 1e-10, v[2] * 1e-10)  # noqa: E731
     return Lattice(to_m(a_real), to_m(b_real), to_m(c_real), a_star, b_star, c_star, report,
                    misset if cfg.misset_random else cfg.misset_rad, tuple(warnings))
+
+
+def _floats(v):
+    return tuple(float(x.detach()) if isinstance(x, torch.Tensor) else float(x) for x in v)
 
 
 def _angle(len_x, len_y, dotxy, recip_len, volume):
@@ -162,5 +180,7 @@ def cells_from_size(cfg: CrystalConfig, lattice: Lattice, sample_m: Vec3) -> Tup
     counts = [cfg.Na, cfg.Nb, cfg.Nc]
     for i, (size, vec) in enumerate(zip(sample_m, (lattice.a0_m, lattice.b0_m, lattice.c0_m))):
         if size > 0:
-            counts[i] = math.ceil(size / v3.magnitude(vec))
-    return tuple(max(1, int(n)) for n in counts)  # type: ignore[return-value]
+            counts[i] = math.ceil(size / float(v3.magnitude(vec)))
+    # a tensor N (continuous crystal size, for gradients) is kept as is, clamped at 1
+    return tuple(n.clamp(min=1.0) if isinstance(n, torch.Tensor) else max(1, int(n))
+                 for n in counts)  # type: ignore[return-value]

@@ -17,7 +17,7 @@ from typing import Optional
 
 import torch
 
-from torchbragg.physics.lattice_factor import lattice_factor
+from torchbragg.physics.block import accumulate, evaluate_block
 from torchbragg.physics.plan import KernelPlan
 
 
@@ -52,11 +52,17 @@ def _v(t: torch.Tensor):
 
 
 def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: int,
-                 policy: InterpolationPolicy, rec=None, keep_last: bool = False) -> ChunkResult:
-    """Render pixels (slow ``s``, fast ``f``); ``fresh_row`` (or −1) runs the first φ loop."""
+                 policy: InterpolationPolicy, rec=None, keep_last: bool = False,
+                 block_fn=None) -> ChunkResult:
+    """Render pixels (slow ``s``, fast ``f``); ``fresh_row`` (or −1) runs the first φ loop.
+
+    ``block_fn`` (see :mod:`fused`) replaces the eager block where no per-evaluation record
+    is needed.
+    """
+    if rec is not None or keep_last:
+        block_fn = None
     dt, dev = plan.geom_dtype, plan.device  # per-pixel geometry and accumulators
     P = s.shape[0]
-    M = plan.lat_a.shape[0]
     n = plan.oversample
     delta = plan.pixel_size_m / n
     fx, fy, fz = _v(plan.fdet)
@@ -64,18 +70,15 @@ def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: 
     ox, oy, oz = _v(plan.odet)
     px0, py0, pz0 = _v(plan.pix0)
     zeros = torch.zeros(P, device=dev, dtype=dt)
-    I = torch.full((P,), plan.I_bg, device=dev, dtype=dt)
+    I = zeros + plan.I_bg  # (a tensor when the fluence is a differentiable parameter)
     polar = torch.full((P,), 1.0 if plan.nopolar else 0.0, device=dev, dtype=dt)
     omega = zeros
     omega_sum = zeros
     capture = zeros
-    toggles = plan.oversample_thick or plan.oversample_polar or plan.oversample_omega
     sensor = plan.thickness_m > 0
-    la, lb, lc = plan.lat_a.T, plan.lat_b.T, plan.lat_c.T  # [3, M]
     first_oor = None
     best = torch.full((P,), -1, device=dev, dtype=torch.long) if policy.mode == "on" else None
     switch_hkl = None
-    row_ids = torch.arange(P, device=dev)[:, None]
     fresh_pending = fresh_row >= 0
     outer = 0
     last_d = last_i = None
@@ -124,41 +127,31 @@ def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: 
                         pol_new, (dx, dy, dz) = _polarization(plan, k, (dx, dy, dz), need)
                         polar = torch.where(need, pol_new, polar)
                     last_d, last_i = (dx, dy, dz), (ix, iy, iz)
-                    # ---------------------------------------------------- φ × mosaic block [P, M]
-                    bt = plan.dtype  # the [P, M] block's dtype
-                    Sx_, Sy_, Sz_ = (x[:, None].to(bt) for x in (Sx, Sy, Sz))
-                    h = Sx_ * la[0] + Sy_ * la[1] + Sz_ * la[2]
-                    kk = Sx_ * lb[0] + Sy_ * lb[1] + Sz_ * lb[2]
-                    l = Sx_ * lc[0] + Sy_ * lc[1] + Sz_ * lc[2]
-                    use_fresh = fresh_pending and (culled is None or not bool(culled[fresh_row]))
-                    if use_fresh:
-                        fa, fb, fc = (x.T for x in plan.first_lat)
-                        r = slice(fresh_row, fresh_row + 1)
-                        h = torch.cat([h[:r.start], Sx_[r] * fa[0] + Sy_[r] * fa[1] + Sz_[r] * fa[2], h[r.stop:]])
-                        kk = torch.cat([kk[:r.start], Sx_[r] * fb[0] + Sy_[r] * fb[1] + Sz_[r] * fb[2], kk[r.stop:]])
-                        l = torch.cat([l[:r.start], Sx_[r] * fc[0] + Sy_[r] * fc[1] + Sz_[r] * fc[2], l[r.stop:]])
-                        fresh_pending = False
-                    h0, k0, l0 = (torch.ceil(x - 0.5) for x in (h, kk, l))
-                    F_latt, axes = lattice_factor(h, kk, l, h0, k0, l0, plan.shape,
-                                                  shifted=plan.shifted_lattice)
-                    skip = (F_latt == 0) if not plan.water_on else torch.zeros_like(h, dtype=torch.bool)
-                    if culled is not None:
-                        skip = skip | culled[:, None]
-                    F_cell, oor_first, hkl_at = _structure_factor(
-                        plan, policy, h, kk, l, h0, k0, l0, skip, outer, M, row_ids)
-                    if oor_first is not None:
-                        best = torch.where((best < 0) & (oor_first >= 0), oor_first, best)
-                    if hkl_at is not None:
-                        switch_hkl = hkl_at
+                    # ---------------------------------------------- φ × mosaic block [M, P]
+                    fresh = fresh_row if fresh_pending and (
+                        culled is None or not bool(culled[fresh_row])) else -1
+                    fresh_pending = fresh_pending and fresh < 0
+                    S_block = tuple(x.to(plan.dtype) for x in (Sx, Sy, Sz))
+                    if block_fn is not None and fresh < 0 and (
+                            policy.mode == "off" or not plan.interpolate):
+                        I = block_fn(plan, *S_block, culled, I, capture, polar, omega)
+                        outer += 1
+                        continue
+                    blk = evaluate_block(plan, S_block, culled, policy, outer, fresh)
+                    if blk.first_out_of_range is not None:
+                        best = torch.where((best < 0) & (blk.first_out_of_range >= 0),
+                                           blk.first_out_of_range, best)
+                    if blk.switch_off_hkl is not None:
+                        switch_hkl = blk.switch_off_hkl
                     if rec is not None and k == 0:
-                        rec.block_b(plan, use_fresh, h, kk, l, h0, k0, l0, F_latt, axes, F_cell,
-                                    skip, culled)
-                    term = (F_cell * F_cell * F_latt * F_latt).to(dt)
-                    I = _accumulate(plan, I, term, skip, capture, polar, omega, toggles)
+                        rec.block_b(plan, fresh >= 0, blk, culled)
+                    term = (blk.F_cell * blk.F_cell * blk.F_latt * blk.F_latt).to(dt)
+                    I = accumulate(plan, I, term, blk.skip, capture, polar, omega)
                     if keep_last:
                         last = {"pos": (posx, posy, posz), "S": (Sx, Sy, Sz),
-                                "hkl": tuple(x[:, -1] for x in (h, kk, l, h0, k0, l0)),
-                                "F_latt": F_latt[:, -1], "F_cell": F_cell[:, -1]}
+                                "hkl": tuple(x[-1] for x in (blk.h, blk.k, blk.l, blk.h0,
+                                                             blk.k0, blk.l0)),
+                                "F_latt": blk.F_latt[-1], "F_cell": blk.F_cell[-1]}
                     outer += 1
     value = plan.fluence_factor * I / plan.steps
     if not plan.oversample_thick:
@@ -217,52 +210,3 @@ def _polarization(plan: KernelPlan, k: int, d, need):
         factor = 0.5 * (1.0 + cos2_sq - plan.kahn_factor * 1.0 * sin2_sq)
     renorm = (torch.where(need, nx, dx), torch.where(need, ny, dy), torch.where(need, nz, dz))
     return factor, renorm
-
-
-def _structure_factor(plan, policy, h, k, l, h0, k0, l0, skip, outer, M, row_ids):
-    """F_cell per evaluation; in an ``on`` pass also the first out-of-range index per row."""
-    sf = plan.sf
-    nearest = sf.nearest(h0, k0, l0)
-    if not plan.interpolate or policy.mode == "off":
-        return nearest, None, None
-    oor = sf.out_of_interpolation_range(h, k, l)
-    cols = outer * M + torch.arange(M, device=h.device)[None, :]
-    if policy.mode == "split":
-        before = (row_ids < policy.row) | ((row_ids == policy.row) & (cols < policy.index))
-        use = before & ~oor
-        hkl_at = None
-        if policy.row < h.shape[0] and outer * M <= policy.index < (outer + 1) * M:
-            m = policy.index - outer * M
-            r = policy.row
-            hkl_at = tuple(float(x[r, m]) for x in (h, k, l, h0, k0, l0))
-        interp = sf.tricubic(h, k, l, use)
-        return torch.where(use, interp, nearest), None, hkl_at
-    use = ~oor
-    interp = sf.tricubic(h, k, l, use)
-    first = None
-    if plan.interpolation_global_switch_off:
-        trig = oor & ~skip
-        any_row = trig.any(dim=1)
-        idx = torch.argmax(trig.to(torch.int8), dim=1)
-        first = torch.where(any_row, outer * M + idx, torch.full_like(idx, -1))
-    return torch.where(use, interp, nearest), first, None
-
-
-def _accumulate(plan, I, term, skip, capture, polar, omega, toggles):
-    """Add the M evaluations in order; with toggles multiply the running sum after each (Q14)."""
-    M = term.shape[1]
-    if not toggles:
-        term = torch.where(skip, torch.zeros_like(term), term)
-        for m in range(M):
-            I = I + term[:, m]
-        return I
-    for m in range(M):
-        new = I + term[:, m]
-        if plan.oversample_thick:
-            new = new * capture
-        if plan.oversample_polar:
-            new = new * polar
-        if plan.oversample_omega:
-            new = new * omega
-        I = torch.where(skip[:, m], I, new)
-    return I

@@ -24,15 +24,31 @@ class ShapeParams:
     c_star: Tuple[float, float, float]
 
 
-def sincg(x: torch.Tensor, n: float) -> torch.Tensor:
+def _differentiable(*xs) -> bool:
+    return torch.is_grad_enabled() and any(isinstance(x, torch.Tensor) and x.requires_grad
+                                           for x in xs)
+
+
+def _safe(x: torch.Tensor, at_zero: torch.Tensor) -> torch.Tensor:
+    """x with its zeros replaced by 1, so the unselected branch of a ``where`` has finite
+    gradients (only when gradients are being recorded; values are unchanged where used)."""
+    return torch.where(at_zero, torch.ones_like(x), x)
+
+
+def sincg(x: torch.Tensor, n) -> torch.Tensor:
     """``sin(x·N)/sin(x)``, and N at x == 0."""
-    return torch.where(x == 0, torch.full_like(x, n), torch.sin(x * n) / torch.sin(x))
+    zero = x == 0
+    xs = _safe(x, zero) if _differentiable(x, n) else x
+    at_zero = n * torch.ones_like(x) if isinstance(n, torch.Tensor) else torch.full_like(x, n)
+    return torch.where(zero, at_zero, torch.sin(xs * n) / torch.sin(xs))
 
 
 def sinc3(x: torch.Tensor) -> torch.Tensor:
     """``3·(sin(x)/x − cos(x))/x²``, and 1 at x == 0."""
-    value = 3.0 * (torch.sin(x) / x - torch.cos(x)) / (x * x)
-    return torch.where(x == 0, torch.ones_like(x), value)
+    zero = x == 0
+    xs = _safe(x, zero) if _differentiable(x) else x
+    value = 3.0 * (torch.sin(xs) / xs - torch.cos(xs)) / (xs * xs)
+    return torch.where(zero, torch.ones_like(x), value)
 
 
 def sincg_shifted(x: torch.Tensor, x0: torch.Tensor, n: float) -> torch.Tensor:
@@ -51,7 +67,7 @@ def square_factors(h, k, l, h0, k0, l0, p: ShapeParams, shifted: bool = False):
     one = torch.ones_like(h)
     out = []
     for x, x0, n in ((h, h0, p.Na), (k, k0, p.Nb), (l, l0, p.Nc)):
-        if n <= 1:
+        if not isinstance(n, torch.Tensor) and n <= 1:
             out.append(one)
         elif shifted:
             out.append(sincg_shifted(x, x0, n))
@@ -73,7 +89,13 @@ def lattice_factor(h, k, l, h0, k0, l0, p: ShapeParams, shifted: bool = False):
     nabc = p.Na * p.Nb * p.Nc
     if p.shape == "ROUND":
         hrad2 = dh * dh * p.Na * p.Na + dk * dk * p.Nb * p.Nb + dl * dl * p.Nc * p.Nc
-        return nabc * ROUND_NORM * sinc3(math.pi * torch.sqrt(hrad2 * p.fudge)), None
+        arg = hrad2 * p.fudge
+        if _differentiable(arg):  # sqrt has an infinite slope at 0: keep the graph finite
+            zero = arg == 0
+            root = torch.where(zero, torch.zeros_like(arg), torch.sqrt(_safe(arg, zero)))
+        else:
+            root = torch.sqrt(arg)
+        return nabc * ROUND_NORM * sinc3(math.pi * root), None
     a, b, c = p.a_star, p.b_star, p.c_star
     dx = dh * a[0] + dk * b[0] + dl * c[0]
     dy = dh * a[1] + dk * b[1] + dl * c[1]
@@ -82,4 +104,4 @@ def lattice_factor(h, k, l, h0, k0, l0, p: ShapeParams, shifted: bool = False):
     if p.shape == "GAUSS":
         return nabc * torch.exp(-(rstar2 / GAUSS_WIDTH * p.fudge)), None
     inside = rstar2 * p.fudge < TOPHAT_CUTOFF
-    return torch.where(inside, torch.full_like(h, nabc), torch.zeros_like(h)), None
+    return torch.where(inside, nabc * torch.ones_like(h), torch.zeros_like(h)), None

@@ -7,6 +7,7 @@ import math
 from typing import List, Tuple
 
 import numpy as np
+import torch
 
 from torchbragg.rng import UniformStream, fl32
 
@@ -48,12 +49,16 @@ def random_rotation(stream: UniformStream, spread_rad: float) -> Matrix:
     r2 = 2.0 * stream.next() - 1.0
     r3 = 2.0 * stream.next() - 1.0
     rho = math.sqrt(1.0 - r2 * r2)
-    rot = fl32(fl32(spread_rad) * _powf(fl32(1.0 - r3 * r3), _THIRD_F32))
+    cap = _powf(fl32(1.0 - r3 * r3), _THIRD_F32)
+    if isinstance(spread_rad, torch.Tensor):  # differentiable in the spread, same binary32 steps
+        rot = (spread_rad.to(torch.float32) * torch.tensor(cap, dtype=torch.float32)).double()
+        c, s = torch.cos(rot), torch.sin(rot)
+    else:
+        rot = fl32(fl32(spread_rad) * cap)
+        c, s = math.cos(rot), math.sin(rot)
     vx = rho * math.sin(math.pi * r1)
     vy = rho * math.cos(math.pi * r1)
     vz = r2
-    c = math.cos(rot)
-    s = math.sin(rot)
     t = 1.0 - c
     return (
         c + t * vx * vx, t * vx * vy - s * vz, t * vx * vz + s * vy,

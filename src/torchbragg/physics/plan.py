@@ -49,6 +49,10 @@ class KernelPlan:
     lat_c: torch.Tensor
     #: the tables used by the first φ loop of the run (Q1), or None when identical
     first_lat: Optional[tuple]
+    #: lat_a/b/c as components: ((a_x, a_y, a_z), (b_x, …), (c_x, …)), each [M, 1]
+    lat_cols: tuple
+    #: the same for ``first_lat`` (empty when it is None)
+    first_cols: tuple
     phisteps: int
     domains: int
     shape: ShapeParams

@@ -11,6 +11,7 @@ from typing import Callable, Optional
 
 import torch
 
+from torchbragg.physics.fused import get_block_fn
 from torchbragg.physics.kernel import InterpolationPolicy, render_chunk
 from torchbragg.physics.plan import KernelPlan
 
@@ -65,6 +66,8 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
     interp_on = plan.interpolate
     warning = None
     blocks: list = []
+    work = int(indices.numel()) * plan.lat_a.shape[0] * plan.incident.shape[0] * plan.layers
+    block_fn = get_block_fn(plan, work * plan.oversample * plan.oversample)
     total = int(indices.numel())
     for start in range(0, total, chunk):
         idx = indices[start:start + chunk]
@@ -74,7 +77,7 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
         chunk_rec = recorder.for_chunk(s, f) if recorder is not None else None
         policy = InterpolationPolicy("on" if interp_on else "off")
         keep = printout is not None
-        res = render_chunk(plan, s, f, fresh, policy, chunk_rec, keep)
+        res = render_chunk(plan, s, f, fresh, policy, chunk_rec, keep, block_fn)
         if res.first_out_of_range is not None:
             row, index = res.first_out_of_range
             if chunk_rec is not None:

@@ -103,9 +103,10 @@ def build_experiment(cfg: SimulationConfig, table: Optional[ShuffleTable] = None
     # steps 11-12: crystal, N, oversampling
     lattice = build_lattice(c, b.wavelength_m, table)
     Na, Nb, Nc = cells_from_size(c, lattice, (sx, sy, sz))
-    xtal_max = max(v3.magnitude(lattice.a0_m) * Na, v3.magnitude(lattice.b0_m) * Nb,
-                   v3.magnitude(lattice.c0_m) * Nc)
-    recommended = recommended_oversample(xtal_max, b.wavelength_m, det.distance_m, det.pixel_size_m)
+    xtal_max = max(float(v3.magnitude(lattice.a0_m) * Na), float(v3.magnitude(lattice.b0_m) * Nb),
+                   float(v3.magnitude(lattice.c0_m) * Nc))
+    recommended = recommended_oversample(xtal_max, float(b.wavelength_m), float(det.distance_m),
+                                         float(det.pixel_size_m))
     auto = s.oversample is None or s.oversample <= 0
     oversample = recommended if auto else int(s.oversample)
     # step 14: sources
@@ -115,6 +116,8 @@ def build_experiment(cfg: SimulationConfig, table: Optional[ShuffleTable] = None
     if srcs is None:
         srcs = generate_sources(det.beam, det.polar, b.wavelength_m, hdiv, vdiv, disp, b.round_div)
     # step 15: mosaic domains (the stream always draws, Q26)
+    if isinstance(c.mosaic_spread_rad, torch.Tensor) and spread > 0:
+        spread = c.mosaic_spread_rad  # keep the graph: gradients in the spread (fixed draws)
     mosaics = domain_matrices(UniformStream(table, c.mosaic_seed), spread, domains)
     # step 16
     steps = len(srcs.sources) * domains * phi.count * oversample * oversample
@@ -176,8 +179,17 @@ def _apply_mosaic(exp: Experiment, table):
     return rows_a, rows_b, rows_c
 
 
+def _same(a, b) -> bool:
+    """Identical nested tables (tensors compared by identity: a differentiable set-up)."""
+    if _has_tensor(a) or _has_tensor(b):
+        return a is b
+    return a == b
+
+
 def _fixed_unit(v):
     """Repeated in-place normalisation converges; the C's polar routine re-normalises (App. A)."""
+    if _has_tensor(v):
+        return v3.unit(v)
     for _ in range(4):
         u = v3.unit(v)
         if u == v:
@@ -186,17 +198,41 @@ def _fixed_unit(v):
     return v
 
 
+def _has_tensor(x) -> bool:
+    if isinstance(x, torch.Tensor):
+        return True
+    if isinstance(x, (list, tuple)):
+        return any(_has_tensor(v) for v in x)
+    return False
+
+
+def to_tensor(x, device, dtype) -> torch.Tensor:
+    """Nested scalars → tensor; tensors inside (set-up with requires_grad) keep their graph."""
+    if not _has_tensor(x):
+        return torch.tensor(x, device=device, dtype=dtype)
+    if isinstance(x, torch.Tensor):
+        return x.to(device=device, dtype=dtype)
+    return torch.stack([to_tensor(v, device, dtype) for v in x])
+
+
+def scalar(x, device, dtype):
+    """A Python float stays a float (cheapest in the kernel); a tensor moves to the device."""
+    return x.to(device=device, dtype=dtype) if isinstance(x, torch.Tensor) else x
+
+
 def make_plan(exp: Experiment, device="cpu", dtype=torch.float64) -> KernelPlan:
     """The kernel's tensors on ``device``/``dtype``."""
     dev = torch.device(device)
     geom = torch.float64
-    T = lambda x: torch.tensor(x, device=dev, dtype=geom)  # noqa: E731
-    block_t = lambda x: torch.tensor(x, device=dev, dtype=dtype)  # noqa: E731
+    T = lambda x: to_tensor(x, dev, geom)  # noqa: E731
+    block_t = lambda x: to_tensor(x, dev, dtype)  # noqa: E731
     det = exp.detector
     later, first = exp.phi_lattices
     lat_later = _apply_mosaic(exp, later)
     lat_first = _apply_mosaic(exp, first)
-    first_lat = None if lat_first == lat_later else tuple(block_t(x) for x in lat_first)
+    first_lat = None if _same(lat_first, lat_later) else tuple(block_t(x) for x in lat_first)
+    lat_tensors = tuple(block_t(x) for x in lat_later)
+    cols = lambda tabs: tuple(tuple(t[:, i:i + 1].contiguous() for i in range(3)) for t in tabs)  # noqa: E731
     incident = [_fixed_unit(s.incident) for s in exp.sources.sources]
     polar = _fixed_unit(det.polar)
     pb, pe = [], []
@@ -206,26 +242,31 @@ def make_plan(exp: Experiment, device="cpu", dtype=torch.float64) -> KernelPlan:
         pe.append(v3.unit(v3.cross(inc, B)))
     cfg = exp.config
     lat = exp.lattice
-    shape = ShapeParams(cfg.crystal.shape, float(exp.Na), float(exp.Nb), float(exp.Nc),
+    N = [n.to(dev, geom) if isinstance(n, torch.Tensor) else float(n)
+         for n in (exp.Na, exp.Nb, exp.Nc)]
+    shape = ShapeParams(cfg.crystal.shape, *N,
                         cfg.crystal.fudge, lat.a_star, lat.b_star, lat.c_star)
     return KernelPlan(
         device=dev, dtype=dtype, geom_dtype=geom, shifted_lattice=dtype != torch.float64,
         fpixels=det.fpixels, spixels=det.spixels,
-        pixel_size_m=det.pixel_size_m, oversample=exp.oversample,
+        pixel_size_m=scalar(det.pixel_size_m, dev, geom), oversample=exp.oversample,
         fdet=T(det.fdet), sdet=T(det.sdet), odet=T(det.odet), pix0=T(det.pix0_m), beam=T(det.beam),
-        close_distance_m=det.close_distance_m, distance_m=det.distance_m, curved=det.curved,
+        close_distance_m=scalar(det.close_distance_m, dev, geom),
+        distance_m=scalar(det.distance_m, dev, geom), curved=det.curved,
         point_pixel=det.point_pixel, layers=exp.layers.count,
         layer_spacing_m=exp.layers.spacing_m, thickness_m=exp.layers.thickness_m,
         mu_per_m=exp.layers.mu_per_m, incident=T(incident),
         wavelength_m=T([s.wavelength_m for s in exp.sources.sources]),
-        lat_a=block_t(lat_later[0]), lat_b=block_t(lat_later[1]), lat_c=block_t(lat_later[2]), first_lat=first_lat,
+        lat_a=lat_tensors[0], lat_b=lat_tensors[1], lat_c=lat_tensors[2], first_lat=first_lat,
+        lat_cols=cols(lat_tensors), first_cols=cols(first_lat) if first_lat is not None else (),
         phisteps=exp.phi.count, domains=exp.mosaic_domains, shape=shape,
         sf=SFLookup.build(cfg.structure_factors, dev, dtype),
-        kahn_factor=cfg.beam.kahn_factor, nopolar=cfg.beam.nopolar,
+        kahn_factor=scalar(cfg.beam.kahn_factor, dev, geom), nopolar=cfg.beam.nopolar,
         polar_b=T(pb), polar_e=T(pe), oversample_thick=cfg.sampling.oversample_thick,
         oversample_polar=cfg.sampling.oversample_polar,
         oversample_omega=cfg.sampling.oversample_omega, dmin_m=cfg.sampling.dmin_m,
-        water_on=cfg.sampling.water_m != 0, I_bg=exp.I_bg, fluence_factor=R_E_SQR * exp.fluence,
-        fluence=exp.fluence, steps=exp.steps, interpolate=exp.interpolate,
+        water_on=cfg.sampling.water_m != 0, I_bg=scalar(exp.I_bg, dev, geom),
+        fluence_factor=scalar(R_E_SQR * exp.fluence, dev, geom),
+        fluence=scalar(exp.fluence, dev, geom), steps=exp.steps, interpolate=exp.interpolate,
         interpolation_global_switch_off=cfg.profile.interpolation_global_switch_off,
     )

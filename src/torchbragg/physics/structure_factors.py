@@ -13,6 +13,9 @@ class SFLookup:
     """A structure-factor grid on the compute device, with the C's range rules."""
 
     grid: torch.Tensor  # flattened (h_range+1)*(k_range+1)*(l_range+1), or a 1-element dummy
+    #: the grid padded by one slot of default_F on each side of each axis, flattened; a
+    #: clamped index then lands in the padding exactly when the node is outside the table
+    padded: torch.Tensor
     h_min: int
     k_min: int
     l_min: int
@@ -26,9 +29,14 @@ class SFLookup:
     def build(cls, sf: StructureFactors, device, dtype) -> "SFLookup":
         if sf.grid is None or sf.count <= 0:
             grid = torch.zeros(1, device=device, dtype=dtype)
-            return cls(grid, 0, 0, 0, 0, 0, 0, float(sf.default_F), False)
-        grid = torch.as_tensor(sf.grid, dtype=torch.float64).to(device=device, dtype=dtype)
-        return cls(grid.reshape(-1), *sf.origin, *sf.ranges, float(sf.default_F), True)
+            return cls(grid, grid, 0, 0, 0, 0, 0, 0, float(sf.default_F), False)
+        grid = torch.as_tensor(sf.grid, dtype=torch.float64)
+        hr, kr, lr = sf.ranges
+        padded = torch.full((hr + 2, kr + 2, lr + 2), float(sf.default_F), dtype=torch.float64)
+        padded[1:hr + 1, 1:kr + 1, 1:lr + 1] = grid[:hr, :kr, :lr]
+        grid = grid.to(device=device, dtype=dtype).reshape(-1)
+        padded = padded.to(device=device, dtype=dtype).reshape(-1)
+        return cls(grid, padded, *sf.origin, *sf.ranges, float(sf.default_F), True)
 
     # ------------------------------------------------------------------ helpers
     def _flat_index(self, ih, ik, il):
@@ -38,16 +46,12 @@ class SFLookup:
         """``table[h0,k0,l0]`` inside the loaded range, else ``default_F`` (io.md §2.5)."""
         if not self.has_table:
             return torch.full_like(h0, self.default_F)
-        inside = (
-            (h0 >= self.h_min) & (h0 <= self.h_min + self.h_range - 1)
-            & (k0 >= self.k_min) & (k0 <= self.k_min + self.k_range - 1)
-            & (l0 >= self.l_min) & (l0 <= self.l_min + self.l_range - 1)
-        )
-        ih = torch.where(inside, h0 - self.h_min, torch.zeros_like(h0)).long()
-        ik = torch.where(inside, k0 - self.k_min, torch.zeros_like(k0)).long()
-        il = torch.where(inside, l0 - self.l_min, torch.zeros_like(l0)).long()
-        values = self.grid[self._flat_index(ih, ik, il)]
-        return torch.where(inside, values, torch.full_like(values, self.default_F))
+        # float → int64 maps NaN and huge values to INT64_MIN, which clamps into the padding
+        ih = (h0.long() - (self.h_min - 1)).clamp_(0, self.h_range + 1)
+        ik = (k0.long() - (self.k_min - 1)).clamp_(0, self.k_range + 1)
+        il = (l0.long() - (self.l_min - 1)).clamp_(0, self.l_range + 1)
+        flat = (ih * (self.k_range + 2) + ik) * (self.l_range + 2) + il
+        return self.padded[flat]
 
     def out_of_interpolation_range(self, h, k, l):
         """True where the 4x4x4 neighbourhood leaves the grid (tested on fractional indices)."""

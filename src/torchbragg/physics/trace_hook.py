@@ -112,7 +112,7 @@ class _ChunkRecorder:
             self._add(p, "lambda_angstroms", fmt(lam * 1e10))
         self._each("scattering_vec_A_inv", *S)
 
-    def block_b(self, plan, fresh, h, k, l, h0, k0, l0, F_latt, axes, F_cell, skip, culled):
+    def block_b(self, plan, fresh, blk, culled):
         tables = plan.first_lat if (fresh and plan.first_lat is not None) else (
             plan.lat_a, plan.lat_b, plan.lat_c)
         for r, p in self.rows:
@@ -124,14 +124,14 @@ class _ChunkRecorder:
             for name, vec in zip(("rot_a_star_A_inv", "rot_b_star_A_inv", "rot_c_star_A_inv"),
                                  (plan.shape.a_star, plan.shape.b_star, plan.shape.c_star)):
                 self._add(p, name, *map(fmt, vec))
-            self._add(p, "hkl_frac", fmt(h[r, 0]), fmt(k[r, 0]), fmt(l[r, 0]))
-            self._add(p, "hkl_rounded", *(str(int(x[r, 0])) for x in (h0, k0, l0)))
-            if axes is not None:  # the F_latt lines exist for the parallelepiped only
-                for name, ax in zip(("F_latt_a", "F_latt_b", "F_latt_c"), axes):
-                    self._add(p, name, fmt(ax[r, 0]))
-                self._add(p, "F_latt", fmt(F_latt[r, 0]))
-            if not bool(skip[r, 0]):
-                self._add(p, "F_cell", fmt(F_cell[r, 0]))
+            self._add(p, "hkl_frac", fmt(blk.h[0, r]), fmt(blk.k[0, r]), fmt(blk.l[0, r]))
+            self._add(p, "hkl_rounded", *(str(int(x[0, r])) for x in (blk.h0, blk.k0, blk.l0)))
+            if blk.axes is not None:  # the F_latt lines exist for the parallelepiped only
+                for name, ax in zip(("F_latt_a", "F_latt_b", "F_latt_c"), blk.axes):
+                    self._add(p, name, fmt(ax[0, r]))
+                self._add(p, "F_latt", fmt(blk.F_latt[0, r]))
+            if not bool(blk.skip[0, r]):
+                self._add(p, "F_cell", fmt(blk.F_cell[0, r]))
 
     def block_c(self, plan, I, capture, polar, omega, last_i, last_d, value):
         self._each("I_before_scaling", I)

@@ -1,0 +1,109 @@
+"""The (φ step × mosaic domain) block of one (layer, sub-pixel, source): layout [M, P].
+
+Rows are the M = phisteps·domains evaluations in the C's order (φ outer, domain inner),
+columns the P pixels of the chunk, so each evaluation's row is contiguous for the ordered
+accumulation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+from torchbragg.physics.lattice_factor import lattice_factor
+from torchbragg.physics.plan import KernelPlan
+
+
+@dataclass
+class Block:
+    h: torch.Tensor  # [M, P] fractional Miller indices
+    k: torch.Tensor
+    l: torch.Tensor
+    h0: torch.Tensor  # [M, P] nearest nodes, ceil(x − 0.5)
+    k0: torch.Tensor
+    l0: torch.Tensor
+    F_latt: torch.Tensor
+    axes: Optional[tuple]  # SQUARE per-axis factors
+    F_cell: torch.Tensor
+    skip: torch.Tensor  # [M, P] evaluations that add nothing
+    first_out_of_range: Optional[torch.Tensor]  # [P] flat index per pixel, −1 if none
+    switch_off_hkl: Optional[tuple]
+
+
+def miller(S, table):
+    """h = a·S (left to right: a_x S_x + a_y S_y + a_z S_z) for every row of ``table``."""
+    Sx, Sy, Sz = S
+    ax, ay, az = table
+    return ax * Sx + ay * Sy + az * Sz
+
+
+def evaluate_block(plan: KernelPlan, S, culled, policy, outer: int, fresh_row: int) -> Block:
+    """Miller indices, lattice and structure factors for one source (S in the block dtype)."""
+    Sx, Sy, Sz = (x[None, :] for x in S)
+    h = plan.lat_cols[0][0] * Sx + plan.lat_cols[0][1] * Sy + plan.lat_cols[0][2] * Sz
+    k = plan.lat_cols[1][0] * Sx + plan.lat_cols[1][1] * Sy + plan.lat_cols[1][2] * Sz
+    l = plan.lat_cols[2][0] * Sx + plan.lat_cols[2][1] * Sy + plan.lat_cols[2][2] * Sz
+    if fresh_row >= 0:  # the run's first φ loop (Q1): this pixel uses the fresh tables
+        r = slice(fresh_row, fresh_row + 1)
+        fresh = [miller((Sx[:, r], Sy[:, r], Sz[:, r]), cols) for cols in plan.first_cols]
+        h, k, l = (torch.cat([x[:, :r.start], f, x[:, r.stop:]], dim=1)
+                   for x, f in zip((h, k, l), fresh))
+    h0, k0, l0 = torch.ceil(h - 0.5), torch.ceil(k - 0.5), torch.ceil(l - 0.5)
+    F_latt, axes = lattice_factor(h, k, l, h0, k0, l0, plan.shape, shifted=plan.shifted_lattice)
+    skip = None if plan.water_on else F_latt == 0
+    if culled is not None:
+        skip = culled[None, :].expand_as(h) if skip is None else skip | culled[None, :]
+    if skip is None:
+        skip = torch.zeros_like(h, dtype=torch.bool)
+    F_cell, first, hkl_at = _structure_factor(plan, policy, h, k, l, h0, k0, l0, skip, outer)
+    return Block(h, k, l, h0, k0, l0, F_latt, axes, F_cell, skip, first, hkl_at)
+
+
+def _structure_factor(plan, policy, h, k, l, h0, k0, l0, skip, outer):
+    """F_cell per evaluation; in an ``on`` pass also the first out-of-range index per pixel."""
+    sf = plan.sf
+    nearest = sf.nearest(h0, k0, l0)
+    if not plan.interpolate or policy.mode == "off":
+        return nearest, None, None
+    M, P = h.shape
+    oor = sf.out_of_interpolation_range(h, k, l)
+    rows = outer * M + torch.arange(M, device=h.device)[:, None]
+    cols = torch.arange(P, device=h.device)[None, :]
+    if policy.mode == "split":
+        before = (cols < policy.row) | ((cols == policy.row) & (rows < policy.index))
+        use = before & ~oor
+        hkl_at = None
+        if policy.row < P and outer * M <= policy.index < (outer + 1) * M:
+            m = policy.index - outer * M
+            hkl_at = tuple(float(x[m, policy.row]) for x in (h, k, l, h0, k0, l0))
+        return torch.where(use, sf.tricubic(h, k, l, use), nearest), None, hkl_at
+    use = ~oor
+    interp = sf.tricubic(h, k, l, use)
+    first = None
+    if plan.interpolation_global_switch_off:
+        trig = oor & ~skip
+        hit = trig.any(dim=0)
+        idx = torch.argmax(trig.to(torch.int8), dim=0)
+        first = torch.where(hit, outer * M + idx, torch.full_like(idx, -1))
+    return torch.where(use, interp, nearest), first, None
+
+
+def accumulate(plan: KernelPlan, I, term, skip, capture, polar, omega):
+    """Add the M evaluations in order; with toggles multiply the running sum after each (Q14)."""
+    toggles = plan.oversample_thick or plan.oversample_polar or plan.oversample_omega
+    if not toggles:
+        term = torch.where(skip, torch.zeros_like(term), term)
+        for m in range(term.shape[0]):
+            I = I + term[m]
+        return I
+    for m in range(term.shape[0]):
+        new = I + term[m]
+        if plan.oversample_thick:
+            new = new * capture
+        if plan.oversample_polar:
+            new = new * polar
+        if plan.oversample_omega:
+            new = new * omega
+        I = torch.where(skip[m], I, new)
+    return I
