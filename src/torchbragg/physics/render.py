@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 import torch
+from torch.utils.checkpoint import checkpoint
 
 from torchbragg.physics.fused import get_block_fn
 from torchbragg.physics.kernel import InterpolationPolicy, render_chunk
@@ -66,6 +67,7 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
     interp_on = plan.interpolate
     warning = None
     blocks: list = []
+    differentiable = torch.is_grad_enabled() and plan_requires_grad(plan)
     work = int(indices.numel()) * plan.lat_a.shape[0] * plan.incident.shape[0] * plan.layers
     block_fn = get_block_fn(plan, work * plan.oversample * plan.oversample)
     total = int(indices.numel())
@@ -77,7 +79,11 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
         chunk_rec = recorder.for_chunk(s, f) if recorder is not None else None
         policy = InterpolationPolicy("on" if interp_on else "off")
         keep = printout is not None
-        res = render_chunk(plan, s, f, fresh, policy, chunk_rec, keep, block_fn)
+        if differentiable:  # keep one chunk's graph at a time: recompute it in backward
+            res = checkpoint(render_chunk, plan, s, f, fresh, policy, chunk_rec, keep, block_fn,
+                             use_reentrant=False)
+        else:
+            res = render_chunk(plan, s, f, fresh, policy, chunk_rec, keep, block_fn)
         if res.first_out_of_range is not None:
             row, index = res.first_out_of_range
             if chunk_rec is not None:
@@ -100,7 +106,18 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
             progress(min(start + chunk, total), total)
     values = values.reshape(S, F)
     image = values.to(torch.float32)
-    return RenderResult(image, values, float(omega_total), warning, blocks)
+    return RenderResult(image, values, float(omega_total.detach()), warning, blocks)
+
+
+def plan_requires_grad(plan: KernelPlan) -> bool:
+    """True when any run-level tensor of the plan carries a gradient graph."""
+    for value in vars(plan).values():
+        items = value if isinstance(value, tuple) else (value,)
+        for item in items:
+            if isinstance(item, torch.Tensor) and item.requires_grad:
+                return True
+    return plan.sf.padded.requires_grad or any(
+        isinstance(v, torch.Tensor) and v.requires_grad for v in vars(plan.shape).values())
 
 
 def _select(last: dict, rows: torch.Tensor) -> dict:

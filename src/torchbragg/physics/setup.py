@@ -103,10 +103,10 @@ def build_experiment(cfg: SimulationConfig, table: Optional[ShuffleTable] = None
     # steps 11-12: crystal, N, oversampling
     lattice = build_lattice(c, b.wavelength_m, table)
     Na, Nb, Nc = cells_from_size(c, lattice, (sx, sy, sz))
-    xtal_max = max(float(v3.magnitude(lattice.a0_m) * Na), float(v3.magnitude(lattice.b0_m) * Nb),
-                   float(v3.magnitude(lattice.c0_m) * Nc))
-    recommended = recommended_oversample(xtal_max, float(b.wavelength_m), float(det.distance_m),
-                                         float(det.pixel_size_m))
+    xtal_max = max(_f(v3.magnitude(lattice.a0_m) * Na), _f(v3.magnitude(lattice.b0_m) * Nb),
+                   _f(v3.magnitude(lattice.c0_m) * Nc))
+    recommended = recommended_oversample(xtal_max, _f(b.wavelength_m), _f(det.distance_m),
+                                         _f(det.pixel_size_m))
     auto = s.oversample is None or s.oversample <= 0
     oversample = recommended if auto else int(s.oversample)
     # step 14: sources
@@ -128,6 +128,11 @@ def build_experiment(cfg: SimulationConfig, table: Optional[ShuffleTable] = None
                      recommended, interp, interp_auto, srcs, steps, I_bg, xtal_max)
     exp.phi_lattices = phi_lattice_tables(exp)
     return exp
+
+
+def _f(x) -> float:
+    """A plain float (set-up decisions never carry gradients)."""
+    return float(x.detach()) if isinstance(x, torch.Tensor) else float(x)
 
 
 def _div(x: float, y: float) -> float:
