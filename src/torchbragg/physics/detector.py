@@ -6,8 +6,6 @@ All lengths in metres, angles in radians. Scalars are Python floats (bit-identic
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
-
 from torchbragg.compat import CompatProfile
 from torchbragg.config import DetectorConfig
 from torchbragg.physics import vec3 as v3

@@ -1,0 +1,149 @@
+"""nox sessions for torchbragg; the logic is in src/torchbragg/containers.py (unit-tested).
+
+Sessions run in the current environment (``pip install -e . nox`` first: torch comes from the
+pinned wheel, not from a fresh virtualenv), except ``lint``, which gets its own with the tools
+of pyproject's ``lint`` extra.  ``REQUIRE_DOCKER=1`` turns a missing engine or GPU into an
+error.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "src"))
+from torchbragg import containers as tc  # noqa: E402  (standard library only)
+
+nox.options.sessions = ["tests", "lint"]
+nox.options.error_on_external_run = False
+
+
+def _say(session: nox.Session, message: str) -> None:
+    """Log to stderr (nox's log goes there)."""
+    session.log(message)
+
+
+@nox.session(venv_backend="none")
+def tests(session: nox.Session) -> None:
+    """Run the test suite (pytest) in the current environment."""
+    session.run("python", "-m", "pytest", *session.posargs, external=True)
+
+
+@nox.session(reuse_venv=True)
+def lint(session: nox.Session) -> None:
+    """Ruff, hadolint, check-jsonschema, zizmor and shellcheck over the repository."""
+    project = nox.project.load_toml(str(ROOT / "pyproject.toml"))["project"]
+    session.install(*project["optional-dependencies"]["lint"])
+    workflows = sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.yml"))
+    checks = [
+        ["ruff", "check", "."],
+        ["hadolint", "Dockerfile", "Dockerfile.cuda"],
+        ["check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows],
+        ["zizmor", "--offline", *workflows],
+        ["shellcheck", "scripts/container_build.sh", "scripts/parity_payload.sh", ".ci/run"],
+        ["shellcheck", "--severity=warning", *sorted(str(p) for p in ROOT.glob("scripts/*.sh"))],
+    ]
+    failed = []
+    for argv in checks:  # run every tool, then fail once, naming the ones that failed
+        try:
+            session.run(*argv)
+        except nox.command.CommandFailed:
+            failed.append(argv[0])
+    if failed:
+        session.error(f"lint failed: {', '.join(failed)}")
+
+
+def _parity(session: nox.Session, kind: str) -> None:
+    gpu = tc.gpu_status() if kind == "cuda" else (True, "")
+    plan = tc.plan_parity(kind, session.posargs, engine=tc.engine_status(), gpu=gpu,
+                          inputs=tc.find_inputs(ROOT))
+    for note in plan.notes:
+        _say(session, f"parity-{kind}: {note}")
+    if plan.mode == "error":
+        session.error(plan.reason)
+    if plan.mode == "skip":
+        session.skip(plan.reason)
+    if plan.mode == "local":
+        _say(session, f"parity-{kind}: {plan.reason}")
+        argv, env = tc.host_payload(ROOT, plan.args,
+                                    runtime_note=" ".join([plan.reason, *plan.notes]))
+        session.run(*argv, env=env, external=True)
+        return
+    build_args = {}
+    base = tc.resolve_base_image(ROOT / tc.DOCKERFILES[kind], log=lambda m: _say(session, m))
+    if base:
+        build_args["BASE_IMAGE"] = base
+    offline = any((ROOT / tc.WHEELHOUSE).glob("*.whl"))
+    session.run(*tc.build_command(kind, build_args=build_args, network_none=offline),
+                external=True)
+    status, bundles = tc.run_in_container(ROOT, tc.IMAGES[kind], plan.args, plan.inputs,
+                                          gpu=kind == "cuda", note=" ".join(plan.notes))
+    for bundle in bundles:
+        _say(session, f"parity-{kind}: bundle {bundle.relative_to(ROOT)}")
+    if status != 0:
+        session.error(f"the payload exited with {status} (1: parity FAIL, 2: error)")
+
+
+@nox.session(name="parity-cpu", venv_backend="none", tags=["docker"])
+def parity_cpu(session: nox.Session) -> None:
+    """Parity payload in the CPU image (no network); `-- --local` or no engine: on the host."""
+    _parity(session, "cpu")
+
+
+@nox.session(name="parity-cuda", venv_backend="none", tags=["docker", "gpu"])
+def parity_cuda(session: nox.Session) -> None:
+    """Parity payload in the CUDA image with --gpus all --device cuda; skips without a GPU."""
+    _parity(session, "cuda")
+
+
+@nox.session(venv_backend="none", tags=["docker"])
+def images(session: nox.Session) -> None:
+    """Build the CPU and CUDA images (posargs: cpu and/or cuda)."""
+    ok, why = tc.engine_status()
+    if not ok:
+        (session.error if tc.require_docker() else session.skip)(f"no Docker engine: {why}")
+    for kind in session.posargs or ["cpu", "cuda"]:
+        build_args = {}
+        base = tc.resolve_base_image(ROOT / tc.DOCKERFILES[kind], log=lambda m: _say(session, m))
+        if base:
+            build_args["BASE_IMAGE"] = base
+        offline = any((ROOT / tc.WHEELHOUSE).glob("*.whl"))
+        session.run(*tc.build_command(kind, build_args=build_args, network_none=offline),
+                    external=True)
+
+
+@nox.session(venv_backend="none")
+def bench(session: nox.Session) -> None:
+    """Run the benchmarks: python -m torchbragg.bench with posargs."""
+    session.run("python", "-m", "torchbragg.bench", *session.posargs, external=True)
+
+
+@nox.session(name="docker-smoke", venv_backend="none", tags=["docker"])
+def docker_smoke(session: nox.Session) -> None:
+    """Build the CPU image offline and check its Torch float image equals the host's."""
+    t0 = time.monotonic()
+    try:
+        result = tc.run_smoke(ROOT, session.posargs, python=sys.executable)
+    except tc.EngineUnavailable as exc:
+        (session.error if tc.require_docker() else session.skip)(f"docker-smoke: {exc}")
+    except tc.ContainerError as exc:
+        session.error(f"docker-smoke: {exc}")
+    result["total_seconds"] = round(time.monotonic() - t0, 1)
+    out = ROOT / "reports" / "docker-smoke"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    py = result["py_float_sha256"]
+    _say(session, f"docker-smoke: image {result['image_size_bytes'] / 1e6:.0f} MB, built in "
+                  f"{result['build_seconds']:.0f} s; Torch float image sha256 container "
+                  f"{py['container']} host {py['host']}; result {path.relative_to(ROOT)}")
+    if not result["torch_float_identical"]:
+        session.error("docker-smoke: the Torch float image differs between container and host")
+    if result["container_status"] != 0 or result["host_status"] != 0:
+        session.error(f"docker-smoke: payload status container {result['container_status']}, "
+                      f"host {result['host_status']}")

