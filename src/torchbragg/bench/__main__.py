@@ -1,0 +1,87 @@
+"""``python -m torchbragg.bench``: time torchbragg against the C reference (W1–W4).
+
+Writes ``bench.json`` and ``bench.md`` (ratios torchbragg/C) into
+``reports/bench/<UTC timestamp>/`` (or ``--out``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from torchbragg.bench.runner import run_workload, variants
+from torchbragg.bench.workloads import workloads
+
+
+def markdown(result: dict) -> str:
+    lines = [f"# torchbragg benchmark ({result['created']})", "",
+             f"CPU: {result['cpu']}; threads: {result['torch_threads']}; device: {result['device']}; "
+             f"repetitions: {result['reps']} (interleaved)", "",
+             "| workload | variant | wall median (min–max) s | compute median s | peak RSS MiB | wall / C |",
+             "|---|---|---|---|---|---|"]
+    for wname, rows in result["workloads"].items():
+        if rows is None:
+            lines.append(f"| {wname} | skipped (inputs not found: set TORCHBRAGG_INPUTS) | | | | |")
+            continue
+        c_wall = rows.get("C", {}).get("wall_median_s")
+        for vname, r in rows.items():
+            ratio = f"{r['wall_median_s'] / c_wall:.2f}" if c_wall else "—"
+            comp = f"{r['compute_median_s']:.2f}" if "compute_median_s" in r else "—"
+            fail = f" ({r['failures']} failed)" if r["failures"] else ""
+            lines.append(f"| {wname} | {vname}{fail} | {r['wall_median_s']:.2f} "
+                         f"({r['wall_min_s']:.2f}–{r['wall_max_s']:.2f}) | {comp} | "
+                         f"{r['peak_rss_mib']:.0f} | {ratio} |")
+    return "\n".join(lines) + "\n"
+
+
+def cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m torchbragg.bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--workloads", default="W1,W2,W3,W4")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--no-compiled", action="store_true", help="skip the torch.compile variants")
+    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    ap.add_argument("--timeout", type=float, default=1800.0)
+    ap.add_argument("--out", default=None, help="output folder (default reports/bench/<UTC>)")
+    args = ap.parse_args(argv)
+    import torch
+
+    device = args.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out = Path(args.out or Path("reports") / "bench" / stamp)
+    out.mkdir(parents=True, exist_ok=False)
+    vs = variants(device, compiled=not args.no_compiled)
+    all_w = workloads()
+    result = {"schema_version": 1, "created": stamp, "cpu": cpu_model(), "device": device,
+              "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+              "python": platform.python_version(), "reps": args.reps, "workloads": {}}
+    for name in args.workloads.split(","):
+        wl = all_w[name.strip()]
+        print(f"{name}: {'skipped' if wl is None else 'running'}", file=sys.stderr, flush=True)
+        result["workloads"][name] = (None if wl is None else
+                                     run_workload(wl, vs, args.reps, args.timeout))
+        (out / "bench.json").write_text(json.dumps(result, indent=1))
+    (out / "bench.md").write_text(markdown(result))
+    sys.stdout.write(markdown(result))
+    print(f"report: {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,33 @@
+"""The benchmark runner: interleaved variants, timing, RSS, report (tiny workload)."""
+from __future__ import annotations
+
+from torchbragg.bench.__main__ import markdown
+from torchbragg.bench.runner import Sample, run_workload, summarise, variants
+from torchbragg.bench.workloads import W1, W2, W3, workloads
+
+TINY = "-cell 100 100 100 90 90 90 -default_F 100 -N 5 -detpixels 16 -nonoise -nopgm -noprogress".split()
+
+
+def test_workload_definitions():
+    assert W2[:len(W1)] == W1 and "-mosaic_domains" in W2 and "-dispsteps" in W3
+    assert set(workloads()) == {"W1", "W2", "W3", "W4"}
+
+
+def test_summary_statistics():
+    s = summarise([Sample(3.0, 1.0, 10, 0), Sample(1.0, 0.5, 30, 0), Sample(2.0, 2.0, 20, 1)])
+    assert s["wall_median_s"] == 2.0 and s["wall_min_s"] == 1.0 and s["wall_max_s"] == 3.0
+    assert s["compute_median_s"] == 1.0 and s["peak_rss_mib"] == 30 and s["failures"] == 1
+
+
+def test_tiny_workload_runs_every_variant():
+    vs = variants("cpu", compiled=False)
+    names = [v.name for v in vs]
+    assert "torch-float64-eager" in names and "torch-float32-eager" in names
+    rows = run_workload(TINY, vs, reps=1, timeout=300)
+    for name, row in rows.items():
+        assert row["failures"] == 0, name
+        assert row["wall_median_s"] > 0 and row["peak_rss_mib"] > 0
+    assert rows["torch-float64-eager"]["compute_median_s"] > 0
+    text = markdown({"created": "t", "cpu": "x", "torch_threads": 1, "device": "cpu", "reps": 1,
+                     "workloads": {"T": rows, "W4": None}})
+    assert "| T | torch-float64-eager" in text and "skipped" in text
