@@ -7,6 +7,7 @@ import pytest
 
 from torchbragg.cli.cnum import atof, atoi
 from torchbragg.cli.load import UsageError, parse_argv
+from torchbragg.errors import InputError
 from torchbragg.physics.setup import build_experiment
 from torchbragg.physics.vec3 import RTD
 
@@ -34,9 +35,12 @@ def test_substring_aliases():
 
 
 def test_values_are_not_consumed():
-    st = state("-misset", "10", "-N", "5")
-    assert st.misset == pytest.approx((10 / RTD, 0.0, 5 / RTD))
-    assert (st.Na, st.Nb, st.Nc) == (5, 5, 5)
+    # -curved_det's (unused) value token is still scanned as a flag
+    st = state("-curved_det", "-N", "5")
+    assert st.curved and (st.Na, st.Nb, st.Nc) == (5, 5, 5)
+    # issue #9: a flag taking another flag as its value is refused (the C read 0 for "-N")
+    with pytest.raises(InputError, match="-misset"):
+        state("-misset", "10", "-N", "5")
 
 
 def test_misset_seed_collision_q7():

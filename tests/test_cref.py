@@ -115,13 +115,13 @@ def test_short_smv_is_exit_9(cref_bin, tmp_path):
     (tmp_path / "short.img").write_bytes(b"{\nHEADER_BYTES=512;\n")
     proc = run(cref_bin, ["-img", "short.img"] + CELL + ["-detpixels", "8"] + QUIET, tmp_path)
     assert proc.returncode == 9
-    assert proc.stderr.startswith("SMV file header")
+    assert proc.stderr.startswith("ERROR: -img short.img: SMV header truncated")
 
 
 def test_unwritable_output_leaves_nothing(cref_bin, tmp_path):
     proc = run(cref_bin, CELL + ["-detpixels", "8", "-floatfile", "nodir/f.bin"] + QUIET, tmp_path)
-    assert proc.returncode == 9
-    assert "ERROR: fopen" in proc.stderr
+    assert proc.returncode == 10  # issue #9: output errors exit 10, checked before rendering
+    assert "ERROR: cannot write nodir/f.bin" in proc.stderr
     assert sorted(os.listdir(tmp_path)) == []
 
 

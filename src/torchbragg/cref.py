@@ -36,6 +36,7 @@ SOURCES = [
     "nb_noise.c",
     "nb_render.c",
     "nb_trace.c",
+    "nb_check.c",
 ]
 HEADERS = ["nb.h"]
 WARN_FLAGS = ["-Wall", "-Wextra"]

@@ -1,17 +1,42 @@
 """Errors that end a run with a one-line message and a documented exit status.
 
-Exit statuses (shared by the CLI, the C reference and the tools):
+Exit statuses, shared by ``torchbragg``, ``torchbragg-cref`` and ``torchbragg-parity``:
 
 * 0 — success
-* 9 — bad input: unusable flag value, missing or malformed input file (the C reference's code)
+* 2 — usage error of a helper tool (``torchbragg-parity``; ``torchbragg-cref`` launcher
+  options, no C compiler)
+* 9 — bad input: unusable flag value, flag missing its value, missing or malformed input
+  file, a configuration too large to run (the C reference's status for input problems)
 * 10 — an output file cannot be written
-* 2 — usage error of a helper tool (``torchbragg-parity``, ``torchbragg-cref``)
+* 70 — internal error (a bug: please report it; ``--debug`` or ``TORCHBRAGG_DEBUG=1`` shows
+  the traceback)
+* 130 — interrupted (Ctrl-C, SIGINT); 143 — terminated (SIGTERM). No partial file is left.
+
+Messages are one line on standard error; no traceback unless debugging is on.
 """
 from __future__ import annotations
 
+import os
+import signal
+
+EXIT_OK = 0
+EXIT_USAGE = 2
 EXIT_INPUT = 9
 EXIT_OUTPUT = 10
-EXIT_USAGE = 2
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+#: Every documented status (README "Exit status and errors"; tests check this set).
+EXIT_CODES = {
+    EXIT_OK: "success",
+    EXIT_USAGE: "usage error of a helper tool",
+    EXIT_INPUT: "bad input",
+    EXIT_OUTPUT: "an output file cannot be written",
+    EXIT_INTERNAL: "internal error",
+    EXIT_INTERRUPTED: "interrupted (SIGINT)",
+    EXIT_TERMINATED: "terminated (SIGTERM)",
+}
 
 
 class TorchBraggError(Exception):
@@ -26,7 +51,42 @@ class InputError(TorchBraggError):
     exit_status = EXIT_INPUT
 
 
+class ResourceError(InputError):
+    """The configuration needs more work or memory than can fit (refused up front)."""
+
+    exit_status = EXIT_INPUT
+
+
 class OutputError(TorchBraggError):
     """An output file cannot be written."""
 
     exit_status = EXIT_OUTPUT
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so every ``finally`` (temporary files) runs."""
+
+    exit_status = EXIT_TERMINATED
+
+
+def debug_enabled(argv=None) -> bool:
+    """``--debug`` on the command line or ``TORCHBRAGG_DEBUG`` set to a non-empty, non-0 value."""
+    env = os.environ.get("TORCHBRAGG_DEBUG", "")
+    return (env not in ("", "0")) or bool(argv and "--debug" in argv)
+
+
+def _raise_terminated(signum, frame):  # pragma: no cover - exercised through subprocesses
+    raise Terminated()
+
+
+def install_sigterm_handler() -> None:
+    """Turn SIGTERM into :class:`Terminated` (a KeyboardInterrupt) in the main thread."""
+    try:
+        signal.signal(signal.SIGTERM, _raise_terminated)
+    except (ValueError, OSError, AttributeError):  # not the main thread / no SIGTERM
+        pass
+
+
+def interrupt_status(exc: BaseException) -> int:
+    """130 for Ctrl-C, 143 for SIGTERM."""
+    return getattr(exc, "exit_status", EXIT_INTERRUPTED)

@@ -29,3 +29,38 @@ def atoi(text: str) -> int:
         return 0
     value = int(m.group(1))
     return max(-(2 ** 31), min(2 ** 31 - 1, value))
+
+
+# ---------------------------------------------------------------------------------------------
+# Strict parsing (issue #9): the forms of atof/atoi that are meaningful, nothing else.
+#
+# A value is accepted only when the C's atof/atoi reads the *whole* token and gets the value the
+# user evidently meant, so every accepted value converts exactly as in the C reference:
+#   reals:    [+-] digits [. digits] [e|E [+-] digits], also ".5", "100.", "+5", "1e3"
+#   integers: [+-] digits, optionally followed by "." and zeros ("2.0", "100."): atoi reads the
+#             same number. "2.5" (atoi truncates to 2) and "1e3" (atoi reads 1) are refused.
+# Refused: empty, trailing junk ("5mm"), hexadecimal, nan, inf (except where a flag gives
+# "inf" a meaning, see cli/strict.py), values that overflow, integers outside the C int range.
+_STRICT_REAL = re.compile(r"[ \t\n\v\f\r]*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?[ \t\n\v\f\r]*")
+_STRICT_INT = re.compile(r"[ \t\n\v\f\r]*([+-]?\d+)(?:\.0*)?[ \t\n\v\f\r]*")
+INT_MIN, INT_MAX = -(2 ** 31), 2 ** 31 - 1
+LONG_MIN, LONG_MAX = -(2 ** 63), 2 ** 63 - 1
+
+
+def strict_real(text: str) -> float | None:
+    """The value of a strictly numeric token (finite), else None."""
+    if not _STRICT_REAL.fullmatch(text):
+        return None
+    value = float(text.strip())
+    if value != value or value in (float("inf"), float("-inf")):
+        return None  # overflow ("1e999")
+    return value
+
+
+def strict_int(text: str, lo: int = INT_MIN, hi: int = INT_MAX) -> int | None:
+    """The value of a strictly integer token within [lo, hi], else None."""
+    m = _STRICT_INT.fullmatch(text)
+    if not m:
+        return None
+    value = int(m.group(1))
+    return value if lo <= value <= hi else None

@@ -42,6 +42,7 @@ class LoadedRun:
     hkl_log: List[str] = field(default_factory=list)  # lines printed while reading F
     sf_source: str = "none"  # hkl | dump | none
     sf_table: object = None
+    warnings: List[str] = field(default_factory=list)  # unknown flags (stderr, at once)
 
 
 def _apply_header(state: ParseState, img, is_mask: bool) -> None:
@@ -90,16 +91,11 @@ def _apply_header(state: ParseState, img, is_mask: bool) -> None:
 
 
 def _read_header_file(path: str, is_mask: bool, state: ParseState, run: LoadedRun):
-    from torchbragg.io.smv import NotADSCFrame, SMVUnreadable, read_smv
+    """Strict (issue #9): a missing, unreadable, truncated or non-SMV file is an error (the C
+    prints a message and runs on without the header or mask)."""
+    from torchbragg.io.smv import read_smv_strict
 
-    try:
-        img = read_smv(path)
-    except SMVUnreadable as exc:
-        run.stderr.append(str(exc))
-        return None
-    except NotADSCFrame:
-        run.pre_banner.append(f"ERROR: {path} does not look like an ADSC frame!")
-        return None
+    img = read_smv_strict(path, "-mask" if is_mask else "-img", need_pixels=is_mask)
     run.pre_banner.append(f"reading {path}")
     run.pre_banner.append(f"mmap({path}) = 0x0")
     _apply_header(state, img, is_mask)
@@ -108,10 +104,13 @@ def _read_header_file(path: str, is_mask: bool, state: ParseState, run: LoadedRu
 
 def parse_argv(argv: Sequence[str], now: Optional[int] = None) -> LoadedRun:
     """Scan ``argv`` and resolve precedence; returns the config and console bookkeeping."""
-    argv = list(argv)
+    from torchbragg.cli.strict import check_argv
+
+    argv = [a for a in argv if a != "--debug"]
     profile = get_profile(profile_name(argv))
     state = ParseState()
     run = LoadedRun(config=SimulationConfig(), state=state)
+    run.warnings = check_argv(argv, profile)
     img_path, mask_path = header_files(argv)
     mask_img = None
     if mask_path is not None:
@@ -194,6 +193,10 @@ def parse_argv(argv: Sequence[str], now: Optional[int] = None) -> LoadedRun:
         mask=run.mask)
     run.config = SimulationConfig(detector, beam, crystal, StructureFactors(state.default_F),
                                   sampling, profile)
+    from torchbragg.cli import limits
+
+    limits.check(limits.counts_from_config(run.config),
+                 itemsize=8 if state.dtype == "float64" else 4)
     return run
 
 
@@ -207,7 +210,7 @@ def load_structure_factors(run: LoadedRun, log: Callable[[str], None]) -> None:
     st = run.state
     table = None
     if st.hklfile is not None:
-        table = read_hkl(st.hklfile, st.default_F, log)
+        table = read_hkl(st.hklfile, st.default_F, log, strict=True)
         try:
             write_fdump(st.dumpfile, table)
             log(f"writing dump file for next time: {st.dumpfile}")
@@ -233,22 +236,17 @@ def load_structure_factors(run: LoadedRun, log: Callable[[str], None]) -> None:
 def _read_matrix(state: ParseState):
     if state.matfile is None:
         return None
-    from torchbragg.io.matfile import read_mat
+    from torchbragg.io.matfile import read_mat_strict
 
-    values = read_mat(state.matfile)
-    if values is None:
-        raise InputError(f"-mat {state.matfile}: cannot open the orientation matrix file")
-    return tuple(values)
+    return tuple(read_mat_strict(state.matfile))
 
 
 def _read_sources(state: ParseState):
     if state.sourcefile is None:
         return None
-    from torchbragg.io.columns import read_columns
+    from torchbragg.io.columns import read_sources_strict
 
-    rows = read_columns(state.sourcefile, 5)
-    if not rows:
-        raise InputError(f"-sourcefile {state.sourcefile}: no sources in the file")
+    rows = read_sources_strict(state.sourcefile)
     return tuple(tuple(r) for r in rows)
 
 
@@ -256,6 +254,9 @@ def _read_stol(flag: str, path: str, run: LoadedRun) -> None:
     from torchbragg.io.columns import read_columns
 
     run.hkl_log.append(f"reading {path}")
-    rows = read_columns(path, 2)
+    try:
+        rows = read_columns(path, 2)
+    except InputError as exc:
+        raise InputError(f"{flag} {path}: {exc}") from None
     if not rows:
         raise InputError(f"{flag} {path}: no data in input file")

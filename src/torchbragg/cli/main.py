@@ -1,8 +1,9 @@
 """``torchbragg``: the nanoBragg command line (same flags, outputs and console report).
 
-Exit status: 0 success; 9 bad input or missing inputs (as the C); 10 an output file cannot be
-written; 130 interrupted. Errors print one line on stderr, never a traceback, and leave no
-output file behind (every file is written atomically).
+Exit status (torchbragg.errors): 0 success; 9 bad input or missing inputs (as the C); 10 an
+output file cannot be written; 70 internal error; 130 interrupted (Ctrl-C), 143 terminated
+(SIGTERM). Errors print one line on stderr, no traceback unless ``--debug`` or
+``TORCHBRAGG_DEBUG=1``, and leave no output file behind (every file is written atomically).
 """
 from __future__ import annotations
 
@@ -16,11 +17,15 @@ from torchbragg.cli.printout import printout_lines, printout_selector
 from torchbragg.cli.progress import Progress
 from torchbragg.cli.report import BANNER, pre_banner_lines, sampling_lines, setup_lines
 from torchbragg.cli.usage import usage_text
-from torchbragg.errors import TorchBraggError
+from torchbragg.errors import (EXIT_INTERNAL, TorchBraggError, debug_enabled,
+                               install_sigterm_handler, interrupt_status)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = debug_enabled(argv)
+    argv = [a for a in argv if a != "--debug"]
+    install_sigterm_handler()
     try:
         return run(argv)
     except UsageError as exc:
@@ -35,9 +40,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         sys.stdout.flush()
         print(f"torchbragg: error: {exc}", file=sys.stderr)
         return exc.exit_status
-    except KeyboardInterrupt:
-        print("torchbragg: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        status = interrupt_status(exc)
+        print("torchbragg: " + ("terminated" if status == 143 else "interrupted"), file=sys.stderr)
+        return status
+    except Exception as exc:  # a bug: one line, the traceback only when debugging
+        if debug:
+            raise
+        print(f"torchbragg: internal error: {type(exc).__name__}: {exc} (run with --debug "
+              "for the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 def _emit(lines: List[str]) -> None:
@@ -49,6 +61,7 @@ def run(argv: List[str]) -> int:
     """Parse, set up, render, write; see :mod:`torchbragg.cli.outputs`."""
     import torch
 
+    from torchbragg.cli.limits import check_limits
     from torchbragg.cli.outputs import check_writable, write_outputs
     from torchbragg.physics.render import render, rendered_indices
     from torchbragg.physics.setup import build_experiment, make_plan
@@ -56,11 +69,14 @@ def run(argv: List[str]) -> int:
     from torchbragg.rng import ShuffleTable
 
     loaded = parse_argv(argv)
+    for line in loaded.warnings:
+        print(f"torchbragg: {line}", file=sys.stderr)
     check_writable(loaded.state)
     sf_log: List[str] = []
     load_structure_factors(loaded, sf_log.append)
     table = ShuffleTable()
     exp = build_experiment(loaded.config, table)
+    check_limits(loaded, exp.oversample)
     st = loaded.state
     device = st.device
     if device == "auto":

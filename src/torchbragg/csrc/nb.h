@@ -16,7 +16,8 @@
 #define NB_DBL_MIN 2.2250738585072014e-308
 #define NB_R_E_SQR 7.94079248018965e-30
 #define NB_AVOGADRO 6.02214179e23
-#define NB_EXIT_USAGE 9
+#define NB_EXIT_USAGE 9 /* bad input (also missing inputs: usage text) */
+#define NB_EXIT_OUTPUT 10 /* an output file cannot be written */
 
 enum { CONV_MOSFLM = 0, CONV_XDS, CONV_ADXV, CONV_DENZO, CONV_DIALS, CONV_CUSTOM };
 enum { PIVOT_BEAM = 0, PIVOT_SAMPLE = 1 };
@@ -192,6 +193,18 @@ void nb_read_stol(nb_sim *S);
 void nb_write_outputs(nb_sim *S);
 FILE *nb_open_atomic(const char *name, char *tmpname, size_t tmplen);
 int nb_commit_atomic(FILE *fp, const char *tmpname, const char *name);
+
+/* ---- nb_check.c (strict checks, limits, signals) ---- */
+int nb_strict_real(const char *s, double *out);
+void nb_check_argv(nb_sim *S);
+void nb_check_hkl(const char *file);
+void nb_check_mat(const char *file);
+void nb_check_sources(const char *file);
+void nb_check_outputs(const nb_sim *S);
+void nb_check_limits(const nb_sim *S, double nsources, int oversample);
+int nb_count_from_ratio(double ratio, const char *what);
+void nb_set_pending_tmp(const char *name);
+void nb_install_signals(void);
 
 /* ---- nb_noise.c ---- */
 float nb_ran1(long *idum);

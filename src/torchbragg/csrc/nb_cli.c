@@ -90,7 +90,7 @@ void nb_prepass(nb_sim *S)
             const char *name = (i + 1 < S->argc) ? S->argv[i + 1] : NULL;
             if (name == NULL)
                 nb_fatal("ERROR: -profile needs a name (default or corrected)");
-            if (strcmp(name, "default") == 0)
+            if (strcmp(name, "default") == 0 || strcmp(name, "nanobragg") == 0)
                 S->prof = PROFILE_DEFAULT;
             else if (strcmp(name, "corrected") == 0)
                 S->prof = PROFILE_CORRECTED;

@@ -23,7 +23,7 @@ static void resolve_axis(double *range, double *step, int *count, double unset_r
                 *step = *range;
                 *count = 2;
             } else {
-                *count = (int)ceil(*range / *step);
+                *count = nb_count_from_ratio(*range / *step, "the divergence/dispersion grid");
             }
         }
     } else {
@@ -70,7 +70,7 @@ void nb_resolve_sampling(nb_sim *S)
                 S->phisteps = 2;
                 S->phistep = S->osc / 2.0;
             } else {
-                S->phisteps = (int)ceil(S->osc / S->phistep);
+                S->phisteps = nb_count_from_ratio(S->osc / S->phistep, "the phi range");
             }
         }
     } else {

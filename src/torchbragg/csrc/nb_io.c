@@ -13,7 +13,10 @@ FILE *nb_open_atomic(const char *name, char *tmpname, size_t tmplen)
 {
     FILE *fp;
     snprintf(tmpname, tmplen, "%s.tmp.%ld", name, (long)getpid());
+    nb_set_pending_tmp(tmpname); /* removed by the SIGINT/SIGTERM handler */
     fp = fopen(tmpname, "wb");
+    if (fp == NULL)
+        nb_set_pending_tmp(NULL);
     return fp;
 }
 
@@ -24,8 +27,10 @@ int nb_commit_atomic(FILE *fp, const char *tmpname, const char *name)
         bad = 1;
     if (bad || rename(tmpname, name) != 0) {
         remove(tmpname);
+        nb_set_pending_tmp(NULL);
         return -1;
     }
+    nb_set_pending_tmp(NULL);
     return 0;
 }
 
@@ -34,8 +39,8 @@ static FILE *open_output(const char *name, char *tmp, size_t tmplen)
     FILE *fp = nb_open_atomic(name, tmp, tmplen);
     if (fp == NULL) {
         fflush(stdout);
-        fprintf(stderr, "ERROR: fopen: %s: %s\n", name, strerror(errno));
-        exit(NB_EXIT_USAGE);
+        fprintf(stderr, "ERROR: fopen: cannot write %s: %s\n", name, strerror(errno));
+        exit(NB_EXIT_OUTPUT);
     }
     return fp;
 }
@@ -45,7 +50,7 @@ static void close_output(FILE *fp, const char *tmp, const char *name)
     if (nb_commit_atomic(fp, tmp, name) != 0) {
         fflush(stdout);
         fprintf(stderr, "ERROR: writing %s failed: %s\n", name, strerror(errno));
-        exit(NB_EXIT_USAGE);
+        exit(NB_EXIT_OUTPUT);
     }
 }
 
@@ -68,33 +73,34 @@ static double hdr_value(const char *hdr, const char *key)
 void nb_read_smv_header(nb_sim *S, const char *file, int is_mask)
 {
     FILE *fp = fopen(file, "rb");
+    const char *flag = is_mask ? "-mask" : "-img";
     char *hdr;
     size_t got, hsize, npix, want;
     double v, w, h;
     unsigned char *raw;
-    if (fp == NULL) {
-        fprintf(stderr, "%s: %s\n", file, strerror(errno));
-        return;
-    }
+    static const char *positive_keys[4] = {"PIXEL_SIZE", "WAVELENGTH", "DISTANCE",
+                                           "CLOSE_DISTANCE"};
+    int k;
+    /* strict (issue #9): the reference prints a message and runs on without the header */
+    if (fp == NULL)
+        nb_fatal("ERROR: %s %s: cannot open: %s", flag, file, strerror(errno));
     printf("reading %s\n", file);
     hdr = nb_xcalloc(513, 1);
     got = fread(hdr, 1, 512, fp);
     if (got < 512) {
         fclose(fp);
-        fflush(stdout);
-        fprintf(stderr, "SMV file header: %s is shorter than 512 bytes\n", file);
-        exit(NB_EXIT_USAGE);
+        nb_fatal("ERROR: %s %s: SMV header truncated (%lu bytes, an SMV file has at least 512)",
+                 flag, file, (unsigned long)got);
     }
     if (memcmp(hdr, "{\nHEADER_BYT", 12) != 0) {
-        printf("ERROR: %s does not look like an ADSC frame!\n", file);
-        free(hdr);
         fclose(fp);
-        return;
+        nb_fatal("ERROR: %s %s: not an SMV (ADSC) image (it does not start with '{' and "
+                 "HEADER_BYTES)", flag, file);
     }
     v = hdr_value(hdr, "HEADER_BYTES");
     if (!(v >= 512.0 && v < 1e8)) {
         fclose(fp);
-        nb_fatal("ERROR: %s: missing or bad HEADER_BYTES in SMV header", file);
+        nb_fatal("ERROR: %s %s: missing or bad HEADER_BYTES in SMV header", flag, file);
     }
     hsize = (size_t)v;
     if (hsize != 512) {
@@ -103,7 +109,7 @@ void nb_read_smv_header(nb_sim *S, const char *file, int is_mask)
         rewind(fp);
         if (fread(hdr, 1, hsize, fp) < hsize) {
             fclose(fp);
-            nb_fatal("ERROR: %s: SMV header shorter than HEADER_BYTES=%lu", file,
+            nb_fatal("ERROR: %s %s: SMV header truncated (HEADER_BYTES=%lu)", flag, file,
                      (unsigned long)hsize);
         }
     }
@@ -121,7 +127,8 @@ void nb_read_smv_header(nb_sim *S, const char *file, int is_mask)
     }
     if (isnan(w) || isnan(h) || w < 1.0 || h < 1.0 || w > 1e6 || h > 1e6) {
         fclose(fp);
-        nb_fatal("ERROR: %s: SMV header lacks a valid SIZE1/SIZE2 (or DETECTOR_DIMENSIONS)", file);
+        nb_fatal("ERROR: %s %s: SMV header lacks a valid SIZE1/SIZE2 (or DETECTOR_DIMENSIONS)",
+                 flag, file);
     }
     S->fpixels = (int)w;
     S->spixels = (int)h;
@@ -130,8 +137,16 @@ void nb_read_smv_header(nb_sim *S, const char *file, int is_mask)
     raw = nb_xcalloc(want, 1);
     rewind(fp);
     got = fread(raw, 1, want, fp);
-    (void)got;
     fclose(fp);
+    if (is_mask && got < want)
+        nb_fatal("ERROR: %s %s: pixel data truncated (%lu bytes for %dx%d 2-byte pixels)", flag,
+                 file, (unsigned long)(got > hsize ? got - hsize : 0), S->fpixels, S->spixels);
+    for (k = 0; k < 4; k++) {
+        v = hdr_value(hdr, positive_keys[k]);
+        if (!isnan(v) && !(v > 0.0 && isfinite(v)))
+            nb_fatal("ERROR: %s %s: SMV header %s must be a positive number", flag, file,
+                     positive_keys[k]);
+    }
     printf("mmap(%s) = %p\n", file, (void *)raw);
     if (is_mask) {
         free(S->maskimage);
@@ -206,6 +221,10 @@ void nb_read_hkl(nb_sim *S)
     double h, k, l, F;
     int ih, ik, il, n = 0;
     size_t i, total;
+    if (fp != NULL)
+        fclose(fp);
+    nb_check_hkl(S->hklfile); /* strict (issue #9): refuses what the two passes would misread */
+    fp = fopen(S->hklfile, "r");
     if (fp == NULL) {
         printf("ERROR: unable to open %s.", S->hklfile);
         fflush(stdout);

@@ -128,6 +128,8 @@ int main(int argc, char **argv)
     nb_defaults(S);
     S->argc = argc;
     S->argv = argv;
+    nb_install_signals();
+    nb_check_argv(S);
     nb_prepass(S);
     if (S->maskfile)
         nb_read_smv_header(S, S->maskfile, 1);
@@ -135,6 +137,11 @@ int main(int argc, char **argv)
         nb_read_smv_header(S, S->imgfile, 0);
     nb_parse(S);
 
+    if (S->matfile)
+        nb_check_mat(S->matfile);
+    if (S->sourcefile)
+        nb_check_sources(S->sourcefile);
+    nb_check_outputs(S);
     nb_detector_pixels(S);
     if (S->fpixels <= 0 || S->spixels <= 0 || (double)S->fpixels * S->spixels > 4e9)
         nb_fatal("ERROR: detector size %d x %d pixels is not usable (check -detpixels, "
@@ -167,6 +174,13 @@ int main(int argc, char **argv)
     nb_build_crystal(S);
     crystal_size_and_oversample(S);
 
+    {
+        /* work and memory estimate before anything large is allocated */
+        double nsrc = (double)S->hdivsteps * S->vdivsteps * S->dispsteps;
+        if (S->sourcefile)
+            nsrc = 1.0; /* bounded by the file, already read in full by the check */
+        nb_check_limits(S, nsrc, S->oversample);
+    }
     if (S->hklfile)
         nb_read_hkl(S);
     else if (nb_read_fdump(S, 1))

@@ -9,6 +9,7 @@ or a CRLF line fills every remaining column with 0 instead of leaving it NaN.
 from __future__ import annotations
 
 import os
+import re
 
 from torchbragg.errors import InputError
 from torchbragg.io import cscan
@@ -95,3 +96,55 @@ def read_columns(path: str | os.PathLike, ncols: int) -> list[list[float]]:
     if not rows:
         raise InputError(f"no data in input file: {name}")
     return rows
+
+
+def validate_sources(data: bytes, name: str) -> list[list[float]]:
+    """Strict reading of a ``-sourcefile`` (issue #9). Every non-blank line holds three to five
+    numbers ``X Y Z [weight [wavelength]]`` separated by the reader's delimiters; the
+    position must not be zero and a given wavelength must be positive (metres). Refused: a
+    non-numeric field (``# comment`` lines, which the C turns into a source at the origin),
+    CRLF line endings and a short last line without a newline (the C sets the missing weight
+    and wavelength to 0), lines longer than the reader's 10 239-character buffer, and a file
+    with no source. Returns the records exactly as :func:`parse_columns` reads them."""
+    lines = data.split(b"\n")
+    for lineno, raw in enumerate(lines, start=1):
+        where = f"{name} line {lineno}"
+        if len(raw) + 1 > CHUNK:
+            raise InputError(f"{where}: longer than {CHUNK} characters")
+        if b"\r" in raw:
+            raise InputError(f"{where}: CRLF (Windows) line ending; convert the file to LF")
+        fields = [f for f in re.split(rb"[ \t,;:!]+", raw) if f]
+        if not fields:
+            continue
+        for f in fields:
+            if cscan.strict_float(f) is None:
+                raise InputError(f"{where}: {cscan.show(f)} is not a finite number "
+                                 "(expected X Y Z [weight [wavelength]])")
+        if not 3 <= len(fields) <= 5:
+            raise InputError(f"{where}: {len(fields)} values, expected 3 to 5 "
+                             "(X Y Z [weight [wavelength]])")
+        if lineno == len(lines) and len(fields) < 5:
+            raise InputError(f"{where}: the last line has no newline; the reader would set "
+                             "the missing columns to 0 (add a newline)")
+        if not any(float(f) for f in fields[:3]):
+            raise InputError(f"{where}: source position 0 0 0 has no direction")
+        if len(fields) == 5 and not float(fields[4]) > 0:
+            raise InputError(f"{where}: wavelength {fields[4].decode()} m must be positive")
+    rows = parse_columns(data, 5)
+    if not rows:
+        raise InputError(f"{name}: no sources in the file")
+    if not any(rows[-1][:3]):  # blanks after the last newline: the C reads a source at 0 0 0
+        raise InputError(f"{name}: white space after the last newline (the reader would add a "
+                         "source at 0 0 0); end the file with a newline")
+    return rows
+
+
+def read_sources_strict(path: str | os.PathLike) -> list[list[float]]:
+    """:func:`validate_sources` on a file (a missing or unreadable file is an error)."""
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise InputError(f"-sourcefile {name}: cannot open: {exc.strerror}") from exc
+    return validate_sources(data, f"-sourcefile {name}")

@@ -174,3 +174,28 @@ def c_trunc_int(x: float) -> int:
     if x != x or x >= 2147483648.0 or x <= -2147483649.0:
         return INT_MIN
     return int(x)
+
+
+# Strict tokens (issue #9): the forms every C reader converts completely and identically.
+STRICT_FLOAT = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+STRICT_INT = re.compile(rb"[+-]?\d+")
+
+
+def strict_float(token: bytes) -> float | None:
+    """The finite value of a plain decimal token, else None (no hex, inf, nan, junk)."""
+    if not STRICT_FLOAT.fullmatch(token):
+        return None
+    value = float(token)
+    return value if value - value == 0 else None
+
+
+def line_of(data: bytes, pos: int) -> int:
+    """1-based line number of byte offset ``pos``."""
+    return data.count(b"\n", 0, pos) + 1
+
+
+def show(token: bytes, limit: int = 40) -> str:
+    """A token for an error message (printable, shortened)."""
+    text = token[:limit].decode("latin-1")
+    text = text.encode("unicode_escape").decode("ascii")
+    return repr(text + ("..." if len(token) > limit else ""))

@@ -158,8 +158,60 @@ def _extremes(col: np.ndarray) -> tuple[int, int]:
     return lo, hi
 
 
+#: A whole file of strictly valid records (one per line, blank lines allowed).
+_STRICT_LINE = (rb"[ \t\r\f\v]*(?:(?:[+-]?0*\d{1,9}[ \t\f\v]+){3}"
+                rb"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?[ \t\r\f\v]*)?")
+_STRICT_FILE = re.compile(rb"(?:" + _STRICT_LINE + rb"\n)*" + _STRICT_LINE)
+_BIG_EXPONENT = re.compile(rb"[eE][+-]?0*\d{3}|\d{300}")
+
+
+def validate_hkl(data: bytes, name: str) -> None:
+    """Strict check of an HKL file (issue #9): one ``h k l F`` record per line, h k l whole
+    numbers, F a finite number; blank lines allowed; at least one record.
+
+    The C reads the file as a token stream and stops silently at the first record it cannot
+    convert (a comment, an index written ``1.0``), or regroups the tokens of a file with extra
+    columns: both give a plausible-looking wrong image. Files that pass this check are read
+    identically by the C's two passes. Raises :class:`InputError` naming the file and line.
+    """
+    if _STRICT_FILE.fullmatch(data) and not _BIG_EXPONENT.search(data):
+        if not data.strip():
+            raise InputError(f"{name}: no reflections in the file (expected lines of h k l F)")
+        return
+    records = 0
+    for lineno, line in enumerate(data.split(b"\n"), start=1):
+        tokens = line.split()
+        if not tokens and not line.replace(b"\r", b"").strip(b" \t\f\v"):
+            continue
+        _check_hkl_line(tokens, f"{name} line {lineno}")
+        records += 1
+    if records == 0:
+        raise InputError(f"{name}: no reflections in the file (expected lines of h k l F)")
+
+
+def _check_hkl_line(tokens: list, where: str) -> None:
+    for k, tok in enumerate(tokens[:4]):
+        label = "hklF"[k]
+        if k < 3:
+            if cscan.STRICT_INT.fullmatch(tok):
+                if abs(int(tok)) >= 10**9:
+                    raise InputError(f"{where}: Miller index {label} = {tok.decode()} out of range")
+                continue
+            if cscan.strict_float(tok) is not None:
+                raise InputError(f"{where}: Miller index {label} = {tok.decode()} is not a "
+                                 "whole number")
+            raise InputError(f"{where}: {cscan.show(tok)} is not a number (expected h k l F)")
+        if cscan.strict_float(tok) is None:
+            raise InputError(f"{where}: structure factor {cscan.show(tok)} is not a finite number")
+    if len(tokens) < 4:
+        raise InputError(f"{where}: {len(tokens)} values, expected 4 (h k l F)")
+    if len(tokens) > 4:
+        raise InputError(f"{where}: {len(tokens)} values, expected 4 (h k l F); extra columns "
+                         "would be misread")
+
+
 def read_hkl(path: str | os.PathLike, default_F: float = 0.0,
-             log: Callable[[str], None] | None = None) -> SFTable:
+             log: Callable[[str], None] | None = None, strict: bool = False) -> SFTable:
     """Read an HKL text file exactly as the C reference does (io.md §2).
 
     ``default_F`` (electrons) pre-fills the addressable part of the grid when non-zero.
@@ -168,17 +220,24 @@ def read_hkl(path: str | os.PathLike, default_F: float = 0.0,
     :class:`~torchbragg.errors.InputError` when the file cannot be opened
     (``ERROR: unable to open FILE.``), when no record is read (``ERROR: not enough HKL
     indices in FILE``, after the three ``h:``/``k:``/``l:`` lines have gone through ``log``)
-    or when the grid is too large to allocate.
+    or when the grid is too large to allocate. ``strict`` (the CLI) first applies
+    :func:`validate_hkl`.
     """
     log = log or (lambda line: None)
     name = os.fspath(path)
     try:
         with open(name, "rb") as fh:
             data = fh.read()
-    except IsADirectoryError:
+    except IsADirectoryError as exc:
+        if strict:
+            raise InputError(f"-hkl {name}: is a folder") from exc
         data = b""  # fopen() succeeds on a directory; every read then fails
     except OSError as exc:
+        if strict:
+            raise InputError(f"-hkl {name}: cannot open: {exc.strerror}") from exc
         raise InputError(f"ERROR: unable to open {name}.") from exc
+    if strict:
+        validate_hkl(data, f"-hkl {name}")
 
     log(f"counting entries in {name}")
     rec = _pass1(data)

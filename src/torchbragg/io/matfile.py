@@ -7,6 +7,7 @@ wavelength; the caller divides by λ0 in Å). Anything after the ninth number is
 from __future__ import annotations
 
 import os
+import re
 from typing import Callable
 
 from torchbragg.io import cscan
@@ -49,3 +50,46 @@ def read_mat(path: str | os.PathLike,
     except OSError:
         return None
     return parse_mat(data, err, name)
+
+
+def validate_mat(data: bytes, name: str) -> list[float]:
+    """Strict reading (issue #9): the first nine white-space separated tokens must be finite
+    numbers (anything after them is ignored, as in the C: complete MOSFLM ``.mat`` files with
+    U matrix, cell and missetting lines are accepted), and the matrix must not be singular.
+    Returns the nine values in the order of :func:`parse_mat`; raises
+    :class:`~torchbragg.errors.InputError` naming the file (and line)."""
+    from torchbragg.errors import InputError
+
+    values: list[float] = []
+    for m in re.finditer(rb"[^ \t\n\v\f\r]+", data):
+        if len(values) == 9:
+            break
+        tok = m.group()
+        v = cscan.strict_float(tok)
+        if v is None:
+            raise InputError(f"{name} line {cscan.line_of(data, m.start())}: "
+                             f"{cscan.show(tok)} is not a finite number (a MOSFLM orientation "
+                             "matrix holds nine numbers)")
+        values.append(v)
+    if len(values) < 9:
+        raise InputError(f"{name}: {len(values)} numbers, expected nine (three rows of three)")
+    a = values
+    det = (a[0] * (a[4] * a[8] - a[5] * a[7]) - a[1] * (a[3] * a[8] - a[5] * a[6])
+           + a[2] * (a[3] * a[7] - a[4] * a[6]))
+    scale = max(abs(x) for x in a)
+    if not (abs(det) > 1e-12 * scale ** 3) or det != det:
+        raise InputError(f"{name}: the orientation matrix is singular (determinant {det:g})")
+    return values
+
+
+def read_mat_strict(path: str | os.PathLike) -> list[float]:
+    """:func:`validate_mat` on a file; a file that cannot be read is an error too."""
+    from torchbragg.errors import InputError
+
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise InputError(f"-mat {name}: cannot open: {exc.strerror}") from exc
+    return validate_mat(data, f"-mat {name}")

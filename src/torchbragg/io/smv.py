@@ -247,3 +247,46 @@ def write_smv(path: str | os.PathLike, header: SMVHeader | bytes,
     """Write an SMV file atomically (raises :class:`~torchbragg.errors.OutputError`)."""
     head = header if isinstance(header, (bytes, bytearray)) else format_smv_header(header)
     atomic_write(path, smv_bytes(head, pixels_u16))
+
+
+#: Header keys that, when present, must hold a positive finite number (strict reading).
+POSITIVE_KEYS = ("PIXEL_SIZE", "WAVELENGTH", "DISTANCE", "CLOSE_DISTANCE")
+
+
+def read_smv_strict(path: str | os.PathLike, flag: str, need_pixels: bool) -> SMVImage:
+    """Strict reading for ``-img``/``-mask`` (issue #9): a file that cannot be opened, is not an
+    SMV image (the C prints a message and ignores it, so the run goes on without the header
+    or mask), has a truncated header (or, when ``need_pixels``, truncated pixel data), or whose
+    header gives a non-positive pixel size, wavelength or distance raises
+    :class:`~torchbragg.errors.InputError` naming the flag and file."""
+    name = os.fspath(path)
+    where = f"{flag} {name}"
+    try:
+        with open(name, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise InputError(f"{where}: cannot open: {exc.strerror}") from exc
+    if len(data) < HEADER_SIZE:
+        raise InputError(f"{where}: SMV header truncated ({len(data)} bytes, an SMV file has "
+                         f"at least {HEADER_SIZE})")
+    if data[:len(MAGIC)] != MAGIC:
+        raise InputError(f"{where}: not an SMV (ADSC) image (it does not start with "
+                         "'{' and HEADER_BYTES)")
+    try:
+        img = parse_smv(data, name)
+    except InputError as exc:
+        raise InputError(f"{where}: {str(exc).replace('ERROR: ', '').replace(name + ': ', '')}") \
+            from None
+    if img.header_bytes > len(data):
+        raise InputError(f"{where}: SMV header truncated (HEADER_BYTES={img.header_bytes}, "
+                         f"file has {len(data)} bytes)")
+    if img.width < 1 or img.height < 1:
+        raise InputError(f"{where}: SMV header gives {img.width}x{img.height} pixels")
+    if need_pixels and len(data) < img.header_bytes + 2 * img.width * img.height:
+        raise InputError(f"{where}: pixel data truncated ({len(data) - img.header_bytes} bytes "
+                         f"for {img.width}x{img.height} 2-byte pixels)")
+    for key in POSITIVE_KEYS:
+        v = img.get(key)
+        if v == v and not (0 < v < float("inf")):
+            raise InputError(f"{where}: SMV header {key} must be a positive number")
+    return img

@@ -18,7 +18,7 @@ from torchbragg.parity.sides import ToolError
 from torchbragg.parity.tracefmt import TraceParseError, read_trace
 
 PROG = "torchbragg-parity"
-EXIT_USAGE = 2
+EXIT_USAGE = 2  # torchbragg.errors.EXIT_USAGE
 
 
 class _Parser(argparse.ArgumentParser):
@@ -227,8 +227,14 @@ COMMANDS = {"trace": cmd_trace, "compare-traces": cmd_compare_traces,
 
 
 def main(argv: list[str] | None = None) -> int:
+    from torchbragg.errors import (EXIT_INTERNAL, debug_enabled, install_sigterm_handler,
+                                   interrupt_status)
+
     argv = list(sys.argv[1:] if argv is None else argv)
     own, extra = split_argv(argv)
+    debug = debug_enabled(own)
+    own = [a for a in own if a != "--debug"]
+    install_sigterm_handler()
     try:
         ns = build_parser().parse_args(own)
         return COMMANDS[ns.command](ns, extra)
@@ -241,9 +247,16 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"{PROG}: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        status = interrupt_status(exc)
+        print(f"{PROG}: " + ("terminated" if status == 143 else "interrupted"), file=sys.stderr)
+        return status
+    except Exception as exc:  # a bug: one line, the traceback only when debugging
+        if debug:
+            raise
+        print(f"{PROG}: internal error: {type(exc).__name__}: {exc} (run with --debug for the "
+              "traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":  # pragma: no cover
