@@ -1,4 +1,4 @@
-"""nox sessions for torchbragg; the logic is in src/torchbragg/containers.py (unit-tested).
+"""nox sessions for torchbragg; the logic is in src/torchbragg/containers/ (unit-tested).
 
 Sessions run in the current environment (``pip install -e . nox`` first: torch comes from the
 pinned wheel, not from a fresh virtualenv), except ``lint``, which gets its own with the tools

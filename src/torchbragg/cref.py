@@ -32,10 +32,13 @@ SOURCES = [
     "nb_cli.c",
     "nb_geometry.c",
     "nb_crystal.c",
-    "nb_io.c",
+    "nb_io_read.c",
+    "nb_io_write.c",
     "nb_noise.c",
     "nb_render.c",
     "nb_trace.c",
+    "nb_check_num.c",
+    "nb_check_argv.c",
     "nb_check.c",
 ]
 HEADERS = ["nb.h"]

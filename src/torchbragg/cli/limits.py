@@ -98,8 +98,6 @@ def check(c: Counts, itemsize: int = 8) -> None:
 
 def counts_from_config(cfg, oversample: int | None = None) -> Counts:
     """Counts resolved from a configuration (before the experiment is built)."""
-    from torchbragg.physics.sampling import (resolve_dispersion, resolve_grid, resolve_layers,
-                                             resolve_mosaic, resolve_phi)
 
     b, c, d, s = cfg.beam, cfg.crystal, cfg.detector, cfg.sampling
     try:

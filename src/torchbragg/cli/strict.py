@@ -15,7 +15,8 @@ reading, so the quirks Q4/Q7 are reproduced unchanged.
 Unknown flags (a token starting with ``-`` that is not a number, matches no pattern and is not
 a value of a preceding flag) produce a one-line warning, not an error.
 
-The same rules are implemented in the C reference (``csrc/nb_check.c``).
+The same rules are implemented in the C reference (``csrc/nb_check_argv.c``; numbers in
+``csrc/nb_check_num.c``).
 """
 from __future__ import annotations
 

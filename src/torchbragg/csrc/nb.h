@@ -183,20 +183,29 @@ void nb_mosaic_matrix(double spread, long *seed, double *umat);
 void nb_make_mosaic(nb_sim *S);
 void nb_make_sources(nb_sim *S);
 
-/* ---- nb_io.c ---- */
+/* ---- nb_io_read.c (input files) ---- */
 void nb_read_smv_header(nb_sim *S, const char *file, int is_mask);
 void nb_read_hkl(nb_sim *S);
 int nb_read_fdump(nb_sim *S, int probe_only);
 void nb_read_mat(nb_sim *S, double *astar, double *bstar, double *cstar);
 int nb_read_columns(const char *file, int ncol, double **cols, const char *who);
 void nb_read_stol(nb_sim *S);
+
+/* ---- nb_io_write.c (output files, written atomically) ---- */
 void nb_write_outputs(nb_sim *S);
 FILE *nb_open_atomic(const char *name, char *tmpname, size_t tmplen);
 int nb_commit_atomic(FILE *fp, const char *tmpname, const char *name);
 
-/* ---- nb_check.c (strict checks, limits, signals) ---- */
+/* ---- nb_check_num.c (strict number parsing) ---- */
+int nb_is_space(int c);
+int nb_is_digit(int c);
 int nb_strict_real(const char *s, double *out);
+int nb_strict_long(const char *s, long lo, long hi, long *out);
+
+/* ---- nb_check_argv.c (strict check of the command line) ---- */
 void nb_check_argv(nb_sim *S);
+
+/* ---- nb_check.c (strict checks of files and outputs, limits, signals) ---- */
 void nb_check_hkl(const char *file);
 void nb_check_mat(const char *file);
 void nb_check_sources(const char *file);

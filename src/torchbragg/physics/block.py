@@ -38,24 +38,32 @@ def miller(S, table):
     return ax * Sx + ay * Sy + az * Sz
 
 
+def fractional_indices(plan: KernelPlan, S):
+    """[M, P] fractional h, k, l for pixel scattering vectors ``S`` (three [P] tensors)."""
+    S = tuple(x[None, :] for x in S)
+    return tuple(miller(S, cols) for cols in plan.lat_cols)
+
+
+def skip_mask(plan: KernelPlan, F_latt, culled):
+    """Evaluations that add nothing: F_latt == 0 without water, or a d-min cut (§7.1)."""
+    skip = None if plan.water_on else F_latt == 0
+    if culled is not None:
+        skip = culled[None, :].expand_as(F_latt) if skip is None else skip | culled[None, :]
+    return torch.zeros_like(F_latt, dtype=torch.bool) if skip is None else skip
+
+
 def evaluate_block(plan: KernelPlan, S, culled, policy, outer: int, fresh_row: int) -> Block:
     """Miller indices, lattice and structure factors for one source (S in the block dtype)."""
-    Sx, Sy, Sz = (x[None, :] for x in S)
-    h = plan.lat_cols[0][0] * Sx + plan.lat_cols[0][1] * Sy + plan.lat_cols[0][2] * Sz
-    k = plan.lat_cols[1][0] * Sx + plan.lat_cols[1][1] * Sy + plan.lat_cols[1][2] * Sz
-    l = plan.lat_cols[2][0] * Sx + plan.lat_cols[2][1] * Sy + plan.lat_cols[2][2] * Sz
+    h, k, l = fractional_indices(plan, S)
     if fresh_row >= 0:  # the run's first φ loop (Q1): this pixel uses the fresh tables
         r = slice(fresh_row, fresh_row + 1)
-        fresh = [miller((Sx[:, r], Sy[:, r], Sz[:, r]), cols) for cols in plan.first_cols]
+        S_row = tuple(x[None, r] for x in S)
+        fresh = [miller(S_row, cols) for cols in plan.first_cols]
         h, k, l = (torch.cat([x[:, :r.start], f, x[:, r.stop:]], dim=1)
                    for x, f in zip((h, k, l), fresh))
     h0, k0, l0 = torch.ceil(h - 0.5), torch.ceil(k - 0.5), torch.ceil(l - 0.5)
     F_latt, axes = lattice_factor(h, k, l, h0, k0, l0, plan.shape, shifted=plan.shifted_lattice)
-    skip = None if plan.water_on else F_latt == 0
-    if culled is not None:
-        skip = culled[None, :].expand_as(h) if skip is None else skip | culled[None, :]
-    if skip is None:
-        skip = torch.zeros_like(h, dtype=torch.bool)
+    skip = skip_mask(plan, F_latt, culled)
     F_cell, first, hkl_at = _structure_factor(plan, policy, h, k, l, h0, k0, l0, skip, outer)
     return Block(h, k, l, h0, k0, l0, F_latt, axes, F_cell, skip, first, hkl_at)
 

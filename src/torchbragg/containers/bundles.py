@@ -1,0 +1,55 @@
+"""Bundles the payload wrote: moved out of the staging folder, annotated with where they ran."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+
+# --------------------------------------------------------------------------- bundles
+def collect_bundles(staging: Path, dest_root: Path) -> list[Path]:
+    """Move every bundle folder the container wrote into ``staging`` to ``dest_root``
+    (suffix ``-1``, ``-2``… on a name clash); remove ``staging``; return the new paths."""
+    staging, dest_root = Path(staging), Path(dest_root)
+    dest_root.mkdir(parents=True, exist_ok=True)
+    moved = []
+    for child in sorted(p for p in staging.iterdir() if p.is_dir()):
+        target = dest_root / child.name
+        i = 0
+        while target.exists():
+            i += 1
+            target = dest_root / f"{child.name}-{i}"
+        shutil.move(str(child), str(target))
+        moved.append(target)
+    shutil.rmtree(staging, ignore_errors=True)
+    return moved
+
+
+def annotate_bundle(bundle: Path, runtime: str, note: str = "", image: str | None = None
+                    ) -> None:
+    """Say where the payload ran: a section at the end of ``summary.md``, ``container`` keys
+    in ``env.json``; then rewrite ``sha256.txt`` (the verdict line stays first)."""
+    bundle = Path(bundle)
+    where = ("host, no container" if runtime == "host"
+             else f"{runtime} container" + (f" `{image}`" if image else ""))
+    digest = os.environ.get("TORCHBRAGG_IMAGE_DIGEST") or "none"
+    lines = ["", "## Where this ran", "", f"Runtime: **{where}** (container image: `{digest}`)."]
+    if note:
+        lines += ["", note]
+    summary = bundle / "summary.md"
+    if summary.is_file():
+        text = summary.read_text()
+        summary.write_text(text.rstrip("\n") + "\n" + "\n".join(lines) + "\n")
+    env_path = bundle / "env.json"
+    if env_path.is_file():
+        data = json.loads(env_path.read_text())
+        data["container"] = "none" if runtime == "host" else runtime
+        data["container_note"] = note or None
+        if os.environ.get("TORCHBRAGG_SOURCE_COMMIT"):
+            data["source_commit"] = os.environ["TORCHBRAGG_SOURCE_COMMIT"]
+        env_path.write_text(json.dumps(data, indent=2) + "\n")
+    from torchbragg.parity.bundle import write_sha256  # the package is installed here
+
+    write_sha256(bundle)
+
