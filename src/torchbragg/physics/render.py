@@ -45,12 +45,24 @@ def rendered_indices(plan: KernelPlan, roi, mask) -> torch.Tensor:
     return torch.nonzero(keep.reshape(-1)).reshape(-1)
 
 
+#: elements of one [M, P] block tensor that keep the eager kernel cache-friendly (measured on
+#: W1–W4: 5–10 MB blocks are up to 2x faster than memory-sized ones, smaller ones pay Python
+#: overhead per operation)
+BLOCK_ELEMENTS = 655360
+
+
 def chunk_pixels(plan: KernelPlan, budget_bytes: int = DEFAULT_BUDGET_BYTES) -> int:
-    """Pixels per kernel call so that the working set stays within ``budget_bytes``."""
+    """Pixels per kernel call: cache-sized blocks, within ``budget_bytes`` of working memory.
+
+    On CUDA the block is sized by the memory budget alone (more parallel work per launch).
+    """
     m = max(1, plan.lat_a.shape[0])
     itemsize = torch.finfo(plan.dtype).bits // 8
     per_pixel = BYTES_PER_EVALUATION * m * itemsize // 8 + 256
-    return max(1024, budget_bytes // per_pixel)
+    by_memory = max(1024, budget_bytes // per_pixel)
+    if plan.device.type != "cpu":
+        return by_memory
+    return max(1024, min(by_memory, 131072, BLOCK_ELEMENTS // m))
 
 
 def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = None,
