@@ -123,7 +123,9 @@ def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: 
                         culled = None
                     live = ~culled if culled is not None else None
                     need = _needs_polar(plan, polar, live)
-                    if need is not None:
+                    if need is not None and (plan.device.type != "cpu" or bool(need.any())):
+                        # (on the CPU the check is free and skips sources whose factor is
+                        # already cached everywhere; on a GPU it would be a sync: compute)
                         pol_new, (dx, dy, dz) = _polarization(plan, k, (dx, dy, dz), need)
                         polar = torch.where(need, pol_new, polar)
                     last_d, last_i = (dx, dy, dz), (ix, iy, iz)
