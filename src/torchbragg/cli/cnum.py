@@ -3,23 +3,15 @@ from __future__ import annotations
 
 import re
 
-_FLOAT = re.compile(
-    r"[ \t\n\v\f\r]*([+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan))",
-    re.IGNORECASE,
-)
+from torchbragg.io import cscan
+
 _INT = re.compile(r"[ \t\n\v\f\r]*([+-]?\d+)")
 
 
 def atof(text: str) -> float:
-    """C ``atof``: leading white space, longest valid prefix, trailing junk ignored."""
-    m = _FLOAT.match(text)
-    if not m:
-        return 0.0
-    token = m.group(1)
-    try:
-        return float(token)
-    except ValueError:
-        return 0.0
+    """C ``atof``: leading white space, longest valid prefix, trailing junk ignored (the same
+    ``strtod`` the file readers use, :func:`torchbragg.io.cscan.atof`)."""
+    return cscan.atof(text.encode("utf-8", "surrogateescape"))
 
 
 def atoi(text: str) -> int:
@@ -41,20 +33,15 @@ def atoi(text: str) -> int:
 #             same number. "2.5" (atoi truncates to 2) and "1e3" (atoi reads 1) are refused.
 # Refused: empty, trailing junk ("5mm"), hexadecimal, nan, inf (except where a flag gives
 # "inf" a meaning, see cli/strict.py), values that overflow, integers outside the C int range.
-_STRICT_REAL = re.compile(r"[ \t\n\v\f\r]*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?[ \t\n\v\f\r]*")
 _STRICT_INT = re.compile(r"[ \t\n\v\f\r]*([+-]?\d+)(?:\.0*)?[ \t\n\v\f\r]*")
 INT_MIN, INT_MAX = -(2 ** 31), 2 ** 31 - 1
 LONG_MIN, LONG_MAX = -(2 ** 63), 2 ** 63 - 1
 
 
 def strict_real(text: str) -> float | None:
-    """The value of a strictly numeric token (finite), else None."""
-    if not _STRICT_REAL.fullmatch(text):
-        return None
-    value = float(text.strip())
-    if value != value or value in (float("inf"), float("-inf")):
-        return None  # overflow ("1e999")
-    return value
+    """The value of a strictly numeric token (finite), else None; surrounding white space is
+    allowed (atof skips it)."""
+    return cscan.strict_float(text.strip(" \t\n\v\f\r").encode("utf-8", "surrogateescape"))
 
 
 def strict_int(text: str, lo: int = INT_MIN, hi: int = INT_MAX) -> int | None:

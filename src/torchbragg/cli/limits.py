@@ -122,14 +122,24 @@ def _counts(cfg, oversample, b, c, d, s) -> Counts:
     layers = resolve_layers(d.thickness_m, d.thicksteps, d.mu_per_m).count
     if oversample is None:
         oversample = s.oversample if s.oversample and s.oversample > 0 else 1
-    xmin, xmax, ymin, ymax = s.roi
+    return Counts(pixels=_roi_pixels(d, s.roi), image_pixels=d.fpixels * d.spixels,
+                  oversample=int(oversample), layers=layers, sources=nsrc,
+                  phisteps=phi.count, domains=domains)
+
+
+def _roi_pixels(d, roi) -> int:
+    xmin, xmax, ymin, ymax = roi
     w = max(0, min(xmax, d.fpixels - 1) - max(xmin, 0) + 1)
     h = max(0, min(ymax, d.spixels - 1) - max(ymin, 0) + 1)
-    return Counts(pixels=w * h, image_pixels=d.fpixels * d.spixels, oversample=int(oversample),
-                  layers=layers, sources=nsrc, phisteps=phi.count, domains=domains)
+    return w * h
 
 
-def check_limits(loaded, oversample: int) -> None:
-    """The check again with the resolved (possibly automatic) oversampling."""
-    check(counts_from_config(loaded.config, oversample=oversample),
-          itemsize=8 if loaded.state.dtype == "float64" else 4)
+def check_limits(loaded, exp) -> None:
+    """The check again with the experiment's resolved counts (automatic oversampling
+    included)."""
+    d = loaded.config.detector
+    counts = Counts(pixels=_roi_pixels(d, loaded.config.sampling.roi),
+                    image_pixels=d.fpixels * d.spixels, oversample=exp.oversample,
+                    layers=exp.layers.count, sources=len(exp.sources.sources),
+                    phisteps=exp.phi.count, domains=exp.mosaic_domains)
+    check(counts, itemsize=8 if loaded.state.dtype == "float64" else 4)

@@ -76,7 +76,7 @@ def run(argv: List[str]) -> int:
     load_structure_factors(loaded, sf_log.append)
     table = ShuffleTable()
     exp = build_experiment(loaded.config, table)
-    check_limits(loaded, exp.oversample)
+    check_limits(loaded, exp)
     st = loaded.state
     device = st.device
     if device == "auto":

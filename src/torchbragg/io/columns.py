@@ -13,6 +13,7 @@ import re
 
 from torchbragg.errors import InputError
 from torchbragg.io import cscan
+from torchbragg.io.files import read_or_fail
 
 DELIMITERS = b" \t,;:!"
 NUMBER_CHARS = b"0123456789-+.EGeg"
@@ -142,9 +143,4 @@ def validate_sources(data: bytes, name: str) -> list[list[float]]:
 def read_sources_strict(path: str | os.PathLike) -> list[list[float]]:
     """:func:`validate_sources` on a file (a missing or unreadable file is an error)."""
     name = os.fspath(path)
-    try:
-        with open(name, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise InputError(f"-sourcefile {name}: cannot open: {exc.strerror}") from exc
-    return validate_sources(data, f"-sourcefile {name}")
+    return validate_sources(read_or_fail(name, "-sourcefile"), f"-sourcefile {name}")

@@ -14,6 +14,7 @@ from torchbragg.errors import InputError
 from torchbragg.io import cscan
 from torchbragg.io.atomic import atomic_write
 from torchbragg.io.hkl import MAX_GRID_ENTRIES, SFTable
+from torchbragg.io.files import read_like_c
 
 
 def fdump_bytes(table: SFTable) -> bytes:
@@ -42,12 +43,8 @@ def read_fdump(path: str | os.PathLike,
     :class:`~torchbragg.errors.InputError` (the C's behaviour is undefined there).
     """
     name = os.fspath(path)
-    try:
-        with open(name, "rb") as fh:
-            data = fh.read()
-    except IsADirectoryError:
-        data = b""
-    except OSError:
+    data = read_like_c(name)
+    if data is None:
         return None
     pos = 0
     bounds = []

@@ -11,6 +11,7 @@ import re
 from typing import Callable
 
 from torchbragg.io import cscan
+from torchbragg.io.files import read_like_c, read_or_fail
 
 
 def parse_mat(data: bytes, err: Callable[[str], None] | None = None,
@@ -42,12 +43,8 @@ def read_mat(path: str | os.PathLike,
     """Read a MOSFLM matrix file; ``None`` if it cannot be opened (the C then runs on with an
     undefined lattice and prints nothing). See :func:`parse_mat` for the values."""
     name = os.fspath(path)
-    try:
-        with open(name, "rb") as fh:
-            data = fh.read()
-    except IsADirectoryError:
-        data = b""
-    except OSError:
+    data = read_like_c(name)
+    if data is None:
         return None
     return parse_mat(data, err, name)
 
@@ -84,12 +81,5 @@ def validate_mat(data: bytes, name: str) -> list[float]:
 
 def read_mat_strict(path: str | os.PathLike) -> list[float]:
     """:func:`validate_mat` on a file; a file that cannot be read is an error too."""
-    from torchbragg.errors import InputError
-
     name = os.fspath(path)
-    try:
-        with open(name, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise InputError(f"-mat {name}: cannot open: {exc.strerror}") from exc
-    return validate_mat(data, f"-mat {name}")
+    return validate_mat(read_or_fail(name, "-mat"), f"-mat {name}")
