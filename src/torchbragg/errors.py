@@ -90,3 +90,21 @@ def install_sigterm_handler() -> None:
 def interrupt_status(exc: BaseException) -> int:
     """130 for Ctrl-C, 143 for SIGTERM."""
     return getattr(exc, "exit_status", EXIT_INTERRUPTED)
+
+
+def report_interrupt(prog: str, exc: BaseException) -> int:
+    """One line on stderr for Ctrl-C or SIGTERM; the exit status."""
+    import sys
+
+    status = interrupt_status(exc)
+    print(f"{prog}: " + ("terminated" if status == 143 else "interrupted"), file=sys.stderr)
+    return status
+
+
+def report_internal_error(prog: str, exc: BaseException) -> int:
+    """One line on stderr for a bug (the caller re-raises instead when debugging)."""
+    import sys
+
+    print(f"{prog}: internal error: {type(exc).__name__}: {exc} (run with --debug for the "
+          "traceback)", file=sys.stderr)
+    return EXIT_INTERNAL

@@ -17,8 +17,8 @@ from torchbragg.cli.printout import printout_lines, printout_selector
 from torchbragg.cli.progress import Progress
 from torchbragg.cli.report import BANNER, pre_banner_lines, sampling_lines, setup_lines
 from torchbragg.cli.usage import usage_text
-from torchbragg.errors import (EXIT_INTERNAL, TorchBraggError, debug_enabled,
-                               install_sigterm_handler, interrupt_status)
+from torchbragg.errors import (TorchBraggError, debug_enabled, install_sigterm_handler,
+                               report_internal_error, report_interrupt)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -41,15 +41,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"torchbragg: error: {exc}", file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt as exc:
-        status = interrupt_status(exc)
-        print("torchbragg: " + ("terminated" if status == 143 else "interrupted"), file=sys.stderr)
-        return status
+        return report_interrupt("torchbragg", exc)
     except Exception as exc:  # a bug: one line, the traceback only when debugging
         if debug:
             raise
-        print(f"torchbragg: internal error: {type(exc).__name__}: {exc} (run with --debug "
-              "for the traceback)", file=sys.stderr)
-        return EXIT_INTERNAL
+        return report_internal_error("torchbragg", exc)
 
 
 def _emit(lines: List[str]) -> None:

@@ -227,8 +227,8 @@ COMMANDS = {"trace": cmd_trace, "compare-traces": cmd_compare_traces,
 
 
 def main(argv: list[str] | None = None) -> int:
-    from torchbragg.errors import (EXIT_INTERNAL, debug_enabled, install_sigterm_handler,
-                                   interrupt_status)
+    from torchbragg.errors import (debug_enabled, install_sigterm_handler,
+                                   report_internal_error, report_interrupt)
 
     argv = list(sys.argv[1:] if argv is None else argv)
     own, extra = split_argv(argv)
@@ -248,15 +248,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt as exc:
-        status = interrupt_status(exc)
-        print(f"{PROG}: " + ("terminated" if status == 143 else "interrupted"), file=sys.stderr)
-        return status
+        return report_interrupt(PROG, exc)
     except Exception as exc:  # a bug: one line, the traceback only when debugging
         if debug:
             raise
-        print(f"{PROG}: internal error: {type(exc).__name__}: {exc} (run with --debug for the "
-              "traceback)", file=sys.stderr)
-        return EXIT_INTERNAL
+        return report_internal_error(PROG, exc)
 
 
 if __name__ == "__main__":  # pragma: no cover
