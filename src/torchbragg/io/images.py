@@ -8,6 +8,20 @@ from __future__ import annotations
 
 import numpy as np
 
+#: pixels converted per step: whole-image temporaries cost more in page faults than the
+#: arithmetic itself on large detectors
+CHUNK = 1 << 16
+
+
+def _by_chunks(img_f32: np.ndarray, convert, dtype) -> np.ndarray:
+    """``convert`` (binary64 values → ``dtype`` values) applied to the image in flat chunks."""
+    img = np.asarray(img_f32, dtype=np.float32)
+    flat = img.reshape(-1)
+    out = np.empty(flat.shape, dtype=dtype)
+    for start in range(0, flat.size, CHUNK):
+        out[start:start + CHUNK] = convert(flat[start:start + CHUNK].astype(np.float64))
+    return out.reshape(img.shape)
+
 
 def roi_mask(fpixels: int, spixels: int, xmin: int, xmax: int, ymin: int,
              ymax: int) -> np.ndarray:
@@ -50,12 +64,14 @@ def int_image(img_f32: np.ndarray, scale: float, adc: float,
     Inside the ROI: v = pixel·scale + adc in binary64, clipped to [0, 65535]; then v + 0.5 is
     rounded to binary32 and floored. Outside the ROI: 0. (NaN pixels give 0.)
     """
-    v = np.asarray(img_f32, dtype=np.float32).astype(np.float64) * float(scale) + float(adc)
-    v = np.where(v > 65535.0, 65535.0, v)
-    v = np.where(v < 0.0, 0.0, v)
-    w = np.floor((v + 0.5).astype(np.float32))
-    w = np.where(np.isnan(w), 0.0, w)
-    out = w.astype(np.uint16)
+    def convert(v):
+        v = v * float(scale) + float(adc)
+        v = np.where(v > 65535.0, 65535.0, v)
+        v = np.where(v < 0.0, 0.0, v)
+        w = np.floor((v + 0.5).astype(np.float32))
+        return np.where(np.isnan(w), 0.0, w).astype(np.uint16)
+
+    out = _by_chunks(img_f32, convert, np.uint16)
     if roi is not None:
         out[~np.asarray(roi, dtype=bool)] = 0
     return out
@@ -65,10 +81,13 @@ def pgm_pixels(img_f32: np.ndarray, scale: float, roi: np.ndarray | None = None)
     """PGM byte values (io.md §10): t = min(pixel·scale, 255) in binary64, truncated toward
     zero to an unsigned byte (negative values wrap modulo 256, as the reference build does);
     0 outside the ROI. (NaN pixels give 0.)"""
-    t = np.asarray(img_f32, dtype=np.float32).astype(np.float64) * float(scale)
-    t = np.where(t > 255.0, 255.0, t)
-    t = np.where(np.isfinite(t), t, 0.0)
-    out = (np.trunc(t).astype(np.int64) & 0xFF).astype(np.uint8)
+    def convert(t):
+        t = t * float(scale)
+        t = np.where(t > 255.0, 255.0, t)
+        t = np.where(np.isfinite(t), t, 0.0)
+        return (np.trunc(t).astype(np.int64) & 0xFF).astype(np.uint8)
+
+    out = _by_chunks(img_f32, convert, np.uint8)
     if roi is not None:
         out[~np.asarray(roi, dtype=bool)] = 0
     return out

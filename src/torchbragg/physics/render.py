@@ -68,21 +68,27 @@ def chunk_pixels(plan: KernelPlan, budget_bytes: int = DEFAULT_BUDGET_BYTES) -> 
 def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = None,
            progress: Optional[Callable[[int, int], None]] = None, recorder=None,
            on_interpolation_off: Optional[Callable[[tuple], None]] = None,
-           printout: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None
-           ) -> RenderResult:
-    """Render ``indices`` (flat pixel indices in C order) and return the image."""
+           printout: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None,
+           notify: Optional[Callable[[str], None]] = None) -> RenderResult:
+    """Render ``indices`` (flat pixel indices in C order) and return the image.
+
+    ``notify`` receives one-line notes (building the compiled kernel).
+    """
     S, F = plan.spixels, plan.fpixels
     chunk = chunk or chunk_pixels(plan)
     indices = indices.to(plan.device)
-    values = torch.zeros(S * F, device=plan.device, dtype=plan.geom_dtype)
+    total = int(indices.numel())
+    dense = total == S * F  # every pixel rendered: chunk n covers flat pixels [start, stop)
+    alloc = torch.empty if dense else torch.zeros
+    values = alloc(S * F, device=plan.device, dtype=plan.geom_dtype)
     omega_total = torch.zeros((), device=plan.device, dtype=torch.float64)
     interp_on = plan.interpolate
     warning = None
     blocks: list = []
     differentiable = torch.is_grad_enabled() and plan_requires_grad(plan)
     work = int(indices.numel()) * plan.lat_a.shape[0] * plan.incident.shape[0] * plan.layers
-    block_fn = get_block_fn(plan, work * plan.oversample * plan.oversample)
-    total = int(indices.numel())
+    block_fn = get_block_fn(plan, work * plan.oversample * plan.oversample, differentiable,
+                            notify)
     for start in range(0, total, chunk):
         idx = indices[start:start + chunk]
         s = torch.div(idx, F, rounding_mode="floor")
@@ -112,7 +118,10 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
             rows = torch.nonzero(printout(s, f)).reshape(-1)
             if rows.numel():
                 blocks.append((s[rows], f[rows], _select(res.last, rows)))
-        values = values.index_put((idx,), res.value)
+        if dense:  # in place: the image is touched once (page faults are costly)
+            values[start:start + chunk] = res.value
+        else:
+            values[idx] = res.value
         omega_total = omega_total + res.omega_sum.to(torch.float64).sum()
         if progress is not None:
             progress(min(start + chunk, total), total)
