@@ -101,7 +101,8 @@ def run(argv: List[str]) -> int:
 
     selector = printout_selector(st) if st.printout else None
     result = render(plan, indices, chunk=st.chunk_pixels, progress=progress, recorder=recorder,
-                    on_interpolation_off=interpolation_off, printout=selector)
+                    on_interpolation_off=interpolation_off, printout=selector,
+                    notify=lambda note: print(f"torchbragg: {note}", file=sys.stderr))
     progress.close()
     if selector is not None:
         _emit(printout_lines(result.printout, plan, exp))

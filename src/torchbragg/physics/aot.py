@@ -1,0 +1,253 @@
+"""Ahead-of-time compiled hot block: :func:`fused.block_accumulate` through AOTInductor.
+
+The block function is exported (``torch.export``) with the pixel count and the structure-factor
+grid size dynamic and every run-dependent number as an input, compiled once by AOTInductor into
+a package under the user's cache (``<cache>/aoti/``), and loaded by later processes in a few
+milliseconds, without importing the compiler. It is the same function as the eager path, so
+the arithmetic is the same operation by operation; the tests compare both bit for bit.
+
+One package serves a *structure* (block dtype, crystal shape, axes with N ≤ 1, toggles, …)
+and a fixed number of (φ, domain) rows; a run's M rows are covered by pieces of 8, 4, 2 and 1
+rows in order, the accumulator carried from piece to piece (same additions, same order).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import astuple, dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Callable, Dict, List, Optional
+
+import torch
+
+from torchbragg.physics.lattice_factor import ShapeParams
+from torchbragg.physics.structure_factors import SFLookup
+
+#: row counts of the packages; M is split greedily into these, largest first
+PIECES = (8, 4, 2, 1)
+#: smallest chunk the packages take (export treats sizes 0 and 1 specially)
+MIN_PIXELS = 2
+
+
+@dataclass(frozen=True)
+class BlockStructure:
+    """Everything a package bakes in: a different value needs a different package."""
+
+    dtype: str  # block dtype, "float64" or "float32"
+    shape: str  # SQUARE, ROUND, GAUSS, TOPHAT
+    unit_axes: tuple  # (Na ≤ 1, Nb ≤ 1, Nc ≤ 1): the SQUARE factor is exactly 1 (Q18)
+    shifted: bool  # reduced-argument SQUARE factors (binary32 mode)
+    water_on: bool  # F_latt == 0 evaluations still count (water background)
+    culled: bool  # a d-min cut mask is an input
+    toggles: tuple  # (-oversample_thick, _polar, _omega): factors inside the sum (Q14)
+    rows: int  # (φ, domain) rows per call
+
+
+def structure_of(plan, rows: int, culled: bool) -> BlockStructure:
+    p = plan.shape
+    unit = tuple(not isinstance(n, torch.Tensor) and n <= 1 for n in (p.Na, p.Nb, p.Nc))
+    return BlockStructure(str(plan.dtype).replace("torch.", ""), p.shape, unit,
+                          bool(plan.shifted_lattice), bool(plan.water_on), culled,
+                          (bool(plan.oversample_thick), bool(plan.oversample_polar),
+                           bool(plan.oversample_omega)), rows)
+
+
+class BlockModule(torch.nn.Module):
+    """``block_accumulate`` with the plan's numbers as tensors (the export's inputs).
+
+    ``lat``: [rows, 9] (a_x, a_y, a_z, b_x, …, c_z); ``shape_vals``: binary64 [13] (Na, Nb, Nc,
+    fudge, a*, b*, c*); ``sf_ints``: int64 [6] (h_min, k_min, l_min, h_range, k_range,
+    l_range); ``padded``: the padded structure-factor grid.
+    """
+
+    def __init__(self, structure: BlockStructure):
+        super().__init__()
+        self.structure = structure
+
+    def forward(self, Sx, Sy, Sz, I, capture, polar, omega, lat, shape_vals, sf_ints, padded,
+                culled=None):
+        from torchbragg.physics.fused import block_accumulate
+
+        st = self.structure
+        cols = tuple(tuple(lat[:, 3 * v + i:3 * v + i + 1] for i in range(3)) for v in range(3))
+        n = [1.0 if unit else shape_vals[i] for i, unit in enumerate(st.unit_axes)]
+        vec = lambda j: (shape_vals[j], shape_vals[j + 1], shape_vals[j + 2])  # noqa: E731
+        shape = ShapeParams(st.shape, *n, shape_vals[3], vec(4), vec(7), vec(10))
+        sf = SFLookup(padded, padded, *(sf_ints[i] for i in range(6)), 0.0, True)
+        plan = SimpleNamespace(lat_cols=cols, shape=shape, shifted_lattice=st.shifted,
+                               water_on=st.water_on, sf=sf, oversample_thick=st.toggles[0],
+                               oversample_polar=st.toggles[1], oversample_omega=st.toggles[2])
+        return block_accumulate(plan, Sx, Sy, Sz, culled, I, capture, polar, omega)
+
+
+def _source_digest() -> str:
+    """Hash of the modules whose arithmetic a package contains."""
+    from torchbragg.physics import block, fused, lattice_factor, structure_factors
+
+    digest = hashlib.sha256()
+    for mod in (sys.modules[__name__], block, fused, lattice_factor, structure_factors):
+        digest.update(Path(mod.__file__).read_bytes())
+    return digest.hexdigest()
+
+
+def package_path(structure: BlockStructure) -> Path:
+    """The cache file of a structure: keyed by torch version, CPU ISA, sources and structure."""
+    from torchbragg._cbuild import cache_root
+
+    digest = hashlib.sha256()
+    isa = torch.backends.cpu.get_cpu_capability()
+    for item in (torch.__version__, isa, _source_digest(), *map(repr, astuple(structure))):
+        digest.update(str(item).encode() + b"\0")
+    return cache_root() / "aoti" / f"block-{structure.dtype}-{digest.hexdigest()[:20]}.pt2"
+
+
+def _example_inputs(structure: BlockStructure, pixels: int = 64):
+    dt = getattr(torch, structure.dtype)
+    f64 = torch.float64
+    S = [torch.linspace(-0.3, 0.4, pixels, dtype=dt) + k for k in range(3)]
+    acc = [torch.full((pixels,), v, dtype=f64) for v in (0.0, 1.0, 1.0, 1.0)]
+    lat = torch.linspace(1.0, 2.0, structure.rows * 9, dtype=dt).reshape(structure.rows, 9)
+    shape_vals = torch.linspace(2.0, 3.0, 13, dtype=f64)
+    sf_ints = torch.tensor([-3, -3, -3, 6, 6, 6], dtype=torch.int64)
+    padded = torch.linspace(0.0, 1.0, 8 * 8 * 8, dtype=dt)
+    args = [*S, *acc, lat, shape_vals, sf_ints, padded]
+    if structure.culled:
+        args.append(torch.zeros(pixels, dtype=torch.bool))
+    return tuple(args)
+
+
+#: ops that stay calls into ATen inside the compiled code: the eager CPU kernels (MKL's
+#: high-accuracy VML) and the compiler's own vectorised versions (SLEEF, 1 ulp) differ in the
+#: last bit for ~2 % of arguments; the ATen ones match the C library's far more often
+LIBRARY_OPS = ("sin", "cos", "exp")
+
+
+def _library_transcendentals() -> None:
+    from torch._inductor import lowering
+
+    for name in LIBRARY_OPS:
+        op = getattr(torch.ops.aten, name).default
+        if op not in lowering.fallbacks:
+            lowering.make_fallback(op, warn=False)
+
+
+def build(structure: BlockStructure, path: Path) -> None:
+    """Export and compile one package (tens of seconds), written atomically to ``path``."""
+    import torch._inductor  # heavy: only when a package is built
+
+    from torchbragg._cbuild import cache_root
+
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_root() / "inductor"))
+    _library_transcendentals()
+    args = _example_inputs(structure)
+    pixels = torch.export.Dim("pixels", min=MIN_PIXELS)
+    grid = torch.export.Dim("grid", min=MIN_PIXELS)
+    per_pixel = {0: pixels}
+    dynamic = [per_pixel] * 7 + [None, None, None, {0: grid}]
+    if structure.culled:
+        dynamic.append(per_pixel)
+    with torch.no_grad():
+        program = torch.export.export(BlockModule(structure), args, dynamic_shapes=tuple(dynamic))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".block-", suffix=".pt2", dir=path.parent)
+    os.close(fd)
+    inductor_log = logging.getLogger("torch._inductor")
+    level = inductor_log.level
+    try:
+        # (the compiler notes each ATen call it keeps, and a deprecation inside torch)
+        inductor_log.setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            torch._inductor.aoti_compile_and_package(program, package_path=tmp)
+        os.replace(tmp, path)
+    finally:
+        inductor_log.setLevel(level)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load(path: Path):
+    """A loaded package (the C++ loader: no compiler import)."""
+    return torch._C._aoti.AOTIModelPackageLoader(str(path), "model", False, 1, -1)
+
+
+class CompiledBlock:
+    """Callable with :func:`fused.block_accumulate`'s signature, running the packages."""
+
+    def __init__(self, plan, runners: Dict[tuple, object], eager: Callable):
+        self.plan, self.runners, self.eager = plan, runners, eager
+        self.lat = torch.cat([c for cols in plan.lat_cols for c in cols], dim=1).contiguous()
+        p = plan.shape
+        self.shape_vals = torch.tensor([float(x) for x in (p.Na, p.Nb, p.Nc, p.fudge,
+                                                           *p.a_star, *p.b_star, *p.c_star)],
+                                       dtype=torch.float64)
+        sf = plan.sf
+        if sf.has_table:
+            ints, padded = (sf.h_min, sf.k_min, sf.l_min, sf.h_range, sf.k_range,
+                            sf.l_range), sf.padded
+        else:  # every index clamps to slot 0, which holds default_F
+            ints = (0, 0, 0, -1, -1, -1)
+            padded = torch.full((MIN_PIXELS,), sf.default_F, dtype=plan.dtype)
+        self.sf_ints = torch.tensor(ints, dtype=torch.int64)
+        self.padded = padded.contiguous()
+
+    def __call__(self, plan, Sx, Sy, Sz, culled, I, capture, polar, omega):
+        if Sx.shape[0] < MIN_PIXELS:
+            return self.eager(plan, Sx, Sy, Sz, culled, I, capture, polar, omega)
+        S = [x.contiguous() for x in (Sx, Sy, Sz)]
+        start = 0
+        for rows in split_rows(self.lat.shape[0]):
+            args = [*S, I, capture, polar, omega, self.lat[start:start + rows],
+                    self.shape_vals, self.sf_ints, self.padded]
+            if culled is not None:
+                args.append(culled)
+            I = self.runners[(rows, culled is not None)].run(args)[0]
+            start += rows
+        return I
+
+
+def split_rows(m: int) -> List[int]:
+    """M as pieces of :data:`PIECES`, largest first (10 → 8, 2)."""
+    out = []
+    for size in PIECES:
+        while m >= size:
+            out.append(size)
+            m -= size
+    return out
+
+
+def compiled_block(plan, eager: Callable, build_missing: bool,
+                   notify: Optional[Callable[[str], None]] = None):
+    """A :class:`CompiledBlock` for ``plan`` (CPU), or None when a package is missing and
+    ``build_missing`` is false, or when compiling or loading fails (the caller stays eager)."""
+    if plan.device.type != "cpu":
+        return None
+    culled_options = (False, True) if plan.dmin_m > 0 else (False,)
+    needed = {(rows, c) for rows in split_rows(plan.lat_a.shape[0]) for c in culled_options}
+    runners = {}
+    try:
+        for rows, culled in sorted(needed):
+            structure = structure_of(plan, rows, culled)
+            path = package_path(structure)
+            if not path.exists():
+                if not build_missing:
+                    return None
+                if notify is not None:
+                    notify(f"compiling the {structure.dtype} kernel ({rows} rows) once into "
+                           f"{path.parent} …")
+                t0 = time.perf_counter()
+                build(structure, path)
+                if notify is not None:
+                    notify(f"compiled in {time.perf_counter() - t0:.0f} s")
+            runners[(rows, culled)] = load(path)
+    except Exception as exc:  # noqa: BLE001 - any compiler/loader failure: eager
+        if notify is not None:
+            notify(f"compiled kernel unavailable ({type(exc).__name__}: {exc}); running eager")
+        return None
+    return CompiledBlock(plan, runners, eager)

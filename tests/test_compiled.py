@@ -1,0 +1,100 @@
+"""The ahead-of-time compiled block (physics/aot.py): same bits as eager, clean fallbacks."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+from torchbragg import config_from_argv
+from torchbragg.physics import aot, fused
+from torchbragg.physics.render import render, rendered_indices
+from torchbragg.physics.setup import build_experiment, make_plan
+
+# M = 3 (φ steps × mosaic domains) → packages of 2 and 1 rows; Q1 fresh row in chunk 0;
+# several chunks; SQUARE with one axis N = 1 (its factor is exactly 1, Q18)
+ARGS = ("-cell 70 80 90 85 95 100 -default_F 30 -Na 7 -Nb 1 -Nc 4 -lambda 1.1 -distance 60 "
+        "-detpixels 40 -pixel 0.3 -mosaic 1 -mosaic_domains 3 -seed 5 -misset 4 9 -3 "
+        "-phi 0 -osc 0.2 -phisteps 1 -oversample 2").split()
+
+
+def _plan(dtype):
+    return make_plan(build_experiment(config_from_argv(ARGS)), "cpu", dtype)
+
+
+def _render(plan):
+    idx = rendered_indices(plan, None, None)
+    return render(plan, idx, chunk=500).values
+
+
+@pytest.fixture()
+def compile_env(tmp_path, monkeypatch):
+    if shutil.which("c++") is None and shutil.which("g++") is None:
+        pytest.skip("no C++ compiler on PATH: AOTInductor cannot build packages here")
+    monkeypatch.setenv("TORCHBRAGG_CACHE", str(tmp_path))
+    monkeypatch.setattr(fused, "MIN_COMPILED_EVALUATIONS", 0)
+    calls = []
+    original = aot.CompiledBlock.__call__
+
+    def spy(self, *args):
+        calls.append(args[1].shape[0])
+        return original(self, *args)
+
+    monkeypatch.setattr(aot.CompiledBlock, "__call__", spy)
+    return tmp_path, calls
+
+
+def test_split_rows():
+    assert aot.split_rows(10) == [8, 2]
+    assert aot.split_rows(50) == [8] * 6 + [2]
+    assert aot.split_rows(7) == [4, 2, 1]
+    assert aot.split_rows(1) == [1]
+
+
+def test_compiled_float64_is_bit_identical_to_eager(compile_env, monkeypatch):
+    cache, calls = compile_env
+    monkeypatch.setenv("TORCHBRAGG_COMPILE", "off")
+    eager = _render(_plan(torch.float64))
+    assert not calls
+    monkeypatch.setenv("TORCHBRAGG_COMPILE", "on")
+    compiled = _render(_plan(torch.float64))
+    assert calls, "the compiled block was not used"
+    assert len(list((cache / "aoti").glob("*.pt2"))) == 2  # 2-row and 1-row packages
+    assert eager.abs().max() > 0
+    assert torch.equal(compiled, eager), (compiled != eager).sum()
+    # a second process-equivalent run loads the cached packages instead of building
+    monkeypatch.setenv("TORCHBRAGG_COMPILE", "auto")
+    calls.clear()
+    again = _render(_plan(torch.float64))
+    assert calls and torch.equal(again, eager)
+
+
+def test_auto_does_not_build_for_small_runs(compile_env, monkeypatch):
+    cache, calls = compile_env
+    monkeypatch.setenv("TORCHBRAGG_COMPILE", "auto")
+    _render(_plan(torch.float64))
+    assert not calls
+    assert not (cache / "aoti").exists()
+
+
+def test_broken_package_falls_back_to_eager(compile_env, monkeypatch):
+    cache, calls = compile_env
+    plan = _plan(torch.float64)
+    for rows in aot.split_rows(plan.lat_a.shape[0]):
+        path = aot.package_path(aot.structure_of(plan, rows, False))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"not a package")
+    notes = []
+    fn = fused.get_block_fn(plan, 1e12, notify=notes.append)
+    assert fn is fused.block_accumulate
+    assert notes and "running eager" in notes[-1]
+    monkeypatch.setenv("TORCHBRAGG_COMPILE", "off")
+    assert fused.get_block_fn(plan, 1e12) is fused.block_accumulate
+
+
+def test_gradients_never_use_packages(compile_env, monkeypatch):
+    _, calls = compile_env
+    monkeypatch.setenv("TORCHBRAGG_COMPILE", "on")
+    plan = _plan(torch.float64)
+    assert fused.get_block_fn(plan, 1e12, differentiable=True) is fused.block_accumulate
+    assert not calls
