@@ -37,7 +37,7 @@ def compile_env(tmp_path, monkeypatch):
     original = aot.CompiledBlock.__call__
 
     def spy(self, *args):
-        calls.append(args[1].shape[0])
+        calls.append(args[1][0].shape[0])
         return original(self, *args)
 
     monkeypatch.setattr(aot.CompiledBlock, "__call__", spy)

@@ -12,6 +12,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
+from torchbragg.allocator import keep_freed_memory
 from torchbragg.cli.load import UsageError, load_structure_factors, parse_argv
 from torchbragg.cli.printout import printout_lines, printout_selector
 from torchbragg.cli.progress import Progress
@@ -26,6 +27,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     debug = debug_enabled(argv)
     argv = [a for a in argv if a != "--debug"]
     install_sigterm_handler()
+    keep_freed_memory()
     try:
         return run(argv)
     except UsageError as exc:

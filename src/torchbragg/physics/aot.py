@@ -61,6 +61,7 @@ def structure_of(plan, rows: int, culled: bool) -> BlockStructure:
 class BlockModule(torch.nn.Module):
     """``block_accumulate`` with the plan's numbers as tensors (the export's inputs).
 
+    ``dx, dy, dz``: binary64 [P] diffracted directions; ``source``: binary64 [4] (î, λ);
     ``lat``: [rows, 9] (a_x, a_y, a_z, b_x, …, c_z); ``shape_vals``: binary64 [13] (Na, Nb, Nc,
     fudge, a*, b*, c*); ``sf_ints``: int64 [6] (h_min, k_min, l_min, h_range, k_range,
     l_range); ``padded``: the padded structure-factor grid.
@@ -70,8 +71,8 @@ class BlockModule(torch.nn.Module):
         super().__init__()
         self.structure = structure
 
-    def forward(self, Sx, Sy, Sz, I, capture, polar, omega, lat, shape_vals, sf_ints, padded,
-                culled=None):
+    def forward(self, dx, dy, dz, source, I, capture, polar, omega, lat, shape_vals, sf_ints,
+                padded, culled=None):
         from torchbragg.physics.fused import block_accumulate
 
         st = self.structure
@@ -80,10 +81,11 @@ class BlockModule(torch.nn.Module):
         vec = lambda j: (shape_vals[j], shape_vals[j + 1], shape_vals[j + 2])  # noqa: E731
         shape = ShapeParams(st.shape, *n, shape_vals[3], vec(4), vec(7), vec(10))
         sf = SFLookup(padded, padded, *(sf_ints[i] for i in range(6)), 0.0, True)
-        plan = SimpleNamespace(lat_cols=cols, shape=shape, shifted_lattice=st.shifted,
+        plan = SimpleNamespace(dtype=lat.dtype, lat_cols=cols, shape=shape, shifted_lattice=st.shifted,
                                water_on=st.water_on, sf=sf, oversample_thick=st.toggles[0],
                                oversample_polar=st.toggles[1], oversample_omega=st.toggles[2])
-        return block_accumulate(plan, Sx, Sy, Sz, culled, I, capture, polar, omega)
+        src = (source[0], source[1], source[2], source[3])
+        return block_accumulate(plan, (dx, dy, dz), src, culled, I, capture, polar, omega)
 
 
 def _source_digest() -> str:
@@ -110,13 +112,14 @@ def package_path(structure: BlockStructure) -> Path:
 def _example_inputs(structure: BlockStructure, pixels: int = 64):
     dt = getattr(torch, structure.dtype)
     f64 = torch.float64
-    S = [torch.linspace(-0.3, 0.4, pixels, dtype=dt) + k for k in range(3)]
+    d = [torch.linspace(-0.3, 0.4, pixels, dtype=f64) + k for k in range(3)]
+    source = torch.tensor([0.0, 0.0, 1.0, 1e-10], dtype=f64)
     acc = [torch.full((pixels,), v, dtype=f64) for v in (0.0, 1.0, 1.0, 1.0)]
     lat = torch.linspace(1.0, 2.0, structure.rows * 9, dtype=dt).reshape(structure.rows, 9)
     shape_vals = torch.linspace(2.0, 3.0, 13, dtype=f64)
     sf_ints = torch.tensor([-3, -3, -3, 6, 6, 6], dtype=torch.int64)
     padded = torch.linspace(0.0, 1.0, 8 * 8 * 8, dtype=dt)
-    args = [*S, *acc, lat, shape_vals, sf_ints, padded]
+    args = [*d, source, *acc, lat, shape_vals, sf_ints, padded]
     if structure.culled:
         args.append(torch.zeros(pixels, dtype=torch.bool))
     return tuple(args)
@@ -149,7 +152,7 @@ def build(structure: BlockStructure, path: Path) -> None:
     pixels = torch.export.Dim("pixels", min=MIN_PIXELS)
     grid = torch.export.Dim("grid", min=MIN_PIXELS)
     per_pixel = {0: pixels}
-    dynamic = [per_pixel] * 7 + [None, None, None, {0: grid}]
+    dynamic = [per_pixel] * 3 + [None] + [per_pixel] * 4 + [None, None, None, {0: grid}]
     if structure.culled:
         dynamic.append(per_pixel)
     with torch.no_grad():
@@ -197,13 +200,14 @@ class CompiledBlock:
         self.sf_ints = torch.tensor(ints, dtype=torch.int64)
         self.padded = padded.contiguous()
 
-    def __call__(self, plan, Sx, Sy, Sz, culled, I, capture, polar, omega):
-        if Sx.shape[0] < MIN_PIXELS:
-            return self.eager(plan, Sx, Sy, Sz, culled, I, capture, polar, omega)
-        S = [x.contiguous() for x in (Sx, Sy, Sz)]
+    def __call__(self, plan, d, source, culled, I, capture, polar, omega):
+        if d[0].shape[0] < MIN_PIXELS:
+            return self.eager(plan, d, source, culled, I, capture, polar, omega)
+        d = [x.contiguous() for x in d]
+        src = torch.stack(source)
         start = 0
         for rows in split_rows(self.lat.shape[0]):
-            args = [*S, I, capture, polar, omega, self.lat[start:start + rows],
+            args = [*d, src, I, capture, polar, omega, self.lat[start:start + rows],
                     self.shape_vals, self.sf_ints, self.padded]
             if culled is not None:
                 args.append(culled)

@@ -31,6 +31,13 @@ class Block:
     switch_off_hkl: Optional[tuple]
 
 
+def scattering_vector(d, source):
+    """S = (d̂ − î)/λ in m⁻¹ for diffracted directions ``d`` (three [P]) and ``source`` =
+    (î_x, î_y, î_z, λ in m)."""
+    ix, iy, iz, lam = source
+    return (d[0] - ix) / lam, (d[1] - iy) / lam, (d[2] - iz) / lam
+
+
 def miller(S, table):
     """h = a·S (left to right: a_x S_x + a_y S_y + a_z S_z) for every row of ``table``."""
     Sx, Sy, Sz = S

@@ -12,13 +12,19 @@ from typing import Callable, Optional
 
 import torch
 
-from torchbragg.physics.block import accumulate, fractional_indices, skip_mask
+from torchbragg.physics.block import (accumulate, fractional_indices, scattering_vector,
+                                      skip_mask)
 from torchbragg.physics.lattice_factor import lattice_factor
 
 
-def block_accumulate(plan, Sx, Sy, Sz, culled, I, capture, polar, omega):
-    """I after adding one source's (φ × domain) block (no interpolation)."""
-    h, k, l = fractional_indices(plan, (Sx, Sy, Sz))
+def block_accumulate(plan, d, source, culled, I, capture, polar, omega):
+    """I after adding one source's (φ × domain) block (no interpolation).
+
+    ``d``: the pixels' diffracted unit vectors (three [P], geometry dtype); ``source``:
+    (î_x, î_y, î_z, λ) as 0-d tensors.
+    """
+    S = tuple(x.to(plan.dtype) for x in scattering_vector(d, source))
+    h, k, l = fractional_indices(plan, S)
     h0, k0, l0 = torch.ceil(h - 0.5), torch.ceil(k - 0.5), torch.ceil(l - 0.5)
     F_latt, _ = lattice_factor(h, k, l, h0, k0, l0, plan.shape, shifted=plan.shifted_lattice)
     skip = skip_mask(plan, F_latt, culled)

@@ -17,7 +17,7 @@ from typing import Optional
 
 import torch
 
-from torchbragg.physics.block import accumulate, evaluate_block
+from torchbragg.physics.block import accumulate, evaluate_block, scattering_vector
 from torchbragg.physics.plan import KernelPlan
 
 
@@ -112,11 +112,15 @@ def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: 
                     rec.subpixel(t, j, i)
                 for k in range(plan.incident.shape[0]):
                     ix, iy, iz = _v(plan.incident[k])
-                    lam = plan.wavelength_m[k]
-                    Sx, Sy, Sz = (dx - ix) / lam, (dy - iy) / lam, (dz - iz) / lam
+                    source = (ix, iy, iz, plan.wavelength_m[k])
+                    d_in = (dx, dy, dz)  # the block's d̂: before this source's renormalisation
+                    S = None
+                    if (rec is not None and k == 0) or plan.dmin_m > 0:
+                        S = scattering_vector(d_in, source)
                     if rec is not None and k == 0:
-                        rec.block_a(plan, (posx, posy, posz), R, omega, (dx, dy, dz), k, (Sx, Sy, Sz))
+                        rec.block_a(plan, (posx, posy, posz), R, omega, d_in, k, S)
                     if plan.dmin_m > 0:
+                        Sx, Sy, Sz = S
                         stol = 0.5 * torch.sqrt(Sx * Sx + Sy * Sy + Sz * Sz)
                         culled = (stol > 0) & (plan.dmin_m > 0.5 / stol)
                     else:
@@ -133,12 +137,14 @@ def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: 
                     fresh = fresh_row if fresh_pending and (
                         culled is None or not bool(culled[fresh_row])) else -1
                     fresh_pending = fresh_pending and fresh < 0
-                    S_block = tuple(x.to(plan.dtype) for x in (Sx, Sy, Sz))
                     if block_fn is not None and fresh < 0 and (
                             policy.mode == "off" or not plan.interpolate):
-                        I = block_fn(plan, *S_block, culled, I, capture, polar, omega)
+                        I = block_fn(plan, d_in, source, culled, I, capture, polar, omega)
                         outer += 1
                         continue
+                    if S is None:
+                        S = scattering_vector(d_in, source)
+                    S_block = tuple(x.to(plan.dtype) for x in S)
                     blk = evaluate_block(plan, S_block, culled, policy, outer, fresh)
                     if blk.first_out_of_range is not None:
                         best = torch.where((best < 0) & (blk.first_out_of_range >= 0),
@@ -150,7 +156,7 @@ def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: 
                     term = (blk.F_cell * blk.F_cell * blk.F_latt * blk.F_latt).to(dt)
                     I = accumulate(plan, I, term, blk.skip, capture, polar, omega)
                     if keep_last:
-                        last = {"pos": (posx, posy, posz), "S": (Sx, Sy, Sz),
+                        last = {"pos": (posx, posy, posz), "S": S,
                                 "hkl": tuple(x[-1] for x in (blk.h, blk.k, blk.l, blk.h0,
                                                              blk.k0, blk.l0)),
                                 "F_latt": blk.F_latt[-1], "F_cell": blk.F_cell[-1]}
