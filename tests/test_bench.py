@@ -31,3 +31,9 @@ def test_tiny_workload_runs_every_variant():
     text = markdown({"created": "t", "cpu": "x", "torch_threads": 1, "device": "cpu", "reps": 1,
                      "workloads": {"T": rows, "W4": None}})
     assert "| T | torch-float64-eager" in text and "skipped" in text
+    # every run's float image is hashed: float64 torch equals the C reference byte for byte
+    c_sha = rows["C"]["image_sha256"] if "C" in rows else None
+    assert len(rows["torch-float64-eager"]["image_sha256"]) == 1
+    if c_sha:
+        assert rows["torch-float64-eager"]["image_sha256"] == c_sha
+        assert "(= C)" in text

@@ -20,21 +20,38 @@ def markdown(result: dict) -> str:
     lines = [f"# torchbragg benchmark ({result['created']})", "",
              f"CPU: {result['cpu']}; threads: {result['torch_threads']}; device: {result['device']}; "
              f"repetitions: {result['reps']} (interleaved)", "",
-             "| workload | variant | wall median (min–max) s | compute median s | peak RSS MiB | wall / C |",
-             "|---|---|---|---|---|---|"]
+             "| workload | variant | wall median (min–max) s | compute median s | peak RSS MiB "
+             "| wall / C | float image |",
+             "|---|---|---|---|---|---|---|"]
     for wname, rows in result["workloads"].items():
         if rows is None:
             lines.append(f"| {wname} | skipped (inputs not found: set TORCHBRAGG_INPUTS) | | | | |")
             continue
         c_wall = rows.get("C", {}).get("wall_median_s")
+        c_sha = rows.get("C", {}).get("image_sha256")
+        f64_sha = rows.get("torch-float64-eager", {}).get("image_sha256")
         for vname, r in rows.items():
+            image = _image_cell(vname, r.get("image_sha256") or [], c_sha, f64_sha)
+            warm = (f"; warm-up {r['warmup_wall_s']:.1f} s" if "warmup_wall_s" in r else "")
             ratio = f"{r['wall_median_s'] / c_wall:.2f}" if c_wall else "—"
             comp = f"{r['compute_median_s']:.2f}" if "compute_median_s" in r else "—"
             fail = f" ({r['failures']} failed)" if r["failures"] else ""
             lines.append(f"| {wname} | {vname}{fail} | {r['wall_median_s']:.2f} "
                          f"({r['wall_min_s']:.2f}–{r['wall_max_s']:.2f}) | {comp} | "
-                         f"{r['peak_rss_mib']:.0f} | {ratio} |")
+                         f"{r['peak_rss_mib']:.0f} | {ratio}{warm} | {image} |")
     return "\n".join(lines) + "\n"
+
+
+def _image_cell(variant: str, sha: list, c_sha, f64_sha) -> str:
+    """The float image's sha256 prefix, and which reference it equals byte for byte."""
+    if not sha:
+        return "—"
+    text = sha[0][:12] if len(sha) == 1 else f"{len(sha)} different"
+    if variant != "C" and sha == c_sha:
+        return text + " (= C)"
+    if variant not in ("C", "torch-float64-eager") and sha == f64_sha:
+        return text + " (= float64 eager)"
+    return text
 
 
 def cpu_model() -> str:
@@ -51,7 +68,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m torchbragg.bench", description=__doc__.splitlines()[0])
     ap.add_argument("--workloads", default="W1,W2,W3,W4")
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--no-compiled", action="store_true", help="skip the torch.compile variants")
+    ap.add_argument("--no-compiled", action="store_true",
+                    help="skip the compiled (AOTInductor) variants")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--timeout", type=float, default=1800.0)
     ap.add_argument("--out", default=None, help="output folder (default reports/bench/<UTC>)")

@@ -1,6 +1,7 @@
 """Interleaved repetitions of each variant on each workload; timing and peak RSS per process."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -11,6 +12,10 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
+
+
+#: every run writes its float image here (in its own folder), to compare the variants' outputs
+IMAGE = "img.bin"
 
 
 @dataclass
@@ -27,6 +32,7 @@ class Sample:
     compute_s: Optional[float]
     peak_rss_mib: float
     status: int
+    image_sha256: Optional[str] = None  # of the -floatfile written by the run
 
 
 def c_command() -> Optional[List[str]]:
@@ -87,13 +93,15 @@ def run_once(variant: Variant, args: List[str], workdir: str, timeout: float) ->
         with open(timing) as fh:
             compute = json.load(fh).get("compute_s")
         os.unlink(timing)
+    image = os.path.join(workdir, IMAGE)
+    digest = hashlib.sha256(open(image, "rb").read()).hexdigest() if os.path.exists(image) else None
     rss_mib = usage.ru_maxrss / 1024.0
     if gnu_time and os.path.exists(rss_file):
         try:
             rss_mib = int(open(rss_file).read().split()[-1]) / 1024.0
         except (ValueError, IndexError):
             pass
-    return Sample(wall, compute, rss_mib, os.waitstatus_to_exitcode(status))
+    return Sample(wall, compute, rss_mib, os.waitstatus_to_exitcode(status), digest)
 
 
 def summarise(samples: List[Sample]) -> dict:
@@ -102,16 +110,34 @@ def summarise(samples: List[Sample]) -> dict:
     out = {"reps": len(samples), "wall_median_s": statistics.median(walls),
            "wall_min_s": min(walls), "wall_max_s": max(walls),
            "peak_rss_mib": max(s.peak_rss_mib for s in samples),
-           "failures": sum(1 for s in samples if s.status != 0)}
+           "failures": sum(1 for s in samples if s.status != 0),
+           "image_sha256": sorted({s.image_sha256 for s in samples if s.image_sha256})}
     if comps:
         out.update(compute_median_s=statistics.median(comps), compute_min_s=min(comps),
                    compute_max_s=max(comps))
     return out
 
 
+def is_compiled(variant: Variant) -> bool:
+    return variant.env.get("TORCHBRAGG_COMPILE") == "on"
+
+
 def run_workload(args: List[str], vs: List[Variant], reps: int, timeout: float) -> dict:
-    """A B A B …: every variant once per round, ``reps`` rounds, each in a clean folder."""
+    """A B A B …: every variant once per round, ``reps`` rounds, each in a clean folder.
+
+    Compiled variants first run once untimed: that run builds the compiled packages when the
+    cache lacks them (its wall time is reported as ``warmup_wall_s``).
+    """
+    args = [*args, "-floatfile", IMAGE]
     samples: Dict[str, List[Sample]] = {v.name: [] for v in vs}
+    warmup: Dict[str, float] = {}
+    for v in vs:
+        if is_compiled(v):
+            workdir = tempfile.mkdtemp(prefix="tb-bench-")
+            try:
+                warmup[v.name] = run_once(v, args, workdir, timeout).wall_s
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)
     for _ in range(reps):
         for v in vs:
             workdir = tempfile.mkdtemp(prefix="tb-bench-")
@@ -119,4 +145,7 @@ def run_workload(args: List[str], vs: List[Variant], reps: int, timeout: float) 
                 samples[v.name].append(run_once(v, args, workdir, timeout))
             finally:
                 shutil.rmtree(workdir, ignore_errors=True)
-    return {name: summarise(s) for name, s in samples.items()}
+    out = {name: summarise(s) for name, s in samples.items()}
+    for name, wall in warmup.items():
+        out[name]["warmup_wall_s"] = wall
+    return out
