@@ -98,3 +98,13 @@ def test_gradients_never_use_packages(compile_env, monkeypatch):
     plan = _plan(torch.float64)
     assert fused.get_block_fn(plan, 1e12, differentiable=True) is fused.block_accumulate
     assert not calls
+
+
+def test_reduced_argument_lattice_factor_only_for_whole_numbers():
+    from torchbragg.physics.setup import _shifted
+
+    assert _shifted(torch.float32, [5.0, 1.0, 36.0])
+    assert not _shifted(torch.float64, [5.0, 1.0, 36.0])
+    # a continuous (tensor) N: the sign rule (−1)^((N−1)·h0) does not hold
+    assert not _shifted(torch.float32, [torch.tensor(5.0), 1.0, 36.0])
+    assert not _shifted(torch.float32, [5.5, 1.0, 36.0])

@@ -37,23 +37,24 @@ def block_accumulate(plan, d, source, culled, I, capture, polar, omega):
 #: packages: eager needs ~50 ns per evaluation more than compiled on 2 cores, so a build
 #: (~25 s per package) pays for itself within the run from about here
 AUTO_BUILD_EVALUATIONS = 2e9
-#: evaluations below which the eager block is used even with packages at hand
+#: evaluations below which ``auto`` keeps the eager block even with packages at hand
 MIN_COMPILED_EVALUATIONS = 1e6
 
 
 def compile_mode() -> str:
-    """``TORCHBRAGG_COMPILE``: ``auto`` (default: use compiled packages when cached, build them
-    for very large runs), ``on`` (build missing packages), or ``off`` (eager only)."""
+    """``TORCHBRAGG_COMPILE``: ``auto`` (default: use compiled packages when cached and the run
+    is not tiny, build them for very large runs), ``on`` (always compiled, building missing
+    packages), or ``off`` (eager only)."""
     mode = os.environ.get("TORCHBRAGG_COMPILE", "auto").lower()
     return mode if mode in ("auto", "on", "off") else "auto"
 
 
 def get_block_fn(plan, work: float, differentiable: bool = False,
                  notify: Optional[Callable[[str], None]] = None):
-    """The block function for a run of ``work`` evaluations: compiled (CPU, no gradients, large
-    enough, see :mod:`aot`) or eager."""
+    """The block function for a run of ``work`` evaluations: compiled (CPU, no gradients, see
+    :mod:`aot`) or eager."""
     mode = compile_mode()
-    if mode == "off" or differentiable or work < MIN_COMPILED_EVALUATIONS:
+    if mode == "off" or differentiable or (mode == "auto" and work < MIN_COMPILED_EVALUATIONS):
         return block_accumulate
     from torchbragg.physics.aot import compiled_block
 

@@ -252,7 +252,7 @@ def make_plan(exp: Experiment, device="cpu", dtype=torch.float64) -> KernelPlan:
     shape = ShapeParams(cfg.crystal.shape, *N,
                         cfg.crystal.fudge, lat.a_star, lat.b_star, lat.c_star)
     return KernelPlan(
-        device=dev, dtype=dtype, geom_dtype=geom, shifted_lattice=dtype != torch.float64,
+        device=dev, dtype=dtype, geom_dtype=geom, shifted_lattice=_shifted(dtype, N),
         fpixels=det.fpixels, spixels=det.spixels,
         pixel_size_m=scalar(det.pixel_size_m, dev, geom), oversample=exp.oversample,
         fdet=T(det.fdet), sdet=T(det.sdet), odet=T(det.odet), pix0=T(det.pix0_m), beam=T(det.beam),
@@ -275,3 +275,9 @@ def make_plan(exp: Experiment, device="cpu", dtype=torch.float64) -> KernelPlan:
         fluence=scalar(exp.fluence, dev, geom), steps=exp.steps, interpolate=exp.interpolate,
         interpolation_global_switch_off=cfg.profile.interpolation_global_switch_off,
     )
+
+
+def _shifted(dtype: torch.dtype, N) -> bool:
+    """Reduced-argument SQUARE factors in binary32 (lattice_factor.sincg_shifted); its sign
+    rule needs whole-number N, so a continuous (tensor) N keeps the plain form."""
+    return dtype != torch.float64 and all(isinstance(n, float) and n.is_integer() for n in N)
