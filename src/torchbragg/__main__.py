@@ -1,4 +1,4 @@
 """``python -m torchbragg``: the nanoBragg-compatible command line."""
-from torchbragg.cli.main import main
+from torchbragg.cli.main import entry
 
-raise SystemExit(main())
+entry()

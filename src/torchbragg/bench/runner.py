@@ -55,7 +55,8 @@ def variants(device: str, compiled: bool) -> List[Variant]:
     if c:
         out.append(Variant("C", c, {"OMP_NUM_THREADS": "1"}, torch_side=False))
     for dtype in ("float64", "float32"):
-        modes = [("eager", "off")] + ([("compiled", "on")] if compiled else [])
+        # (the compiled packages are CPU code: on CUDA the kernel is the eager one)
+        modes = [("eager", "off")] + ([("compiled", "on")] if compiled and device == "cpu" else [])
         for label, flag in modes:
             out.append(Variant(f"torch-{dtype}-{label}", worker,
                                {"TORCHBRAGG_COMPILE": flag, "_DTYPE": dtype, "_DEVICE": device}))

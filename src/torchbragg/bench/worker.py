@@ -41,4 +41,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from torchbragg.cli.main import exit_now
+
+    exit_now(main())  # as the torchbragg command does

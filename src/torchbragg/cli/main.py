@@ -7,6 +7,7 @@ output file cannot be written; 70 internal error; 130 interrupted (Ctrl-C), 143 
 """
 from __future__ import annotations
 
+import os
 import sys
 from typing import List, Optional, Sequence
 
@@ -48,6 +49,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if debug:
             raise
         return report_internal_error("torchbragg", exc)
+
+
+def entry() -> None:
+    """Console-script entry: :func:`main`, then leave without the interpreter's teardown.
+
+    Every output file is complete and closed when ``main`` returns; with torch loaded the
+    teardown (finalising modules and tensors) costs ~0.3 s per run for nothing.
+    """
+    exit_now(main())
+
+
+def exit_now(status: int) -> None:
+    """Flush the standard streams and end the process with ``status`` immediately."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):  # a closed pipe: nothing more can be reported
+        pass
+    os._exit(status)
 
 
 def _emit(lines: List[str]) -> None:

@@ -109,7 +109,12 @@ def package_path(structure: BlockStructure) -> Path:
     return cache_root() / "aoti" / f"block-{structure.dtype}-{digest.hexdigest()[:20]}.pt2"
 
 
-def _example_inputs(structure: BlockStructure, pixels: int = 64):
+#: pixels of the export's example inputs: the compiler sizes its threading from them (a
+#: small example gives single-threaded loops)
+EXAMPLE_PIXELS = 65536
+
+
+def _example_inputs(structure: BlockStructure, pixels: int = EXAMPLE_PIXELS):
     dt = getattr(torch, structure.dtype)
     f64 = torch.float64
     d = [torch.linspace(-0.3, 0.4, pixels, dtype=f64) + k for k in range(3)]
