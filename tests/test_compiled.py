@@ -1,4 +1,4 @@
-"""The ahead-of-time compiled block (physics/aot.py): same bits as eager, clean fallbacks."""
+"""The ahead-of-time compiled chunk and block (physics/aot*.py): same bits as eager, clean\nfallbacks."""
 from __future__ import annotations
 
 import shutil
@@ -7,19 +7,22 @@ import pytest
 import torch
 
 from torchbragg import config_from_argv
-from torchbragg.physics import aot, fused
+from torchbragg.physics import aot, aot_chunk, fused
 from torchbragg.physics.render import render, rendered_indices
 from torchbragg.physics.setup import build_experiment, make_plan
 
-# M = 3 (φ steps × mosaic domains) → packages of 2 and 1 rows; Q1 fresh row in chunk 0;
-# several chunks; SQUARE with one axis N = 1 (its factor is exactly 1, Q18)
+# M = 3 (φ steps × mosaic domains) → block packages of 2 and 1 rows; Q1 fresh row in chunk 0;
+# several chunks; SQUARE with one axis N = 1 (its factor is exactly 1, Q18); 2×2 sub-pixels
+# and one source: a whole chunk fits one chunk package
 ARGS = ("-cell 70 80 90 85 95 100 -default_F 30 -Na 7 -Nb 1 -Nc 4 -lambda 1.1 -distance 60 "
         "-detpixels 40 -pixel 0.3 -mosaic 1 -mosaic_domains 3 -seed 5 -misset 4 9 -3 "
         "-phi 0 -osc 0.2 -phisteps 1 -oversample 2").split()
+# five sources (a divergence fan): more steps than one chunk package takes → block packages
+FAN = ARGS[:-2] + "-hdivrange 0.4 -hdivsteps 5".split()
 
 
-def _plan(dtype):
-    return make_plan(build_experiment(config_from_argv(ARGS)), "cpu", dtype)
+def _plan(dtype, args=ARGS):
+    return make_plan(build_experiment(config_from_argv(args)), "cpu", dtype)
 
 
 def _render(plan):
@@ -33,14 +36,19 @@ def compile_env(tmp_path, monkeypatch):
         pytest.skip("no C++ compiler on PATH: AOTInductor cannot build packages here")
     monkeypatch.setenv("TORCHBRAGG_CACHE", str(tmp_path))
     monkeypatch.setattr(fused, "MIN_COMPILED_EVALUATIONS", 0)
-    calls = []
-    original = aot.CompiledBlock.__call__
+    calls = {"block": 0, "chunk": 0}
+    block_call, chunk_call = aot.CompiledBlock.__call__, aot_chunk.CompiledChunk.__call__
 
-    def spy(self, *args):
-        calls.append(args[1][0].shape[0])
-        return original(self, *args)
+    def block_spy(self, *args):
+        calls["block"] += 1
+        return block_call(self, *args)
 
-    monkeypatch.setattr(aot.CompiledBlock, "__call__", spy)
+    def chunk_spy(self, *args):
+        calls["chunk"] += 1
+        return chunk_call(self, *args)
+
+    monkeypatch.setattr(aot.CompiledBlock, "__call__", block_spy)
+    monkeypatch.setattr(aot_chunk.CompiledChunk, "__call__", chunk_spy)
     return tmp_path, calls
 
 
@@ -51,35 +59,47 @@ def test_split_rows():
     assert aot.split_rows(1) == [1]
 
 
-def test_compiled_float64_is_bit_identical_to_eager(compile_env, monkeypatch):
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_compiled_chunk_is_bit_identical_to_eager(compile_env, monkeypatch, dtype):
     cache, calls = compile_env
     monkeypatch.setenv("TORCHBRAGG_COMPILE", "off")
-    eager = _render(_plan(torch.float64))
-    assert not calls
+    eager = _render(_plan(dtype))
+    assert calls == {"block": 0, "chunk": 0}
     monkeypatch.setenv("TORCHBRAGG_COMPILE", "on")
-    compiled = _render(_plan(torch.float64))
-    assert calls, "the compiled block was not used"
-    assert len(list((cache / "aoti").glob("*.pt2"))) == 2  # 2-row and 1-row packages
+    compiled = _render(_plan(dtype))
+    assert calls["chunk"] > 0 and calls["block"] == 0, calls
+    assert [p.name.split("-")[0] for p in (cache / "aoti").glob("*.pt2")] == ["chunk"]
     assert eager.abs().max() > 0
     assert torch.equal(compiled, eager), (compiled != eager).sum()
-    # a second process-equivalent run loads the cached packages instead of building
+    # a later run loads the cached package instead of building
     monkeypatch.setenv("TORCHBRAGG_COMPILE", "auto")
-    calls.clear()
-    again = _render(_plan(torch.float64))
-    assert calls and torch.equal(again, eager)
+    calls["chunk"] = 0
+    again = _render(_plan(dtype))
+    assert calls["chunk"] > 0 and torch.equal(again, eager)
+
+
+def test_compiled_block_is_bit_identical_to_eager(compile_env, monkeypatch):
+    cache, calls = compile_env
+    monkeypatch.setenv("TORCHBRAGG_COMPILE", "off")
+    eager = _render(_plan(torch.float64, FAN))
+    monkeypatch.setenv("TORCHBRAGG_COMPILE", "on")
+    compiled = _render(_plan(torch.float64, FAN))
+    assert calls["block"] > 0 and calls["chunk"] == 0, calls
+    assert len(list((cache / "aoti").glob("block-*.pt2"))) == 2  # 2-row and 1-row packages
+    assert torch.equal(compiled, eager), (compiled != eager).sum()
 
 
 def test_auto_does_not_build_for_small_runs(compile_env, monkeypatch):
     cache, calls = compile_env
     monkeypatch.setenv("TORCHBRAGG_COMPILE", "auto")
     _render(_plan(torch.float64))
-    assert not calls
+    assert calls == {"block": 0, "chunk": 0}
     assert not (cache / "aoti").exists()
 
 
 def test_broken_package_falls_back_to_eager(compile_env, monkeypatch):
     cache, calls = compile_env
-    plan = _plan(torch.float64)
+    plan = _plan(torch.float64, FAN)
     for rows in aot.split_rows(plan.lat_a.shape[0]):
         path = aot.package_path(aot.structure_of(plan, rows, False))
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -97,7 +117,7 @@ def test_gradients_never_use_packages(compile_env, monkeypatch):
     monkeypatch.setenv("TORCHBRAGG_COMPILE", "on")
     plan = _plan(torch.float64)
     assert fused.get_block_fn(plan, 1e12, differentiable=True) is fused.block_accumulate
-    assert not calls
+    assert fused.get_chunk_fn(plan, 1e12, differentiable=True) is None
 
 
 def test_reduced_argument_lattice_factor_only_for_whole_numbers():

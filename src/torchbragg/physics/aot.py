@@ -75,30 +75,24 @@ class BlockModule(torch.nn.Module):
                 padded, culled=None):
         from torchbragg.physics.fused import block_accumulate
 
-        st = self.structure
-        cols = tuple(tuple(lat[:, 3 * v + i:3 * v + i + 1] for i in range(3)) for v in range(3))
-        n = [1.0 if unit else shape_vals[i] for i, unit in enumerate(st.unit_axes)]
-        vec = lambda j: (shape_vals[j], shape_vals[j + 1], shape_vals[j + 2])  # noqa: E731
-        shape = ShapeParams(st.shape, *n, shape_vals[3], vec(4), vec(7), vec(10))
-        sf = SFLookup(padded, padded, *(sf_ints[i] for i in range(6)), 0.0, True)
-        plan = SimpleNamespace(dtype=lat.dtype, lat_cols=cols, shape=shape, shifted_lattice=st.shifted,
-                               water_on=st.water_on, sf=sf, oversample_thick=st.toggles[0],
-                               oversample_polar=st.toggles[1], oversample_omega=st.toggles[2])
+        plan = block_params(self.structure, lat, shape_vals, sf_ints, padded)
         src = (source[0], source[1], source[2], source[3])
         return block_accumulate(plan, (dx, dy, dz), src, culled, I, capture, polar, omega)
 
 
 def _source_digest() -> str:
     """Hash of the modules whose arithmetic a package contains."""
-    from torchbragg.physics import block, fused, lattice_factor, structure_factors
+    from torchbragg.physics import (aot_chunk, block, fused, kernel, lattice_factor,
+                                    structure_factors, vec3)
 
     digest = hashlib.sha256()
-    for mod in (sys.modules[__name__], block, fused, lattice_factor, structure_factors):
+    for mod in (sys.modules[__name__], aot_chunk, block, fused, kernel, lattice_factor,
+                structure_factors, vec3):
         digest.update(Path(mod.__file__).read_bytes())
     return digest.hexdigest()
 
 
-def package_path(structure: BlockStructure) -> Path:
+def package_path(structure, kind: str = "block") -> Path:
     """The cache file of a structure: keyed by torch version, CPU ISA, sources and structure."""
     from torchbragg._cbuild import cache_root
 
@@ -106,7 +100,7 @@ def package_path(structure: BlockStructure) -> Path:
     isa = torch.backends.cpu.get_cpu_capability()
     for item in (torch.__version__, isa, _source_digest(), *map(repr, astuple(structure))):
         digest.update(str(item).encode() + b"\0")
-    return cache_root() / "aoti" / f"block-{structure.dtype}-{digest.hexdigest()[:20]}.pt2"
+    return cache_root() / "aoti" / f"{kind}-{structure.dtype}-{digest.hexdigest()[:20]}.pt2"
 
 
 #: pixels of the export's example inputs: the compiler sizes its threading from them (a
@@ -130,10 +124,12 @@ def _example_inputs(structure: BlockStructure, pixels: int = EXAMPLE_PIXELS):
     return tuple(args)
 
 
-#: ops that stay calls into ATen inside the compiled code: the eager CPU kernels (MKL's
-#: high-accuracy VML) and the compiler's own vectorised versions (SLEEF, 1 ulp) differ in the
-#: last bit for ~2 % of arguments; the ATen ones match the C library's far more often
-LIBRARY_OPS = ("sin", "cos", "exp")
+#: ops that stay calls into ATen inside the compiled code, so that compiled and eager agree
+#: bit for bit: the eager CPU kernels (MKL's VML) and the compiler's own versions differ in the
+#: last bit — SLEEF's sin/cos/exp for ~2 % of arguments (the VML ones match the C library's
+#: far more often); for sqrt the compiler's is the correctly rounded one and VML's is 1 ulp
+#: off for ~1 % of arguments (see docs/performance.md)
+LIBRARY_OPS = ("sin", "cos", "exp", "atan2", "sqrt")
 
 
 def _library_transcendentals() -> None:
@@ -146,22 +142,26 @@ def _library_transcendentals() -> None:
 
 
 def build(structure: BlockStructure, path: Path) -> None:
-    """Export and compile one package (tens of seconds), written atomically to ``path``."""
-    import torch._inductor  # heavy: only when a package is built
-
-    from torchbragg._cbuild import cache_root
-
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_root() / "inductor"))
-    _library_transcendentals()
-    args = _example_inputs(structure)
+    """Export and compile one block package (10–15 s), written atomically to ``path``."""
     pixels = torch.export.Dim("pixels", min=MIN_PIXELS)
     grid = torch.export.Dim("grid", min=MIN_PIXELS)
     per_pixel = {0: pixels}
     dynamic = [per_pixel] * 3 + [None] + [per_pixel] * 4 + [None, None, None, {0: grid}]
     if structure.culled:
         dynamic.append(per_pixel)
+    compile_package(BlockModule(structure), _example_inputs(structure), dynamic, path)
+
+
+def compile_package(module: torch.nn.Module, args: tuple, dynamic: list, path: Path) -> None:
+    """``torch.export`` + AOTInductor, written atomically to ``path``."""
+    import torch._inductor  # heavy: only when a package is built
+
+    from torchbragg._cbuild import cache_root
+
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_root() / "inductor"))
+    _library_transcendentals()
     with torch.no_grad():
-        program = torch.export.export(BlockModule(structure), args, dynamic_shapes=tuple(dynamic))
+        program = torch.export.export(module, args, dynamic_shapes=tuple(dynamic))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".block-", suffix=".pt2", dir=path.parent)
     os.close(fd)
@@ -190,20 +190,7 @@ class CompiledBlock:
 
     def __init__(self, plan, runners: Dict[tuple, object], eager: Callable):
         self.plan, self.runners, self.eager = plan, runners, eager
-        self.lat = torch.cat([c for cols in plan.lat_cols for c in cols], dim=1).contiguous()
-        p = plan.shape
-        self.shape_vals = torch.tensor([float(x) for x in (p.Na, p.Nb, p.Nc, p.fudge,
-                                                           *p.a_star, *p.b_star, *p.c_star)],
-                                       dtype=torch.float64)
-        sf = plan.sf
-        if sf.has_table:
-            ints, padded = (sf.h_min, sf.k_min, sf.l_min, sf.h_range, sf.k_range,
-                            sf.l_range), sf.padded
-        else:  # every index clamps to slot 0, which holds default_F
-            ints = (0, 0, 0, -1, -1, -1)
-            padded = torch.full((MIN_PIXELS,), sf.default_F, dtype=plan.dtype)
-        self.sf_ints = torch.tensor(ints, dtype=torch.int64)
-        self.padded = padded.contiguous()
+        self.lat, self.shape_vals, self.sf_ints, self.padded = block_inputs(plan)
 
     def __call__(self, plan, d, source, culled, I, capture, polar, omega):
         if d[0].shape[0] < MIN_PIXELS:
@@ -219,6 +206,37 @@ class CompiledBlock:
             I = self.runners[(rows, culled is not None)].run(args)[0]
             start += rows
         return I
+
+
+def block_inputs(plan):
+    """The plan's block numbers as package inputs: lat [M, 9], shape_vals, sf_ints, padded."""
+    lat = torch.cat([c for cols in plan.lat_cols for c in cols], dim=1).contiguous()
+    p = plan.shape
+    shape_vals = torch.tensor([float(x) for x in (p.Na, p.Nb, p.Nc, p.fudge,
+                                                  *p.a_star, *p.b_star, *p.c_star)],
+                              dtype=torch.float64)
+    sf = plan.sf
+    if sf.has_table:
+        ints, padded = (sf.h_min, sf.k_min, sf.l_min, sf.h_range, sf.k_range,
+                        sf.l_range), sf.padded
+    else:  # every index clamps to slot 0, which holds default_F
+        ints = (0, 0, 0, -1, -1, -1)
+        padded = torch.full((MIN_PIXELS,), sf.default_F, dtype=plan.dtype)
+    return lat, shape_vals, torch.tensor(ints, dtype=torch.int64), padded.contiguous()
+
+
+def block_params(structure: BlockStructure, lat, shape_vals, sf_ints, padded, **extra):
+    """A plan-like namespace for :func:`fused.block_accumulate` from package inputs."""
+    cols = tuple(tuple(lat[:, 3 * v + i:3 * v + i + 1] for i in range(3)) for v in range(3))
+    n = [1.0 if unit else shape_vals[i] for i, unit in enumerate(structure.unit_axes)]
+    vec = lambda j: (shape_vals[j], shape_vals[j + 1], shape_vals[j + 2])  # noqa: E731
+    shape = ShapeParams(structure.shape, *n, shape_vals[3], vec(4), vec(7), vec(10))
+    sf = SFLookup(padded, padded, *(sf_ints[i] for i in range(6)), 0.0, True)
+    return SimpleNamespace(dtype=lat.dtype, lat_cols=cols, shape=shape,
+                           shifted_lattice=structure.shifted, water_on=structure.water_on,
+                           sf=sf, oversample_thick=structure.toggles[0],
+                           oversample_polar=structure.toggles[1],
+                           oversample_omega=structure.toggles[2], **extra)
 
 
 def split_rows(m: int) -> List[int]:

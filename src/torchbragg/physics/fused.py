@@ -53,10 +53,29 @@ def get_block_fn(plan, work: float, differentiable: bool = False,
                  notify: Optional[Callable[[str], None]] = None):
     """The block function for a run of ``work`` evaluations: compiled (CPU, no gradients, see
     :mod:`aot`) or eager."""
-    mode = compile_mode()
-    if mode == "off" or differentiable or (mode == "auto" and work < MIN_COMPILED_EVALUATIONS):
+    build = _policy(work, differentiable)
+    if build is None:
         return block_accumulate
     from torchbragg.physics.aot import compiled_block
 
-    build = mode == "on" or work >= AUTO_BUILD_EVALUATIONS
     return compiled_block(plan, block_accumulate, build, notify) or block_accumulate
+
+
+def get_chunk_fn(plan, work: float, differentiable: bool = False,
+                 notify: Optional[Callable[[str], None]] = None):
+    """A compiled whole-chunk function (:mod:`aot_chunk`) where the configuration allows one
+    and the policy wants it, else None."""
+    build = _policy(work, differentiable)
+    if build is None:
+        return None
+    from torchbragg.physics.aot_chunk import compiled_chunk
+
+    return compiled_chunk(plan, build, notify)
+
+
+def _policy(work: float, differentiable: bool) -> Optional[bool]:
+    """None: stay eager; else whether missing packages are to be built."""
+    mode = compile_mode()
+    if mode == "off" or differentiable or (mode == "auto" and work < MIN_COMPILED_EVALUATIONS):
+        return None
+    return mode == "on" or work >= AUTO_BUILD_EVALUATIONS

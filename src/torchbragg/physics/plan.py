@@ -59,6 +59,7 @@ class KernelPlan:
     sf: SFLookup
     # polarization
     kahn_factor: float
+    kahn_on: bool  # kahn_factor ≠ 0 (the ψ term is evaluated)
     nopolar: bool
     polar_b: torch.Tensor  # [Ns, 3] unit(p̂ × î) per source
     polar_e: torch.Tensor  # [Ns, 3] unit(î × B) per source

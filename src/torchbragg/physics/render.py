@@ -12,7 +12,7 @@ from typing import Callable, Optional
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from torchbragg.physics.fused import get_block_fn
+from torchbragg.physics.fused import block_accumulate, get_block_fn, get_chunk_fn
 from torchbragg.physics.kernel import InterpolationPolicy, render_chunk
 from torchbragg.physics.plan import KernelPlan
 
@@ -87,8 +87,10 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
     blocks: list = []
     differentiable = torch.is_grad_enabled() and plan_requires_grad(plan)
     work = int(indices.numel()) * plan.lat_a.shape[0] * plan.incident.shape[0] * plan.layers
-    block_fn = get_block_fn(plan, work * plan.oversample * plan.oversample, differentiable,
-                            notify)
+    work = work * plan.oversample * plan.oversample
+    chunk_fn = get_chunk_fn(plan, work, differentiable, notify)
+    # (with a compiled chunk only the run's first chunk is rendered here: keep it eager)
+    block_fn = block_accumulate if chunk_fn else get_block_fn(plan, work, differentiable, notify)
     for start in range(0, total, chunk):
         idx = indices[start:start + chunk]
         s = torch.div(idx, F, rounding_mode="floor")
@@ -97,7 +99,10 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
         chunk_rec = recorder.for_chunk(s, f) if recorder is not None else None
         policy = InterpolationPolicy("on" if interp_on else "off")
         keep = printout is not None
-        if differentiable:  # keep one chunk's graph at a time: recompute it in backward
+        if (chunk_fn is not None and chunk_fn.covers(s) and fresh < 0 and chunk_rec is None
+                and not keep and not interp_on):
+            res = chunk_fn(s, f)
+        elif differentiable:  # keep one chunk's graph at a time: recompute it in backward
             res = checkpoint(render_chunk, plan, s, f, fresh, policy, chunk_rec, keep, block_fn,
                              use_reentrant=False)
         else:
