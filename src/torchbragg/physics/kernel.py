@@ -17,6 +17,7 @@ from typing import Optional
 
 import torch
 
+from torchbragg.physics import ieee
 from torchbragg.physics.block import accumulate, evaluate_block, scattering_vector
 from torchbragg.physics.plan import KernelPlan
 
@@ -95,7 +96,7 @@ def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: 
                 posz = fdet_c * fz + sdet_c * sz + odet_t * oz + pz0
                 if plan.curved:
                     posx, posy, posz = _curve(plan, posx, posy, posz)
-                R = torch.sqrt(posx * posx + posy * posy + posz * posz)
+                R = ieee.sqrt(posx * posx + posy * posy + posz * posz)
                 dx, dy, dz = posx / R, posy / R, posz / R
                 if plan.point_pixel:
                     om_new = 1.0 / R / R
@@ -122,7 +123,7 @@ def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: 
                         rec.block_a(plan, (posx, posy, posz), R, omega, d_in, k, S)
                     if plan.dmin_m > 0:
                         Sx, Sy, Sz = S
-                        stol = 0.5 * torch.sqrt(Sx * Sx + Sy * Sy + Sz * Sz)
+                        stol = 0.5 * ieee.sqrt(Sx * Sx + Sy * Sy + Sz * Sz)
                         culled = (stol > 0) & (plan.dmin_m > 0.5 / stol)
                     else:
                         culled = None
@@ -218,7 +219,7 @@ def _needs_polar(plan: KernelPlan, polar, live):
 def _polarization(plan: KernelPlan, k: int, d, need):
     """Kahn factor (model.md §5.6); also returns d̂ re-normalised where it was computed."""
     dx, dy, dz = d
-    mag = torch.sqrt(dx * dx + dy * dy + dz * dz)
+    mag = ieee.sqrt(dx * dx + dy * dy + dz * dz)
     nx, ny, nz = dx / mag, dy / mag, dz / mag
     ix, iy, iz = _v(plan.incident[k])
     cos2 = ix * nx + iy * ny + iz * nz

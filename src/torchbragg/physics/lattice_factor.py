@@ -7,6 +7,8 @@ from typing import Tuple
 
 import torch
 
+from torchbragg.physics import ieee
+
 ROUND_NORM = 0.723601254558268
 GAUSS_WIDTH = 0.63
 TOPHAT_CUTOFF = 0.3969
@@ -92,9 +94,9 @@ def lattice_factor(h, k, l, h0, k0, l0, p: ShapeParams, shifted: bool = False):
         arg = hrad2 * p.fudge
         if _differentiable(arg):  # sqrt has an infinite slope at 0: keep the graph finite
             zero = arg == 0
-            root = torch.where(zero, torch.zeros_like(arg), torch.sqrt(_safe(arg, zero)))
+            root = torch.where(zero, torch.zeros_like(arg), ieee.sqrt(_safe(arg, zero)))
         else:
-            root = torch.sqrt(arg)
+            root = ieee.sqrt(arg)
         return nabc * ROUND_NORM * sinc3(math.pi * root), None
     a, b, c = p.a_star, p.b_star, p.c_star
     dx = dh * a[0] + dk * b[0] + dl * c[0]

@@ -11,6 +11,8 @@ from typing import Tuple, Union
 
 import torch
 
+from torchbragg.physics import ieee
+
 Scalar = Union[float, torch.Tensor]
 Vec3 = Tuple[Scalar, Scalar, Scalar]
 
@@ -30,7 +32,7 @@ def cos(x: Scalar) -> Scalar:
 
 def sqrt(x: Scalar) -> Scalar:
     if isinstance(x, torch.Tensor):
-        return torch.sqrt(x)
+        return ieee.sqrt(x)
     return math.sqrt(x) if x >= 0 else math.nan
 
 
