@@ -19,6 +19,9 @@ def main() -> int:
     from torchbragg.cli import main as cli_main
     from torchbragg.physics import render as render_mod
 
+    if torch.cuda.is_available() and "cpu" not in argv:
+        # warm-up excluded from the device time: context creation and first kernel loads
+        torch.sin(torch.ones(1024, device="cuda")).sum().item()
     timing = {"compute_s": 0.0}
     original = render_mod.render
 
