@@ -329,6 +329,11 @@ LONG = ["-cell", "100", "100", "100", "90", "90", "90", "-default_F", "10", "-N"
         "-noisefile", "n.img", "-pgmfile", "p.pgm", "-noprogress"]
 
 
+def _default_signals():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize("sig, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupted_run_leaves_nothing(command, sig, status, tmp_path, request):
@@ -339,7 +344,9 @@ def test_interrupted_run_leaves_nothing(command, sig, status, tmp_path, request)
     proc = subprocess.Popen(argv + LONG, cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
                             # (eager: cached compiled packages could finish before the signal)
-                            env=dict(os.environ, OMP_NUM_THREADS="1", TORCHBRAGG_COMPILE="off"))
+                            env=dict(os.environ, OMP_NUM_THREADS="1", TORCHBRAGG_COMPILE="off"),
+                            # a shell's background job inherits SIGINT ignored: restore it
+                            preexec_fn=_default_signals)
     # wait for the set-up report (printed just before rendering starts)
     for line in proc.stdout:
         if "pixel oversample steps" in line:
