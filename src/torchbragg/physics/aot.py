@@ -26,6 +26,7 @@ from typing import Callable, Dict, List, Optional
 
 import torch
 
+from torchbragg.physics.fused import block_accumulate
 from torchbragg.physics.lattice_factor import ShapeParams
 from torchbragg.physics.structure_factors import SFLookup
 
@@ -73,8 +74,6 @@ class BlockModule(torch.nn.Module):
 
     def forward(self, dx, dy, dz, source, I, capture, polar, omega, lat, shape_vals, sf_ints,
                 padded, culled=None):
-        from torchbragg.physics.fused import block_accumulate
-
         plan = block_params(self.structure, lat, shape_vals, sf_ints, padded)
         src = (source[0], source[1], source[2], source[3])
         return block_accumulate(plan, (dx, dy, dz), src, culled, I, capture, polar, omega)
@@ -258,23 +257,31 @@ def compiled_block(plan, eager: Callable, build_missing: bool,
     culled_options = (False, True) if plan.dmin_m > 0 else (False,)
     needed = {(rows, c) for rows in split_rows(plan.lat_a.shape[0]) for c in culled_options}
     runners = {}
-    try:
-        for rows, culled in sorted(needed):
-            structure = structure_of(plan, rows, culled)
-            path = package_path(structure)
-            if not path.exists():
-                if not build_missing:
-                    return None
-                if notify is not None:
-                    notify(f"compiling the {structure.dtype} kernel ({rows} rows) once into "
-                           f"{path.parent} …")
-                t0 = time.perf_counter()
-                build(structure, path)
-                if notify is not None:
-                    notify(f"compiled in {time.perf_counter() - t0:.0f} s")
-            runners[(rows, culled)] = load(path)
-    except Exception as exc:  # noqa: BLE001 - any compiler/loader failure: eager
-        if notify is not None:
-            notify(f"compiled kernel unavailable ({type(exc).__name__}: {exc}); running eager")
-        return None
+    for rows, culled in sorted(needed):
+        structure = structure_of(plan, rows, culled)
+        path = package_path(structure)
+        runner = load_or_build(path, lambda: build(structure, path),
+                               f"{structure.dtype} kernel ({rows} rows)", build_missing, notify)
+        if runner is None:
+            return None
+        runners[(rows, culled)] = runner
     return CompiledBlock(plan, runners, eager)
+
+
+def load_or_build(path: Path, build_it: Callable[[], None], what: str, build_missing: bool,
+                  notify: Optional[Callable[[str], None]] = None):
+    """The loaded package at ``path``, built first (``build_it``) when missing and allowed;
+    None when missing and not to be built, or when building or loading fails (with a note)."""
+    note = notify or (lambda line: None)
+    try:
+        if not path.exists():
+            if not build_missing:
+                return None
+            note(f"compiling the {what} once into {path.parent} …")
+            t0 = time.perf_counter()
+            build_it()
+            note(f"compiled in {time.perf_counter() - t0:.0f} s")
+        return load(path)
+    except Exception as exc:  # noqa: BLE001 - any compiler/loader failure: eager
+        note(f"compiled kernel unavailable ({type(exc).__name__}: {exc}); running eager")
+        return None

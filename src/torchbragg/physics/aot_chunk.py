@@ -8,13 +8,14 @@ as :mod:`aot` describes; the run's first φ loop (Q1), traces and ``-printout`` 
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
 import torch
 
 from torchbragg.physics import aot
+from torchbragg.physics.fused import block_accumulate
+from torchbragg.physics.kernel import ChunkResult, InterpolationPolicy, render_chunk
 
 #: sub-pixel × source steps unrolled in one package (more: compile time grows, the block
 #: package is used instead)
@@ -64,8 +65,6 @@ class ChunkModule(torch.nn.Module):
 
     def forward(self, s, f, geom, scalars, incident, wavelength, polar_b, polar_e, lat,
                 shape_vals, sf_ints, padded):
-        from torchbragg.physics.kernel import InterpolationPolicy, render_chunk
-
         st = self.structure
         plan = aot.block_params(
             st.block, lat, shape_vals, sf_ints, padded, device=torch.device("cpu"),
@@ -79,17 +78,11 @@ class ChunkModule(torch.nn.Module):
             fluence_factor=scalars[5], steps=scalars[6], interpolate=False,
             interpolation_global_switch_off=False)
         res = render_chunk(plan, s, f, -1, InterpolationPolicy("off"), None, False,
-                           _block_fn())
+                           block_accumulate)
         return res.value, res.omega_sum
 
 
-def _block_fn():
-    from torchbragg.physics.fused import block_accumulate
-
-    return block_accumulate
-
-
-def _example_inputs(structure: ChunkStructure, plan):
+def _example_inputs(plan):
     n = aot.EXAMPLE_PIXELS
     idx = torch.arange(n, dtype=torch.int64)
     return (idx // 256, idx % 256, *chunk_inputs(plan))
@@ -111,7 +104,7 @@ def build(structure: ChunkStructure, plan, path) -> None:
     pixels = torch.export.Dim("pixels", min=aot.MIN_PIXELS)
     grid = torch.export.Dim("grid", min=aot.MIN_PIXELS)
     dynamic = [{0: pixels}, {0: pixels}] + [None] * 9 + [{0: grid}]
-    aot.compile_package(ChunkModule(structure), _example_inputs(structure, plan), dynamic, path)
+    aot.compile_package(ChunkModule(structure), _example_inputs(plan), dynamic, path)
 
 
 class CompiledChunk:
@@ -125,8 +118,6 @@ class CompiledChunk:
         return s.shape[0] >= aot.MIN_PIXELS
 
     def __call__(self, s, f):
-        from torchbragg.physics.kernel import ChunkResult
-
         value, omega_sum = self.runner.run([s.contiguous(), f.contiguous(), *self.inputs])
         return ChunkResult(value, omega_sum, None, None, None)
 
@@ -139,19 +130,6 @@ def compiled_chunk(plan, build_missing: bool,
         return None
     structure = structure_of(plan)
     path = aot.package_path(structure, kind="chunk")
-    try:
-        if not path.exists():
-            if not build_missing:
-                return None
-            if notify is not None:
-                notify(f"compiling the {structure.dtype} kernel once into {path.parent} …")
-            t0 = time.perf_counter()
-            build(structure, plan, path)
-            if notify is not None:
-                notify(f"compiled in {time.perf_counter() - t0:.0f} s")
-        return CompiledChunk(plan, aot.load(path))
-    except Exception as exc:  # noqa: BLE001 - any compiler/loader failure: eager
-        if notify is not None:
-            notify(f"compiled kernel unavailable ({type(exc).__name__}: {exc}); running eager")
-        return None
-
+    runner = aot.load_or_build(path, lambda: build(structure, plan, path),
+                               f"{structure.dtype} kernel", build_missing, notify)
+    return CompiledChunk(plan, runner) if runner is not None else None

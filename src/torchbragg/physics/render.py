@@ -86,8 +86,8 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
     warning = None
     blocks: list = []
     differentiable = torch.is_grad_enabled() and plan_requires_grad(plan)
-    work = int(indices.numel()) * plan.lat_a.shape[0] * plan.incident.shape[0] * plan.layers
-    work = work * plan.oversample * plan.oversample
+    work = (total * plan.lat_a.shape[0] * plan.incident.shape[0] * plan.layers
+            * plan.oversample * plan.oversample)
     chunk_fn = get_chunk_fn(plan, work, differentiable, notify)
     # (with a compiled chunk only the run's first chunk is rendered here: keep it eager)
     block_fn = block_accumulate if chunk_fn else get_block_fn(plan, work, differentiable, notify)
