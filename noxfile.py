@@ -73,6 +73,17 @@ def _parity(session: nox.Session, kind: str) -> None:
                                     runtime_note=" ".join([plan.reason, *plan.notes]))
         session.run(*argv, env=env, external=True)
         return
+    _build_image(session, kind)
+    status, bundles = tc.run_in_container(ROOT, tc.IMAGES[kind], plan.args, plan.inputs,
+                                          gpu=kind == "cuda", note=" ".join(plan.notes))
+    for bundle in bundles:
+        _say(session, f"parity-{kind}: bundle {bundle.relative_to(ROOT)}")
+    if status != 0:
+        session.error(f"the payload exited with {status} (1: parity FAIL, 2: error)")
+
+
+def _build_image(session: nox.Session, kind: str) -> None:
+    """Build the ``kind`` image on its pinned base, without network when a wheelhouse exists."""
     build_args = {}
     base = tc.resolve_base_image(ROOT / tc.DOCKERFILES[kind], log=lambda m: _say(session, m))
     if base:
@@ -80,12 +91,6 @@ def _parity(session: nox.Session, kind: str) -> None:
     offline = any((ROOT / tc.WHEELHOUSE).glob("*.whl"))
     session.run(*tc.build_command(kind, build_args=build_args, network_none=offline),
                 external=True)
-    status, bundles = tc.run_in_container(ROOT, tc.IMAGES[kind], plan.args, plan.inputs,
-                                          gpu=kind == "cuda", note=" ".join(plan.notes))
-    for bundle in bundles:
-        _say(session, f"parity-{kind}: bundle {bundle.relative_to(ROOT)}")
-    if status != 0:
-        session.error(f"the payload exited with {status} (1: parity FAIL, 2: error)")
 
 
 @nox.session(name="parity-cpu", venv_backend="none", tags=["docker"])
@@ -107,13 +112,7 @@ def images(session: nox.Session) -> None:
     if not ok:
         (session.error if tc.require_docker() else session.skip)(f"no Docker engine: {why}")
     for kind in session.posargs or ["cpu", "cuda"]:
-        build_args = {}
-        base = tc.resolve_base_image(ROOT / tc.DOCKERFILES[kind], log=lambda m: _say(session, m))
-        if base:
-            build_args["BASE_IMAGE"] = base
-        offline = any((ROOT / tc.WHEELHOUSE).glob("*.whl"))
-        session.run(*tc.build_command(kind, build_args=build_args, network_none=offline),
-                    external=True)
+        _build_image(session, kind)
 
 
 @nox.session(venv_backend="none")
