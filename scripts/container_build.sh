@@ -41,32 +41,25 @@ done
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 src="${src:-$(dirname "$here")}"
 
-ensure_compiler() {
-    if command -v cc >/dev/null 2>&1; then
+# ensure_tool COMMAND LABEL PACKAGE...: install the Debian packages when COMMAND is missing
+# (as root with apt-get), or fail naming LABEL
+ensure_tool() {
+    local cmd=$1 label=$2
+    shift 2
+    if command -v "$cmd" >/dev/null 2>&1; then
         return 0
     fi
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "container_build.sh: installing gcc (apt-get)" >&2
+        echo "container_build.sh: installing $* (apt-get)" >&2
         apt-get update
-        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gcc libc6-dev
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"
         rm -rf /var/lib/apt/lists/*
     fi
-    command -v cc >/dev/null 2>&1 || die "no C compiler (cc) and none could be installed"
+    command -v "$cmd" >/dev/null 2>&1 || die "no $label ($cmd) and none could be installed"
 }
 
-ensure_python() {
-    if command -v python3 >/dev/null 2>&1; then
-        return 0
-    fi
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "container_build.sh: installing python3 (apt-get)" >&2
-        apt-get update
-        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-            python3 python3-venv
-        rm -rf /var/lib/apt/lists/*
-    fi
-    command -v python3 >/dev/null 2>&1 || die "no python3 and none could be installed"
-}
+ensure_compiler() { ensure_tool cc "C compiler" gcc libc6-dev; }
+ensure_python() { ensure_tool python3 "Python 3" python3 python3-venv; }
 
 do_build() {
     ensure_compiler
