@@ -81,6 +81,7 @@ def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: 
     best = torch.full((P,), -1, device=dev, dtype=torch.long) if policy.mode == "on" else None
     switch_hkl = None
     fresh_pending = fresh_row >= 0
+    polar_cached = False  # (CPU) every pixel's polarization factor is cached (Q12)
     outer = 0
     last_d = last_i = None
     last = None
@@ -128,14 +129,16 @@ def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: 
                     else:
                         culled = None
                     live = ~culled if culled is not None else None
-                    need = _needs_polar(plan, polar, live)
+                    need = None if polar_cached else _needs_polar(plan, polar, live)
                     if need is not None and (plan.device.type != "cpu" or _tracing()
                                              or bool(need.any())):
-                        # (on the CPU the check is free and skips sources whose factor is
+                        # (on the CPU the check is cheap and skips sources whose factor is
                         # already cached everywhere; on a GPU it would be a sync, and a
                         # compiled chunk cannot branch on data: compute)
                         pol_new, (dx, dy, dz) = _polarization(plan, k, (dx, dy, dz), need)
                         polar = torch.where(need, pol_new, polar)
+                    elif need is not None and live is None and not plan.oversample_polar:
+                        polar_cached = True  # no zero left: skip the check from now on
                     last_d, last_i = (dx, dy, dz), (ix, iy, iz)
                     # ---------------------------------------------- φ × mosaic block [M, P]
                     fresh = fresh_row if fresh_pending and (
