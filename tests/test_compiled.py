@@ -89,6 +89,27 @@ def test_compiled_block_is_bit_identical_to_eager(compile_env, monkeypatch):
     assert torch.equal(compiled, eager), (compiled != eager).sum()
 
 
+def test_compiled_block_with_a_structure_factor_table(compile_env, monkeypatch, tmp_path):
+    _, calls = compile_env
+    monkeypatch.chdir(tmp_path)  # reading a table writes Fdump.bin into the working folder
+    hkl = tmp_path / "small.hkl"  # nodes −3…3: the image has pixels inside and outside it
+    hkl.write_text("".join(f"{h} {k} {l} {10 + abs(h) + 2 * abs(k) + 3 * abs(l)}\n"
+                           for h in range(-3, 4) for k in range(-3, 4) for l in range(-3, 4)))
+    args = FAN + ["-hkl", str(hkl), "-nointerpolate"]
+    monkeypatch.setenv("TORCHBRAGG_COMPILE", "off")
+    plan = _plan(torch.float64, args)
+    assert plan.sf.has_table
+    eager = _render(plan)
+    monkeypatch.setenv("TORCHBRAGG_COMPILE", "on")
+    compiled = _render(_plan(torch.float64, args))
+    assert calls["block"] > 0
+    assert torch.equal(compiled, eager), (compiled != eager).sum()
+    # the table matters: the same run without it (and without the Fdump.bin cache) differs
+    (tmp_path / "Fdump.bin").unlink()
+    monkeypatch.setenv("TORCHBRAGG_COMPILE", "off")
+    assert not torch.equal(_render(_plan(torch.float64, FAN + ["-nointerpolate"])), eager)
+
+
 def test_auto_does_not_build_for_small_runs(compile_env, monkeypatch):
     cache, calls = compile_env
     monkeypatch.setenv("TORCHBRAGG_COMPILE", "auto")

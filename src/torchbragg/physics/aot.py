@@ -48,6 +48,7 @@ class BlockStructure:
     culled: bool  # a d-min cut mask is an input
     toggles: tuple  # (-oversample_thick, _polar, _omega): factors inside the sum (Q14)
     rows: int  # (φ, domain) rows per call
+    table: bool  # an HKL table is loaded (else F_cell is default_F: no lookup)
 
 
 def structure_of(plan, rows: int, culled: bool) -> BlockStructure:
@@ -56,7 +57,7 @@ def structure_of(plan, rows: int, culled: bool) -> BlockStructure:
     return BlockStructure(str(plan.dtype).replace("torch.", ""), p.shape, unit,
                           bool(plan.shifted_lattice), bool(plan.water_on), culled,
                           (bool(plan.oversample_thick), bool(plan.oversample_polar),
-                           bool(plan.oversample_omega)), rows)
+                           bool(plan.oversample_omega)), rows, bool(plan.sf.has_table))
 
 
 class BlockModule(torch.nn.Module):
@@ -65,7 +66,7 @@ class BlockModule(torch.nn.Module):
     ``dx, dy, dz``: binary64 [P] diffracted directions; ``source``: binary64 [4] (î, λ);
     ``lat``: [rows, 9] (a_x, a_y, a_z, b_x, …, c_z); ``shape_vals``: binary64 [13] (Na, Nb, Nc,
     fudge, a*, b*, c*); ``sf_ints``: int64 [6] (h_min, k_min, l_min, h_range, k_range,
-    l_range); ``padded``: the padded structure-factor grid.
+    l_range); ``padded``: the padded structure-factor grid (without a table: [default_F]).
     """
 
     def __init__(self, structure: BlockStructure):
@@ -81,11 +82,11 @@ class BlockModule(torch.nn.Module):
 
 def _source_digest() -> str:
     """Hash of the modules whose arithmetic a package contains."""
-    from torchbragg.physics import (aot_chunk, block, fused, kernel, lattice_factor,
+    from torchbragg.physics import (aot_chunk, block, fused, ieee, kernel, lattice_factor,
                                     structure_factors, vec3)
 
     digest = hashlib.sha256()
-    for mod in (sys.modules[__name__], aot_chunk, block, fused, kernel, lattice_factor,
+    for mod in (sys.modules[__name__], aot_chunk, block, fused, ieee, kernel, lattice_factor,
                 structure_factors, vec3):
         digest.update(Path(mod.__file__).read_bytes())
     return digest.hexdigest()
@@ -218,7 +219,7 @@ def block_inputs(plan):
     if sf.has_table:
         ints, padded = (sf.h_min, sf.k_min, sf.l_min, sf.h_range, sf.k_range,
                         sf.l_range), sf.padded
-    else:  # every index clamps to slot 0, which holds default_F
+    else:  # F_cell = padded[0] everywhere (the grid size stays ≥ the export's minimum)
         ints = (0, 0, 0, -1, -1, -1)
         padded = torch.full((MIN_PIXELS,), sf.default_F, dtype=plan.dtype)
     return lat, shape_vals, torch.tensor(ints, dtype=torch.int64), padded.contiguous()
@@ -230,7 +231,7 @@ def block_params(structure: BlockStructure, lat, shape_vals, sf_ints, padded, **
     n = [1.0 if unit else shape_vals[i] for i, unit in enumerate(structure.unit_axes)]
     vec = lambda j: (shape_vals[j], shape_vals[j + 1], shape_vals[j + 2])  # noqa: E731
     shape = ShapeParams(structure.shape, *n, shape_vals[3], vec(4), vec(7), vec(10))
-    sf = SFLookup(padded, padded, *(sf_ints[i] for i in range(6)), 0.0, True)
+    sf = SFLookup(padded, padded, *(sf_ints[i] for i in range(6)), padded[0], structure.table)
     return SimpleNamespace(dtype=lat.dtype, lat_cols=cols, shape=shape,
                            shifted_lattice=structure.shifted, water_on=structure.water_on,
                            sf=sf, oversample_thick=structure.toggles[0],

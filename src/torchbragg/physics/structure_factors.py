@@ -22,7 +22,7 @@ class SFLookup:
     h_range: int
     k_range: int
     l_range: int
-    default_F: float
+    default_F: float  # (a 0-d tensor inside compiled packages)
     has_table: bool
 
     @classmethod
@@ -45,7 +45,8 @@ class SFLookup:
     def nearest(self, h0, k0, l0):
         """``table[h0,k0,l0]`` inside the loaded range, else ``default_F`` (io.md §2.5)."""
         if not self.has_table:
-            return torch.full_like(h0, self.default_F)
+            F = self.default_F
+            return F.expand_as(h0) if isinstance(F, torch.Tensor) else torch.full_like(h0, F)
         # float → int64 maps NaN and huge values to INT64_MIN, which clamps into the padding
         ih = (h0.long() - (self.h_min - 1)).clamp_(0, self.h_range + 1)
         ik = (k0.long() - (self.k_min - 1)).clamp_(0, self.k_range + 1)
