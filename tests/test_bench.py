@@ -1,7 +1,11 @@
 """The benchmark runner: interleaved variants, timing, RSS, report (tiny workload)."""
 from __future__ import annotations
 
-from torchbragg.bench.__main__ import markdown
+import importlib.util
+from pathlib import Path
+
+from torchbragg.bench import workloads as workloads_module
+from torchbragg.bench.__main__ import compile_bytecode, markdown
 from torchbragg.bench.runner import Sample, run_workload, summarise, variants
 from torchbragg.bench.workloads import W1, W2, W3, workloads
 
@@ -37,3 +41,13 @@ def test_tiny_workload_runs_every_variant():
     if c_sha:
         assert rows["torch-float64-eager"]["image_sha256"] == c_sha
         assert "(= C)" in text
+
+
+def test_bytecode_is_compiled_before_timing():
+    pyc = Path(importlib.util.cache_from_source(workloads_module.__file__))
+    pyc.unlink(missing_ok=True)
+    assert compile_bytecode() is True
+    assert pyc.is_file()
+    text = markdown({"created": "t", "cpu": "x", "torch_threads": 1, "device": "cpu", "reps": 1,
+                     "bytecode": True, "workloads": {}})
+    assert "bytecode compiled before timing" in text
