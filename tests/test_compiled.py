@@ -1,6 +1,7 @@
 """The ahead-of-time compiled chunk and block (physics/aot*.py): same bits as eager, clean\nfallbacks."""
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -149,3 +150,27 @@ def test_reduced_argument_lattice_factor_only_for_whole_numbers():
     # a continuous (tensor) N: the sign rule (−1)^((N−1)·h0) does not hold
     assert not _shifted(torch.float32, [torch.tensor(5.0), 1.0, 36.0])
     assert not _shifted(torch.float32, [5.5, 1.0, 36.0])
+
+
+def test_stale_packages_of_other_builds_are_pruned(tmp_path):
+    key = aot._build_key()
+    old = 1_000_000.0
+    now = old + aot.STALE_AFTER_S + 1
+    files = {name: tmp_path / name for name in (
+        f"block-float64-{key}-aaaaaaaaaaaa.pt2",  # this build: kept however old
+        "block-float64-0123abcd-aaaaaaaaaaaa.pt2",  # another build, unused for long: deleted
+        "chunk-float32-0123abcd-bbbbbbbbbbbb.pt2",  # another build, used recently: kept
+        "block-float64-0b22bf34a1b856399a6d.pt2")}  # the earlier naming, unused: deleted
+    for path in files.values():
+        path.write_bytes(b"x")
+    for name, path in files.items():
+        stamp = now - 60 if name.startswith("chunk") else old
+        os.utime(path, (stamp, stamp))
+    removed = aot.prune_stale(tmp_path, now=now)
+    assert sorted(p.name for p in removed) == sorted(
+        ["block-float64-0123abcd-aaaaaaaaaaaa.pt2", "block-float64-0b22bf34a1b856399a6d.pt2"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f"block-float64-{key}-aaaaaaaaaaaa.pt2", "chunk-float32-0123abcd-bbbbbbbbbbbb.pt2"])
+    # package names carry this build's key
+    plan = _plan(torch.float64)
+    assert aot.package_path(aot.structure_of(plan, 1, False)).stem.split("-")[2] == key

@@ -93,14 +93,48 @@ def _source_digest() -> str:
 
 
 def package_path(structure, kind: str = "block") -> Path:
-    """The cache file of a structure: keyed by torch version, CPU ISA, sources and structure."""
+    """The cache file of a structure: ``{kind}-{dtype}-{build}-{structure}.pt2``, where
+    *build* hashes the torch version, CPU ISA and physics sources (what makes older packages
+    stale) and *structure* the structure's fields."""
     from torchbragg._cbuild import cache_root
 
+    return cache_root() / "aoti" / (f"{kind}-{structure.dtype}-{_build_key()}-"
+                                    f"{_hash(*map(repr, astuple(structure)))[:12]}.pt2")
+
+
+def _hash(*items) -> str:
     digest = hashlib.sha256()
-    isa = torch.backends.cpu.get_cpu_capability()
-    for item in (torch.__version__, isa, _source_digest(), *map(repr, astuple(structure))):
+    for item in items:
         digest.update(str(item).encode() + b"\0")
-    return cache_root() / "aoti" / f"{kind}-{structure.dtype}-{digest.hexdigest()[:20]}.pt2"
+    return digest.hexdigest()
+
+
+def _build_key() -> str:
+    return _hash(torch.__version__, torch.backends.cpu.get_cpu_capability(),
+                 _source_digest())[:8]
+
+
+#: packages of another build key (older torchbragg or torch) unused for this long are deleted
+#: when a new package is built
+STALE_AFTER_S = 14 * 86400
+
+
+def prune_stale(folder: Path, now: Optional[float] = None) -> List[Path]:
+    """Delete packages in ``folder`` from other builds not loaded for :data:`STALE_AFTER_S`
+    (loading touches a package); returns the deleted paths."""
+    now = time.time() if now is None else now
+    key = _build_key()
+    removed = []
+    for path in folder.glob("*.pt2"):
+        parts = path.stem.split("-")
+        try:
+            if (len(parts) == 4 and parts[2] == key) or now - path.stat().st_mtime < STALE_AFTER_S:
+                continue
+            path.unlink()
+            removed.append(path)
+        except OSError:  # another process's file, or a read-only cache: leave it
+            continue
+    return removed
 
 
 #: pixels of the export's example inputs: the compiler sizes its threading from them (a
@@ -181,8 +215,13 @@ def compile_package(module: torch.nn.Module, args: tuple, dynamic: list, path: P
 
 
 def load(path: Path):
-    """A loaded package (the C++ loader: no compiler import)."""
-    return torch._C._aoti.AOTIModelPackageLoader(str(path), "model", False, 1, -1)
+    """A loaded package (the C++ loader: no compiler import); its time stamp marks the use."""
+    runner = torch._C._aoti.AOTIModelPackageLoader(str(path), "model", False, 1, -1)
+    try:
+        os.utime(path)
+    except OSError:  # a read-only cache
+        pass
+    return runner
 
 
 class CompiledBlock:
@@ -282,6 +321,7 @@ def load_or_build(path: Path, build_it: Callable[[], None], what: str, build_mis
             t0 = time.perf_counter()
             build_it()
             note(f"compiled in {time.perf_counter() - t0:.0f} s")
+            prune_stale(path.parent)
         return load(path)
     except Exception as exc:  # noqa: BLE001 - any compiler/loader failure: eager
         note(f"compiled kernel unavailable ({type(exc).__name__}: {exc}); running eager")
