@@ -6,6 +6,7 @@ Memory is bounded by the chunk size (pixels per kernel call).
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -18,7 +19,10 @@ from torchbragg.physics.plan import KernelPlan
 
 #: bytes of working memory per (pixel × evaluation) held at once by the kernel (measured ≈ 300)
 BYTES_PER_EVALUATION = 320
+#: the CPU's working-memory ceiling (chunks there are cache-sized well below it)
 DEFAULT_BUDGET_BYTES = 512 * 1024 * 1024
+#: share of the free memory one chunk's working set may take
+FREE_MEMORY_SHARE = 4
 
 
 @dataclass
@@ -51,11 +55,41 @@ def rendered_indices(plan: KernelPlan, roi, mask) -> torch.Tensor:
 BLOCK_ELEMENTS = 655360
 
 
-def chunk_pixels(plan: KernelPlan, budget_bytes: int = DEFAULT_BUDGET_BYTES) -> int:
-    """Pixels per kernel call: cache-sized blocks, within ``budget_bytes`` of working memory.
+def memory_budget(device: torch.device) -> int:
+    """Bytes of working memory for one chunk: a quarter of the device's free memory on CUDA;
+    on the CPU a quarter of the available host memory, at most :data:`DEFAULT_BUDGET_BYTES`."""
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free) // FREE_MEMORY_SHARE
+    available = _available_host_memory()
+    if available is None:
+        return DEFAULT_BUDGET_BYTES
+    return min(DEFAULT_BUDGET_BYTES, available // FREE_MEMORY_SHARE)
+
+
+def _available_host_memory() -> Optional[int]:
+    """``MemAvailable`` of /proc/meminfo in bytes (Linux), else free physical pages, else None."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def chunk_pixels(plan: KernelPlan, budget_bytes: Optional[int] = None) -> int:
+    """Pixels per kernel call: cache-sized blocks, within ``budget_bytes`` of working memory
+    (default :func:`memory_budget`).
 
     On CUDA the block is sized by the memory budget alone (more parallel work per launch).
     """
+    if budget_bytes is None:
+        budget_bytes = memory_budget(plan.device)
     m = max(1, plan.lat_a.shape[0])
     itemsize = torch.finfo(plan.dtype).bits // 8
     per_pixel = BYTES_PER_EVALUATION * m * itemsize // 8 + 256
