@@ -20,9 +20,20 @@ def find_golden() -> Path | None:
     return None
 
 
+NO_GOLDEN = "golden data not found: set TORCHBRAGG_GOLDEN or provide ../shared/golden"
+
+
+def golden_cases(golden: Path | None) -> list:
+    """Case names for ``parametrize``; without golden data one skipped placeholder that says
+    why (an empty parameter set would skip without the reason)."""
+    if golden is None:
+        return [pytest.param("no-golden", marks=pytest.mark.skip(reason=NO_GOLDEN))]
+    return sorted(p.parent.name for p in golden.glob("*/case.json"))
+
+
 @pytest.fixture(scope="session")
 def golden_dir() -> Path:
     path = find_golden()
     if path is None:
-        pytest.skip("golden data not found: set TORCHBRAGG_GOLDEN or provide ../shared/golden")
+        pytest.skip(NO_GOLDEN)
     return path

@@ -11,10 +11,9 @@ import pytest
 from torchbragg.io.images import int_image, intfile_scale, pgm_bytes, pgm_scale, roi_mask
 from torchbragg.io.smv import read_smv, smv_bytes
 from torchbragg.io.stats import image_statistics
-from conftest import find_golden
+from conftest import find_golden, golden_cases
 
-_GOLDEN = find_golden()
-CASES = sorted(p.parent.name for p in _GOLDEN.glob("*/case.json")) if _GOLDEN else []
+CASES = golden_cases(find_golden())
 
 
 def _flag(argv, name, default):
