@@ -12,6 +12,7 @@ rows in order, the accumulator carried from piece to piece (same additions, same
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -109,7 +110,9 @@ def _hash(*items) -> str:
     return digest.hexdigest()
 
 
+@functools.lru_cache(maxsize=1)
 def _build_key() -> str:
+    """This process's build key (the sources are read and hashed once)."""
     return _hash(torch.__version__, torch.backends.cpu.get_cpu_capability(),
                  _source_digest())[:8]
 
@@ -228,7 +231,7 @@ class CompiledBlock:
     """Callable with :func:`fused.block_accumulate`'s signature, running the packages."""
 
     def __init__(self, plan, runners: Dict[tuple, object], eager: Callable):
-        self.plan, self.runners, self.eager = plan, runners, eager
+        self.runners, self.eager = runners, eager
         self.lat, self.shape_vals, self.sf_ints, self.padded = block_inputs(plan)
 
     def __call__(self, plan, d, source, culled, I, capture, polar, omega):
