@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from torchbragg.io.images import CHUNK
+
 
 @dataclass(frozen=True)
 class ImageStats:
@@ -26,9 +28,6 @@ class ImageStats:
     n_rendered: int
 
 
-#: pixels per pass step: small enough to stay in cache and to avoid image-sized temporaries
-#: (first-touch page faults of a 50 MB temporary cost ~0.1 s on the benchmark machines)
-CHUNK = 1 << 16
 
 
 def _seq_add(total: float, values: np.ndarray) -> float:
