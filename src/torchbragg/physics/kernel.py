@@ -137,7 +137,7 @@ def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: 
                         # compiled chunk cannot branch on data: compute)
                         pol_new, (dx, dy, dz) = _polarization(plan, k, (dx, dy, dz), need)
                         polar = torch.where(need, pol_new, polar)
-                    elif need is not None and live is None and not plan.oversample_polar:
+                    elif need is not None and live is None:
                         polar_cached = True  # no zero left: skip the check from now on
                     last_d, last_i = (dx, dy, dz), (ix, iy, iz)
                     # ---------------------------------------------- φ × mosaic block [M, P]
