@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 
+from torchbragg.cfloat import fmt
 from torchbragg.cli.report import g, solid_angle_line
 from torchbragg.errors import OutputError
 from torchbragg.io.atomic import atomic_write
@@ -87,7 +88,7 @@ def write_outputs(loaded, exp, result, rendered: np.ndarray, table) -> None:
         atomic_write(st.pgmfile, pgm_bytes(img, pscale, roi))
     if st.write_noise:
         noisy, photons, overloads = noise_image(img, roi, st.adc, UniformStream(table, st.seed))
-        _out("%.0f photons on noise image (%d overloads)" % (photons, overloads))
+        _out(f"{fmt('%.0f', photons)} photons on noise image ({overloads:d} overloads)")
         _out(f"writing {st.noisefile} as 2-byte integers")
         write_smv(st.noisefile, header, noisy)
     sys.stdout.flush()

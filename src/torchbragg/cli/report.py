@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from typing import List
 
+from torchbragg.cfloat import div, fmt
 from torchbragg.physics import vec3 as v3
 from torchbragg.physics.setup import Experiment
 from torchbragg.physics.vec3 import RTD
@@ -14,7 +15,8 @@ SHAPE_NAMES = {"SQUARE": "parallelpiped", "ROUND": "ellipsoidal", "GAUSS": "gaus
 
 
 def g(x) -> str:
-    return "%g" % x
+    """``%g`` as glibc prints it (a NaN keeps its sign)."""
+    return fmt("%g", x)
 
 
 def _vec_rows(a, b, c, scale=1.0) -> List[str]:
@@ -57,6 +59,7 @@ def setup_lines(exp: Experiment, run) -> List[str]:
         rx, ry, rz = (x * RTD for x in lat.misset_rad)
         out.append("random orientation misset angles: %f %f %f deg" % (rx, ry, rz))
     rep = lat.report
+    out.extend(rep.warnings)
     out.append("Unit Cell: " + " ".join(g(x) for x in rep.cell))
     out.append("Recp Cell: " + " ".join(g(x) for x in rep.recip))
     out.append(f"volume = {g(rep.volume_A3)} A^3")
@@ -157,5 +160,5 @@ def sampling_lines(exp: Experiment, run) -> List[str]:
 
 
 def solid_angle_line(omega_sum: float, steps: int) -> str:
-    sr = omega_sum / steps
+    sr = div(omega_sum, steps)  # (no sources: steps = 0, the C prints inf)
     return f"solid angle subtended by detector = {g(sr)} steradian ( {g(100 * sr / (4 * math.pi))}% sphere)"

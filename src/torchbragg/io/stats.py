@@ -1,8 +1,8 @@
 """Image statistics of io.md §11 (``max_I``, ``mean``, ``rms``, ``rmsd``).
 
-Values are the stored binary32 pixels converted to binary64; sums are accumulated one pixel at
-a time in slow-major pixel order, as the C does (``np.cumsum`` is a sequential sum, unlike
-``np.sum``'s pairwise one).
+Values are the stored binary32 pixels converted to binary64 (squares for ``rms`` are taken in
+binary32); sums are accumulated one pixel at a time in slow-major pixel order, as the C does
+(``np.cumsum`` is a sequential sum, unlike ``np.sum``'s pairwise one).
 """
 from __future__ import annotations
 
@@ -26,8 +26,6 @@ class ImageStats:
     rms: float
     rmsd: float
     n_rendered: int
-
-
 
 
 def _seq_add(total: float, values: np.ndarray) -> float:
@@ -56,7 +54,11 @@ def image_statistics(img_f32: np.ndarray, rendered: np.ndarray,
         rv = vals[rend[start:start + CHUNK]]
         n += int(rv.size)
         s = _seq_add(s, rv)
-        q = _seq_add(q, rv * rv)
+        # the C squares the stored binary32 pixel in binary32 (a float times a float) and adds
+        # it to the binary64 sum: above ~1.8e19 photons the square is inf (docs/behaviour.md)
+        rv32 = rv.astype(np.float32)
+        with np.errstate(over="ignore"):
+            q = _seq_add(q, (rv32 * rv32).astype(np.float64))
         live = rv[~np.isnan(rv)]
         if live.size and live.max() > max_I:
             where = np.flatnonzero(rend[start:start + CHUNK])[~np.isnan(rv)]

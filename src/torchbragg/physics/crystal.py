@@ -24,6 +24,8 @@ class CellReport:
     cell: Tuple[float, float, float, float, float, float]  # Å and degrees
     recip: Tuple[float, float, float, float, float, float]  # Å⁻¹ and degrees
     volume_A3: float
+    #: the "oddball cell angles" warning blocks of the printed cell (cli.md §8.2 row 15)
+    warnings: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,8 +78,9 @@ def reciprocal_from_cell(a, b, c, alpha, beta, gamma):
     cos_as = (cos(beta) * cos(gamma) - cos(alpha)) / (sin(beta) * sin(gamma))
     cos_bs = (cos(gamma) * cos(alpha) - cos(beta)) / (sin(gamma) * sin(alpha))
     cos_gs = (cos(alpha) * cos(beta) - cos(gamma)) / (sin(alpha) * sin(beta))
-    if any(abs(x) > 1.0000001 for x in (sin_as, sin_bs, sin_gs, cos_as, cos_bs, cos_gs)):
-        warnings.append("WARNING: oddball reciprocal cell angles:")
+    # (the reference labels the last line ``cos9gamma_star)``, cli.md §8.2 row 12)
+    warnings += _oddball("reciprocal ", "_star", ((sin_as, cos_as), (sin_bs, cos_bs),
+                                                   (sin_gs, cos_gs)), "cos9gamma_star)")
     sin_as, sin_bs, sin_gs = (_clamp_sine(x) for x in (sin_as, sin_bs, sin_gs))
     cos_as, cos_bs, cos_gs = (_clamp_cosine(x) for x in (cos_as, cos_bs, cos_gs))
     a_star = (a_s, 0.0, 0.0)
@@ -155,24 +158,48 @@ def _floats(v):
     return tuple(float(x.detach()) if isinstance(x, torch.Tensor) else float(x) for x in v)
 
 
-def _angle(len_x, len_y, dotxy, recip_len, volume):
-    cos_v = dotxy / (len_x * len_y) if len_x * len_y != 0 else math.nan
-    sin_v = recip_len * volume / (len_x * len_y) if len_x * len_y != 0 else math.nan
+def _sin_cos(x, y, other_len, volume):
+    """Unclamped sine and cosine of the angle between edges ``x`` and ``y`` (model.md §2.5):
+    sin = |other|·V/|x|/|y|, cos = x·y/|x|/|y|, divided in that order (matches the C's last
+    bits; β takes its edges in the order a, c)."""
+    lx, ly = v3.magnitude(x), v3.magnitude(y)
+    if lx * ly == 0:
+        return math.nan, math.nan
+    return other_len * volume / lx / ly, v3.dot(x, y) / lx / ly
+
+
+def _angle(sin_v, cos_v):
+    """Degrees from the clamped sine and cosine (§2.1 clamping rules)."""
     sin_v = min(1.0, max(-1.0, sin_v)) if sin_v == sin_v else sin_v
     cos_v = 1.0 if cos_v * cos_v > 1.0 else cos_v
     return math.atan2(sin_v, cos_v) * RTD
+
+
+def _oddball(title: str, suffix: str, pairs, cos_gamma_label: str = "") -> list:
+    """The C's warning block when a cell angle's sine or cosine exceeds ±1.0000001 (cli.md
+    §8.2 rows 12 and 15): a title line, then sin/cos of α, β, γ as ``%.25g``."""
+    if not any(abs(x) > 1.0000001 for pair in pairs for x in pair):
+        return []
+    lines = [f"WARNING: oddball {title}cell angles:"]
+    for name, (sin_v, cos_v) in zip(("alpha", "beta", "gamma"), pairs):
+        label = f"{name}{suffix})" + (" " if name == "beta" else "")
+        lines.append(f"sin({label} = {sin_v:.25g}")
+        cos_label = cos_gamma_label if name == "gamma" and cos_gamma_label else f"cos({label}"
+        lines.append(f"{cos_label} = {cos_v:.25g}")
+    return lines
 
 
 def _cell_report(a, b, c, a_s, b_s, c_s, volume) -> CellReport:
     la, lb, lc = (v3.magnitude(v) for v in (a, b, c))
     las, lbs, lcs = (v3.magnitude(v) for v in (a_s, b_s, c_s))
     vstar = 1.0 / volume if volume != 0 else math.inf
-    cell = (la, lb, lc, _angle(lb, lc, v3.dot(b, c), las, volume),
-            _angle(lc, la, v3.dot(c, a), lbs, volume), _angle(la, lb, v3.dot(a, b), lcs, volume))
-    recip = (las, lbs, lcs, _angle(lbs, lcs, v3.dot(b_s, c_s), la, vstar),
-             _angle(lcs, las, v3.dot(c_s, a_s), lb, vstar),
-             _angle(las, lbs, v3.dot(a_s, b_s), lc, vstar))
-    return CellReport(cell, recip, volume)
+    real = (_sin_cos(b, c, las, volume), _sin_cos(a, c, lbs, volume),
+            _sin_cos(a, b, lcs, volume))
+    recip = (_sin_cos(b_s, c_s, la, vstar), _sin_cos(a_s, c_s, lb, vstar),
+             _sin_cos(a_s, b_s, lc, vstar))
+    warnings = _oddball("", "", real) + _oddball("reciprocal ", "_star", recip)
+    return CellReport((la, lb, lc, *(_angle(*p) for p in real)),
+                      (las, lbs, lcs, *(_angle(*p) for p in recip)), volume, tuple(warnings))
 
 
 def cells_from_size(cfg: CrystalConfig, lattice: Lattice, sample_m: Vec3) -> Tuple[int, int, int]:
