@@ -32,6 +32,12 @@ class CompatProfile:
     misset_seed_sets_misset: bool = True
     #: Q11 — the first out-of-range interpolation switches interpolation off for the whole run.
     interpolation_global_switch_off: bool = True
+    #: Q36 — ``-oversample_thick`` evaluates the capture fraction of §6.10 at every sub-pixel
+    #: even without an absorbing sensor (thickness 0): it is then exactly 0 and blanks the image.
+    thick_capture_without_sensor: bool = True
+    #: Q37 — a ``-mask`` of another size than the detector is accepted and read with the
+    #: detector's flat pixel indices (wrong pixels; past its end, 0). Corrected: refused.
+    mask_any_size: bool = True
 
 
 NANOBRAGG = CompatProfile(name="nanobragg")
@@ -42,6 +48,8 @@ CORRECTED = CompatProfile(
     pix0_vector_ignored=False,
     misset_seed_sets_misset=False,
     interpolation_global_switch_off=False,
+    thick_capture_without_sensor=False,
+    mask_any_size=False,
 )
 
 PROFILES = {p.name: p for p in (NANOBRAGG, CORRECTED)}

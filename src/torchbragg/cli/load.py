@@ -59,8 +59,10 @@ def _apply_header(state: ParseState, img, is_mask: bool) -> None:
     v = get("PIXEL_SIZE")
     if v is not None:
         state.pixel = v / 1000.0
-        state.detsize_f = state.pixel * state.fpixels
-        state.detsize_s = state.pixel * state.spixels
+    # the extent follows the header's pixel counts at once, with or without PIXEL_SIZE: the
+    # mask's BEAM_CENTER_Y below is measured from it (io.md §8.3, corrected in docs/behaviour)
+    state.detsize_f = state.pixel * state.fpixels
+    state.detsize_s = state.pixel * state.spixels
     v = get("DISTANCE")
     if v is not None:
         state.distance = v / 1000.0
@@ -134,10 +136,7 @@ def parse_argv(argv: Sequence[str], now: Optional[int] = None) -> LoadedRun:
     if fpixels <= 0 or spixels <= 0:
         raise InputError(f"detector has {fpixels}x{spixels} pixels: check -detpixels/-detsize/-pixel")
     if mask_img is not None:
-        if (mask_img.width, mask_img.height) != (fpixels, spixels):
-            raise InputError(f"-mask {mask_path}: {mask_img.width}x{mask_img.height} pixels but "
-                             f"the detector has {fpixels}x{spixels}")
-        run.mask = mask_img.pixels != 0
+        run.mask = _detector_mask(mask_img, mask_path, fpixels, spixels, profile, run)
         state.maskfile, state.maskfile_used = mask_path, True
     roi = None
     if state.roi is not None:
@@ -198,6 +197,28 @@ def parse_argv(argv: Sequence[str], now: Optional[int] = None) -> LoadedRun:
     limits.check(limits.counts_from_config(run.config),
                  itemsize=8 if state.dtype == "float64" else 4)
     return run
+
+
+def _detector_mask(mask_img, path: str, fpixels: int, spixels: int, profile,
+                   run: LoadedRun) -> np.ndarray:
+    """Boolean (spixels, fpixels) mask, True where a pixel is rendered (io.md §8.4).
+
+    A mask of another size is read as the C reads it (Q37): its values in file order, indexed
+    with the detector's flat pixel index; pixels past its end count as 0. ``-profile
+    corrected`` refuses it."""
+    size = (mask_img.width, mask_img.height)
+    if size == (fpixels, spixels):
+        return mask_img.pixels != 0
+    problem = (f"-mask {path}: {size[0]}x{size[1]} pixels but the detector has "
+               f"{fpixels}x{spixels}")
+    if not profile.mask_any_size:
+        raise InputError(problem)
+    run.warnings.append(f"warning: {problem}; read with the detector's pixel indices, as the C "
+                        "does (-profile corrected refuses it)")
+    flat = np.zeros(fpixels * spixels, dtype=bool)
+    values = np.asarray(mask_img.pixels).reshape(-1)[:flat.size] != 0
+    flat[:values.size] = values
+    return flat.reshape(spixels, fpixels)
 
 
 def load_structure_factors(run: LoadedRun, log: Callable[[str], None]) -> None:

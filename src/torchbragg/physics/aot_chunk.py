@@ -38,7 +38,7 @@ class ChunkStructure:
 
 def chunk_possible(plan) -> bool:
     """Configurations a chunk package covers (see the module docstring)."""
-    return (plan.device.type == "cpu" and plan.thickness_m <= 0 and plan.layers == 1
+    return (plan.device.type == "cpu" and not plan.absorb and plan.layers == 1
             and plan.layer_spacing_m == 0 and plan.dmin_m <= 0 and not plan.interpolate
             and plan.oversample ** 2 * plan.incident.shape[0] <= MAX_STEPS)
 
@@ -72,7 +72,8 @@ class ChunkModule(torch.nn.Module):
             fdet=geom[0], sdet=geom[1], odet=geom[2], pix0=geom[3], beam=geom[4],
             close_distance_m=scalars[1], distance_m=scalars[2], curved=st.curved,
             point_pixel=st.point_pixel, layers=1, layer_spacing_m=0.0, thickness_m=0.0,
-            mu_per_m=0.0, incident=incident, wavelength_m=wavelength, first_lat=None,
+            mu_per_m=0.0, absorb=False, incident=incident, wavelength_m=wavelength,
+            first_lat=None,
             first_cols=(), kahn_factor=scalars[3], kahn_on=st.kahn_on, nopolar=st.nopolar,
             polar_b=polar_b, polar_e=polar_e, dmin_m=0.0, I_bg=scalars[4],
             fluence_factor=scalars[5], steps=scalars[6], interpolate=False,

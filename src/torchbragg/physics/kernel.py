@@ -76,7 +76,7 @@ def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: 
     omega = zeros
     omega_sum = zeros
     capture = zeros
-    sensor = plan.thickness_m > 0
+    sensor = plan.absorb
     first_oor = None
     best = torch.full((P,), -1, device=dev, dtype=torch.long) if policy.mode == "on" else None
     switch_hkl = None

@@ -40,6 +40,8 @@ class KernelPlan:
     layer_spacing_m: float
     thickness_m: float
     mu_per_m: float
+    #: the capture fraction comes from the absorption formula (§6.10); False: it is 1
+    absorb: bool
     # sources [Ns, 3], [Ns]
     incident: torch.Tensor
     wavelength_m: torch.Tensor

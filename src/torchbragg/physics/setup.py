@@ -6,12 +6,12 @@ into the kernel's tensors on a device and dtype.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
 import torch
 
+from torchbragg.cfloat import div
 from torchbragg.config import SimulationConfig
 from torchbragg.physics import vec3 as v3
 from torchbragg.physics.crystal import Lattice, build_lattice, cells_from_size
@@ -73,7 +73,7 @@ def build_experiment(cfg: SimulationConfig, table: Optional[ShuffleTable] = None
     # step 4: fluence and beam clipping (§7.10, Q21)
     fluence = b.fluence_per_m2
     if b.flux_per_s != 0 and b.exposure_s > 0 and b.beamsize_m >= 0:
-        fluence = _div(_div(b.flux_per_s * b.exposure_s, b.beamsize_m), b.beamsize_m)
+        fluence = div(div(b.flux_per_s * b.exposure_s, b.beamsize_m), b.beamsize_m)
     sx, sy, sz = c.sample_x_m, c.sample_y_m, c.sample_z_m
     clips = []
     if b.beamsize_m >= 0:
@@ -133,16 +133,6 @@ def build_experiment(cfg: SimulationConfig, table: Optional[ShuffleTable] = None
 def _f(x) -> float:
     """A plain float (set-up decisions never carry gradients)."""
     return float(x.detach()) if isinstance(x, torch.Tensor) else float(x)
-
-
-def _div(x: float, y: float) -> float:
-    """IEEE division (x/0 gives ±inf or nan instead of an exception)."""
-    try:
-        return x / y
-    except ZeroDivisionError:
-        if x == 0 or math.isnan(x):
-            return math.nan
-        return math.copysign(math.inf, x) * math.copysign(1.0, y)
 
 
 def phi_angles(exp: Experiment) -> List[float]:
@@ -260,7 +250,7 @@ def make_plan(exp: Experiment, device="cpu", dtype=torch.float64) -> KernelPlan:
         distance_m=scalar(det.distance_m, dev, geom), curved=det.curved,
         point_pixel=det.point_pixel, layers=exp.layers.count,
         layer_spacing_m=exp.layers.spacing_m, thickness_m=exp.layers.thickness_m,
-        mu_per_m=exp.layers.mu_per_m, incident=T(incident),
+        mu_per_m=exp.layers.mu_per_m, absorb=_absorbs(exp), incident=T(incident),
         wavelength_m=T([s.wavelength_m for s in exp.sources.sources]),
         lat_a=lat_tensors[0], lat_b=lat_tensors[1], lat_c=lat_tensors[2], first_lat=first_lat,
         lat_cols=cols(lat_tensors), first_cols=cols(first_lat) if first_lat is not None else (),
@@ -276,6 +266,14 @@ def make_plan(exp: Experiment, device="cpu", dtype=torch.float64) -> KernelPlan:
         fluence=scalar(exp.fluence, dev, geom), steps=exp.steps, interpolate=exp.interpolate,
         interpolation_global_switch_off=cfg.profile.interpolation_global_switch_off,
     )
+
+
+def _absorbs(exp: Experiment) -> bool:
+    """Capture fractions from the absorption formula: with a sensor, or (Q36) with
+    ``-oversample_thick`` and none, where the formula gives 0."""
+    cfg = exp.config
+    return exp.layers.thickness_m > 0 or (cfg.sampling.oversample_thick
+                                          and cfg.profile.thick_capture_without_sensor)
 
 
 def _shifted(dtype: torch.dtype, N) -> bool:
