@@ -15,7 +15,7 @@ import numpy as np
 
 from torchbragg.allocator import keep_freed_memory
 from torchbragg.cli.load import UsageError, load_structure_factors, parse_argv
-from torchbragg.cli.printout import printout_lines, printout_selector
+from torchbragg.cli.printout import Printout
 from torchbragg.cli.progress import Progress
 from torchbragg.cli.report import BANNER, pre_banner_lines, sampling_lines, setup_lines
 from torchbragg.cli.usage import usage_text
@@ -70,6 +70,10 @@ def exit_now(status: int) -> None:
     os._exit(status)
 
 
+def _emit_line(line: str) -> None:
+    sys.stdout.write(line + "\n")
+
+
 def _emit(lines: List[str]) -> None:
     if lines:
         sys.stdout.write("\n".join(lines) + "\n")
@@ -121,13 +125,11 @@ def run(argv: List[str]) -> int:
                          f"{h:g},{k:g},{l:g},{int(h0)},{int(k0)},{int(l0)} \n"
                          "WARNING: further warnings will not be printed! ")
 
-    selector = printout_selector(st) if st.printout else None
+    printout = Printout(st, exp, loaded.sf_table, _emit_line) if st.printout else None
     result = render(plan, indices, chunk=st.chunk_pixels, progress=progress, recorder=recorder,
-                    on_interpolation_off=interpolation_off, printout=selector,
+                    on_interpolation_off=interpolation_off, printout=printout,
                     notify=lambda note: print(f"torchbragg: {note}", file=sys.stderr))
     progress.close()
-    if selector is not None:
-        _emit(printout_lines(result.printout, plan, exp))
     if recorder is not None:
         recorder.flush()
     rendered = np.zeros(plan.spixels * plan.fpixels, dtype=bool)

@@ -1,49 +1,68 @@
-"""``-printout`` / ``-printout_pixel``: the per-pixel diagnostic block (io.md §12)."""
+"""``-printout`` / ``-printout_pixel``: the per-pixel diagnostic block (io.md §12).
+
+The renderer hands each selected pixel's values to :meth:`Printout.emit` in pixel order; the
+values follow the C's persistence rules (:mod:`torchbragg.physics.leftovers`).
+"""
 from __future__ import annotations
 
 import math
-from typing import List
+from typing import Callable
 
 import torch
 
+from torchbragg.cfloat import div, fmt
 from torchbragg.cli.report import _vec_rows
+from torchbragg.physics.leftovers import initial_carry
 
 
-def printout_selector(state):
-    """A predicate over (slow, fast) tensors: which rendered pixels print a block."""
-    if state.printout_pixel is None or state.printout_pixel[0] < 0:
-        return lambda s, f: torch.ones_like(s, dtype=torch.bool)
-    fast, slow = state.printout_pixel
-    return lambda s, f: (s == slow) & (f == fast)
+class Printout:
+    """Selects the printed pixels and writes their blocks through ``write`` (one line each)."""
+
+    def __init__(self, state, exp, sf_table, write: Callable[[str], None]):
+        self.pixel = state.printout_pixel
+        self.lam0 = exp.config.beam.wavelength_m
+        self.steps = exp.steps
+        self.write = write
+        lat = exp.lattice
+        reader = sf_table.reader_leftovers if sf_table is not None else None
+        self.initial = initial_carry(lat.a0_m, lat.b0_m, lat.c0_m, reader)
+
+    def select(self, s: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        """Pixels that print a block: all, or the one ``-printout_pixel FAST SLOW`` names."""
+        if self.pixel is None or self.pixel[0] < 0:
+            return torch.ones_like(s, dtype=torch.bool)
+        fast, slow = self.pixel
+        return (s == slow) & (f == fast)
+
+    def emit(self, slow: int, fast: int, v: dict) -> None:
+        x, y, z = v["pos"]
+        Sx, Sy, Sz = v["S"]
+        stol = 0.5 * math.sqrt(Sx * Sx + Sy * Sy + Sz * Sz)
+        theta = 0.5 * math.atan2(math.sqrt(y * y + z * z), x)  # beam along +x (io.md §12)
+        s2 = math.sin(theta) / (self.lam0 * 1e10)
+        h, k, l, h0, k0, l0 = v["hkl"]
+        I = v["I"]
+        a = v["vectors"]
+        lines = [
+            "%4d %4d : stol = %s or %s" % (fast, slow, fmt("%g", stol), fmt("%g", s2)),
+            "at %s %s %s" % tuple(fmt("%g", c) for c in (x, y, z)),
+            "hkl= %s %s %s  hkl0= %d %d %d" % (*(fmt("%f", c) for c in (h, k, l)),
+                                               *map(_c_int, (h0, k0, l0))),
+            " F_cell=%s  F_latt=%s   I = %s" % (fmt("%g", v["F_cell"]), fmt("%g", v["F_latt"]),
+                                                fmt("%g", I)),
+            "I/steps %s" % fmt("%15.10g", div(I, self.steps)),
+            "polar   %s" % fmt("%15.10g", v["polar"]),
+            "omega   %s" % fmt("%15.10g", v["omega"]),
+            "capfrac %s" % fmt("%15.10g", v["capture"]),
+            "pixel   %s" % fmt("%15.10g", v["value"]),
+            "real-space cell vectors (Angstrom):",
+            "     " + "  ".join("%-10s" % n for n in ("a", "b", "c")),
+            *_vec_rows(a[0:3], a[3:6], a[6:9], 1e10),
+        ]
+        for line in lines:
+            self.write(line)
 
 
-def printout_lines(blocks, plan, exp) -> List[str]:
-    """Blocks in render order; values are those left by each pixel's last evaluation."""
-    out: List[str] = []
-    lam0 = exp.config.beam.wavelength_m
-    M = plan.lat_a.shape[0]
-    vecs = [tuple(plan.lat_a[M - 1].tolist()), tuple(plan.lat_b[M - 1].tolist()),
-            tuple(plan.lat_c[M - 1].tolist())]
-    for s_t, f_t, last in blocks:
-        for r in range(s_t.numel()):
-            x, y, z = (float(v[r]) for v in last["pos"])
-            Sx, Sy, Sz = (float(v[r]) for v in last["S"])
-            stol = 0.5 * math.sqrt(Sx * Sx + Sy * Sy + Sz * Sz)
-            theta = 0.5 * math.atan2(math.sqrt(y * y + z * z), x)
-            s2 = math.sin(theta) / (lam0 * 1e10)
-            h, k, l, h0, k0, l0 = (float(v[r]) for v in last["hkl"])
-            I = float(last["I"][r])
-            out.append("%4d %4d : stol = %g or %g" % (int(f_t[r]), int(s_t[r]), stol, s2))
-            out.append("at %g %g %g" % (x, y, z))
-            out.append("hkl= %f %f %f  hkl0= %d %d %d" % (h, k, l, h0, k0, l0))
-            out.append(" F_cell=%g  F_latt=%g   I = %g" % (float(last["F_cell"][r]),
-                                                         float(last["F_latt"][r]), I))
-            out.append("I/steps %15.10g" % (I / plan.steps))
-            out.append("polar   %15.10g" % float(last["polar"][r]))
-            out.append("omega   %15.10g" % float(last["omega"][r]))
-            out.append("capfrac %15.10g" % float(last["capture"][r]))
-            out.append("pixel   %15.10g" % float(last["value"][r].to(torch.float32)))
-            out.append("real-space cell vectors (Angstrom):")
-            out.append("     " + "  ".join("%-10s" % n for n in ("a", "b", "c")))
-            out.extend(_vec_rows(*vecs, 1e10))
-    return out
+def _c_int(x: float) -> int:
+    """A rounded index as the C's ``int`` holds it (x86 converts NaN/±inf to INT_MIN)."""
+    return int(x) if math.isfinite(x) else -2147483648

@@ -13,7 +13,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -57,6 +57,9 @@ class SFTable:
     l_max: int
     grid: np.ndarray
     count: int
+    #: an HKL file's last records: (h, k, l) of pass 1 and (h, k, l, F) of pass 2, which the
+    #: C's variables still hold when the first pixel is printed (``-printout``); else None
+    reader_leftovers: Optional[tuple] = None
 
     def __post_init__(self) -> None:
         shape = (self.h_range + 1, self.k_range + 1, self.l_range + 1)
@@ -272,6 +275,10 @@ def read_hkl(path: str | os.PathLike, default_F: float = 0.0,
 
     log(f"re-reading {name}")
     idx, fvals = _pass2(data)
+    leftovers = None  # what the reader leaves in the C's h, k, l, F_cell, l0 (-printout)
+    if hkls:
+        pass2 = (0, 0, 0, 0.0) if not fvals.size else (*map(int, idx[-1]), float(fvals[-1]))
+        leftovers = (tuple(float(x) for x in rec[-1, :3]), pass2)
     if fvals.size:
         off = idx - np.array([h_min, k_min, l_min], dtype=np.int64)
         # stores that fall outside the allocation (possible only when pass 2 re-aligns
@@ -283,4 +290,4 @@ def read_hkl(path: str | os.PathLike, default_F: float = 0.0,
         rev_lin = lin[::-1]
         uniq, first_in_rev = np.unique(rev_lin, return_index=True)
         grid.reshape(-1)[uniq] = fvals[::-1][first_in_rev]
-    return SFTable(h_min, h_max, k_min, k_max, l_min, l_max, grid, hkls)
+    return SFTable(h_min, h_max, k_min, k_max, l_min, l_max, grid, hkls, leftovers)

@@ -19,6 +19,7 @@ import torch
 
 from torchbragg.physics import ieee
 from torchbragg.physics.block import accumulate, evaluate_block, scattering_vector
+from torchbragg.physics.leftovers import Leftovers
 from torchbragg.physics.plan import KernelPlan
 
 
@@ -44,8 +45,11 @@ class ChunkResult:
     first_out_of_range: Optional[tuple]
     #: h, k, l, h0, k0, l0 of the switch-off evaluation in a ``split`` pass
     switch_off_hkl: Optional[tuple]
-    #: the values left by each pixel's last evaluation (``-printout``), when requested
+    #: ``-printout``: the pixels' :class:`Leftovers` and own factors (I, polar, omega,
+    #: capture, value), when requested
     last: Optional[dict] = None
+    #: with -dmin: pixels with at least one source not cut (that ran a φ loop)
+    uncut: Optional[torch.Tensor] = None
 
 
 def _v(t: torch.Tensor):
@@ -65,11 +69,7 @@ def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: 
     dt, dev = plan.geom_dtype, plan.device  # per-pixel geometry and accumulators
     P = s.shape[0]
     n = plan.oversample
-    delta = plan.pixel_size_m / n
-    fx, fy, fz = _v(plan.fdet)
-    sx, sy, sz = _v(plan.sdet)
     ox, oy, oz = _v(plan.odet)
-    px0, py0, pz0 = _v(plan.pix0)
     zeros = torch.zeros(P, device=dev, dtype=dt)
     I = zeros + plan.I_bg  # (a tensor when the fluence is a differentiable parameter)
     polar = torch.full((P,), 1.0 if plan.nopolar else 0.0, device=dev, dtype=dt)
@@ -84,19 +84,14 @@ def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: 
     polar_cached = False  # (CPU) every pixel's polarization factor is cached (Q12)
     outer = 0
     last_d = last_i = None
-    last = None
+    left = Leftovers.empty(P, dt, dev) if keep_last else None
+    uncut = torch.zeros(P, device=dev, dtype=torch.bool) if plan.dmin_m > 0 else None
     for t in range(plan.layers):
         odet_t = t * plan.layer_spacing_m
         capture = torch.full((P,), 0.0 if sensor else 1.0, device=dev, dtype=dt)
         for j in range(n):
-            sdet_c = delta * (s * n + j).to(dt) + delta / 2.0
             for i in range(n):
-                fdet_c = delta * (f * n + i).to(dt) + delta / 2.0
-                posx = fdet_c * fx + sdet_c * sx + odet_t * ox + px0
-                posy = fdet_c * fy + sdet_c * sy + odet_t * oy + py0
-                posz = fdet_c * fz + sdet_c * sz + odet_t * oz + pz0
-                if plan.curved:
-                    posx, posy, posz = _curve(plan, posx, posy, posz)
+                posx, posy, posz = subpixel_position(plan, s, f, t, j, i)
                 R = ieee.sqrt(posx * posx + posy * posy + posz * posz)
                 dx, dy, dz = posx / R, posy / R, posz / R
                 if plan.point_pixel:
@@ -122,12 +117,9 @@ def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: 
                         S = scattering_vector(d_in, source)
                     if rec is not None and k == 0:
                         rec.block_a(plan, (posx, posy, posz), R, omega, d_in, k, S)
-                    if plan.dmin_m > 0:
-                        Sx, Sy, Sz = S
-                        stol = 0.5 * ieee.sqrt(Sx * Sx + Sy * Sy + Sz * Sz)
-                        culled = (stol > 0) & (plan.dmin_m > 0.5 / stol)
-                    else:
-                        culled = None
+                    culled = dmin_cut(plan, S) if plan.dmin_m > 0 else None
+                    if culled is not None:
+                        uncut = uncut | ~culled
                     live = ~culled if culled is not None else None
                     need = None if polar_cached else _needs_polar(plan, polar, live)
                     if need is not None and (plan.device.type != "cpu" or _tracing()
@@ -162,11 +154,8 @@ def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: 
                         rec.block_b(plan, fresh >= 0, blk, culled)
                     term = (blk.F_cell * blk.F_cell * blk.F_latt * blk.F_latt).to(dt)
                     I = accumulate(plan, I, term, blk.skip, capture, polar, omega)
-                    if keep_last:
-                        last = {"pos": (posx, posy, posz), "S": S,
-                                "hkl": tuple(x[-1] for x in (blk.h, blk.k, blk.l, blk.h0,
-                                                             blk.k0, blk.l0)),
-                                "F_latt": blk.F_latt[-1], "F_cell": blk.F_cell[-1]}
+                    if left is not None:
+                        left.record(plan, (posx, posy, posz), S, blk, culled, fresh)
                     outer += 1
     value = plan.fluence_factor * I / plan.steps
     if not plan.oversample_thick:
@@ -182,9 +171,59 @@ def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: 
         if bool(hit.any()):
             row = int(torch.nonzero(hit)[0, 0])
             first_oor = (row, int(best[row]))
-    if keep_last and last is not None:
-        last.update(I=I, polar=polar, omega=omega, capture=capture, value=value)
-    return ChunkResult(value, omega_sum, first_oor, switch_hkl, last if keep_last else None)
+    last = None
+    if left is not None:
+        last = dict(left=left, I=I, polar=polar, omega=omega, capture=capture, value=value)
+    return ChunkResult(value, omega_sum, first_oor, switch_hkl, last, uncut)
+
+
+def subpixel_position(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, t: int, j: int,
+                      i: int):
+    """Lab position (m) of sub-pixel (j, i) of layer t for pixels (s, f) (model.md §6.8)."""
+    dt = plan.geom_dtype
+    n = plan.oversample
+    delta = plan.pixel_size_m / n
+    sdet_c = delta * (s * n + j).to(dt) + delta / 2.0
+    fdet_c = delta * (f * n + i).to(dt) + delta / 2.0
+    odet_t = t * plan.layer_spacing_m
+    (fx, fy, fz), (sx, sy, sz), (ox, oy, oz) = _v(plan.fdet), _v(plan.sdet), _v(plan.odet)
+    px0, py0, pz0 = _v(plan.pix0)
+    posx = fdet_c * fx + sdet_c * sx + odet_t * ox + px0
+    posy = fdet_c * fy + sdet_c * sy + odet_t * oy + py0
+    posz = fdet_c * fz + sdet_c * sz + odet_t * oz + pz0
+    if plan.curved:
+        posx, posy, posz = _curve(plan, posx, posy, posz)
+    return posx, posy, posz
+
+
+def dmin_cut(plan: KernelPlan, S) -> torch.Tensor:
+    """Pixels whose source is skipped by the resolution cut: d = 0.5/stol < dmin (§7.2)."""
+    Sx, Sy, Sz = S
+    stol = 0.5 * ieee.sqrt(Sx * Sx + Sy * Sy + Sz * Sz)
+    return (stol > 0) & (plan.dmin_m > 0.5 / stol)
+
+
+def first_uncut_pixel(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor) -> int:
+    """Estimate of the first pixel (row) that the resolution cut leaves a source: where the
+    run's first φ loop happens (Q1). Exact but for the C's re-normalised d̂ at later sources
+    (an ulp), which the kernel's exact ``uncut`` then confirms. −1 when none."""
+    uncut = torch.zeros(s.shape[0], device=s.device, dtype=torch.bool)
+    for t in range(plan.layers):
+        for j in range(plan.oversample):
+            for i in range(plan.oversample):
+                pos = subpixel_position(plan, s, f, t, j, i)
+                R = ieee.sqrt(pos[0] * pos[0] + pos[1] * pos[1] + pos[2] * pos[2])
+                d = tuple(x / R for x in pos)
+                for k in range(plan.incident.shape[0]):
+                    source = (*_v(plan.incident[k]), plan.wavelength_m[k])
+                    uncut |= ~dmin_cut(plan, scattering_vector(d, source))
+    return first_true(uncut)
+
+
+def first_true(mask: torch.Tensor) -> int:
+    """Index of the first True of a [P] mask, or −1."""
+    hits = torch.nonzero(mask)
+    return int(hits[0, 0]) if hits.numel() else -1
 
 
 def _over(num, t: torch.Tensor) -> torch.Tensor:

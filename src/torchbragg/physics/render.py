@@ -14,7 +14,9 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from torchbragg.physics.fused import block_accumulate, get_block_fn, get_chunk_fn
-from torchbragg.physics.kernel import InterpolationPolicy, render_chunk
+from torchbragg.physics.kernel import (InterpolationPolicy, first_true, first_uncut_pixel,
+                                       render_chunk)
+from torchbragg.physics.leftovers import fill_forward
 from torchbragg.physics.plan import KernelPlan
 
 #: bytes of working memory per (pixel × evaluation) held at once by the kernel (measured ≈ 300)
@@ -31,8 +33,6 @@ class RenderResult:
     values: torch.Tensor  # [S, F] compute dtype, before the float32 store
     omega_sum: float  # Σ Ω over rendered pixels, layers and sub-pixels
     interpolation_warning: Optional[tuple]  # (h, k, l, h0, k0, l0) of the switch-off
-    #: per-pixel values of the last evaluation for the ``printout`` pixels, in render order
-    printout: Optional[list] = None
 
 
 def rendered_indices(plan: KernelPlan, roi, mask) -> torch.Tensor:
@@ -102,11 +102,14 @@ def chunk_pixels(plan: KernelPlan, budget_bytes: Optional[int] = None) -> int:
 def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = None,
            progress: Optional[Callable[[int, int], None]] = None, recorder=None,
            on_interpolation_off: Optional[Callable[[tuple], None]] = None,
-           printout: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None,
-           notify: Optional[Callable[[str], None]] = None) -> RenderResult:
+           printout=None, notify: Optional[Callable[[str], None]] = None) -> RenderResult:
     """Render ``indices`` (flat pixel indices in C order) and return the image.
 
-    ``notify`` receives one-line notes (building the compiled kernel).
+    ``printout`` (see :class:`torchbragg.cli.printout.Printout`) selects pixels with
+    ``select(s, f)``, starts from ``initial`` (:func:`leftovers.initial_carry`) and receives
+    each selected pixel's values through ``emit``, in pixel order; the interpolation warning
+    (``on_interpolation_off``) comes between the blocks where the C prints it. ``notify``
+    receives one-line notes (building the compiled kernel).
     """
     S, F = plan.spixels, plan.fpixels
     chunk = chunk or chunk_pixels(plan)
@@ -118,45 +121,62 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
     omega_total = torch.zeros((), device=plan.device, dtype=torch.float64)
     interp_on = plan.interpolate
     warning = None
-    blocks: list = []
     differentiable = torch.is_grad_enabled() and plan_requires_grad(plan)
     work = (total * plan.lat_a.shape[0] * plan.incident.shape[0] * plan.layers
             * plan.oversample * plan.oversample)
     chunk_fn = get_chunk_fn(plan, work, differentiable, notify)
     # (with a compiled chunk only the run's first chunk is rendered here: keep it eager)
     block_fn = block_accumulate if chunk_fn else get_block_fn(plan, work, differentiable, notify)
+    keep = printout is not None
+    carry = printout.initial if keep else None
+    first_loop_pending = plan.first_lat is not None  # the run's first φ loop is still to come
+
+    def run_chunk(s, f, fresh, policy, chunk_rec, block=block_fn):
+        if (chunk_fn is not None and chunk_fn.covers(s) and fresh < 0 and chunk_rec is None
+                and not keep and policy.mode == "off"):
+            return chunk_fn(s, f)
+        if differentiable:  # keep one chunk's graph at a time: recompute it in backward
+            return checkpoint(render_chunk, plan, s, f, fresh, policy, chunk_rec, keep, block,
+                              use_reentrant=False)
+        return render_chunk(plan, s, f, fresh, policy, chunk_rec, keep, block)
+
     for start in range(0, total, chunk):
         idx = indices[start:start + chunk]
         s = torch.div(idx, F, rounding_mode="floor")
         f = idx - s * F
-        fresh = 0 if (start == 0 and plan.first_lat is not None) else -1
+        fresh = -1
+        if first_loop_pending:
+            fresh = 0 if plan.dmin_m <= 0 else first_uncut_pixel(plan, s, f)
         chunk_rec = recorder.for_chunk(s, f) if recorder is not None else None
         policy = InterpolationPolicy("on" if interp_on else "off")
-        keep = printout is not None
-        if (chunk_fn is not None and chunk_fn.covers(s) and fresh < 0 and chunk_rec is None
-                and not keep and not interp_on):
-            res = chunk_fn(s, f)
-        elif differentiable:  # keep one chunk's graph at a time: recompute it in backward
-            res = checkpoint(render_chunk, plan, s, f, fresh, policy, chunk_rec, keep, block_fn,
-                             use_reentrant=False)
-        else:
-            res = render_chunk(plan, s, f, fresh, policy, chunk_rec, keep, block_fn)
+        res = run_chunk(s, f, fresh, policy, chunk_rec)
+        if first_loop_pending and res.uncut is not None and first_true(res.uncut) != fresh:
+            fresh = first_true(res.uncut)  # the estimate missed by an ulp: render again
+            chunk_rec = recorder.for_chunk(s, f) if recorder is not None else None
+            res = run_chunk(s, f, fresh, policy, chunk_rec)
+        first_loop_pending = first_loop_pending and fresh < 0
+        switch_row = None
         if res.first_out_of_range is not None:
-            row, index = res.first_out_of_range
+            switch_row, index = res.first_out_of_range
             if chunk_rec is not None:
                 chunk_rec = recorder.for_chunk(s, f)
-            res = render_chunk(plan, s, f, fresh, InterpolationPolicy("split", row, index),
+            res = render_chunk(plan, s, f, fresh, InterpolationPolicy("split", switch_row, index),
                                chunk_rec, keep)
             warning = res.switch_off_hkl
             interp_on = False
-            if on_interpolation_off is not None:
-                on_interpolation_off(warning)
         if chunk_rec is not None:
             chunk_rec.finish(res.value)
-        if keep and res.last is not None:
-            rows = torch.nonzero(printout(s, f)).reshape(-1)
-            if rows.numel():
-                blocks.append((s[rows], f[rows], _select(res.last, rows)))
+        shown = []
+        if keep:
+            evaluation, F_cell, carry = fill_forward(res.last["left"], carry)
+            shown = torch.nonzero(printout.select(s, f)).reshape(-1).tolist()
+        before = [r for r in shown if switch_row is None or r < switch_row]
+        for r in before:
+            printout.emit(int(s[r]), int(f[r]), _pixel_values(res.last, evaluation, F_cell, r))
+        if switch_row is not None and on_interpolation_off is not None:
+            on_interpolation_off(warning)
+        for r in shown[len(before):]:
+            printout.emit(int(s[r]), int(f[r]), _pixel_values(res.last, evaluation, F_cell, r))
         if dense:  # in place: the image is touched once (page faults are costly)
             values[start:start + chunk] = res.value
         else:
@@ -165,8 +185,22 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
         if progress is not None:
             progress(min(start + chunk, total), total)
     values = values.reshape(S, F)
-    image = values.to(torch.float32)
-    return RenderResult(image, values, float(omega_total.detach()), warning, blocks)
+    # the C adds each value to a zeroed binary32 pixel: -0.0 is stored as +0.0 (io.md §9)
+    image = (values + 0.0).to(torch.float32)
+    return RenderResult(image, values, float(omega_total.detach()), warning)
+
+
+def _pixel_values(last: dict, evaluation: torch.Tensor, F_cell: torch.Tensor, r: int) -> dict:
+    """Row ``r``'s printout values as Python floats (io.md §12)."""
+    left = last["left"]
+    out = {key: float(last[key][r]) for key in ("I", "polar", "omega", "capture")}
+    out["value"] = float(last["value"][r].to(torch.float32))
+    out["pos"] = tuple(float(x[r]) for x in left.pos)
+    out["S"] = tuple(float(x[r]) for x in left.S)
+    row = evaluation[r].tolist()
+    out["hkl"], out["F_latt"], out["vectors"] = tuple(row[:6]), row[6], tuple(row[7:])
+    out["F_cell"] = float(F_cell[r])
+    return out
 
 
 def plan_requires_grad(plan: KernelPlan) -> bool:
@@ -180,8 +214,3 @@ def plan_requires_grad(plan: KernelPlan) -> bool:
         isinstance(v, torch.Tensor) and v.requires_grad for v in vars(plan.shape).values())
 
 
-def _select(last: dict, rows: torch.Tensor) -> dict:
-    out = {}
-    for key, val in last.items():
-        out[key] = tuple(v[rows] for v in val) if isinstance(val, tuple) else val[rows]
-    return out
