@@ -21,6 +21,23 @@ def find_golden() -> Path | None:
 
 
 NO_GOLDEN = "golden data not found: set TORCHBRAGG_GOLDEN or provide ../shared/golden"
+NO_FUZZ = ("golden-fuzz data not found: set TORCHBRAGG_GOLDEN_FUZZ or provide "
+           "../shared/golden-fuzz (its cases also read ../shared/golden)")
+
+
+def find_golden_fuzz() -> Path | None:
+    """``$TORCHBRAGG_GOLDEN_FUZZ`` or ``../shared/golden-fuzz``: upstream outputs for random
+    command lines (same format as the golden set; its cases read the golden set's inputs as
+    ``../../golden/inputs/...``), if present together with the golden set."""
+    if find_golden() is None:
+        return None
+    env = os.environ.get("TORCHBRAGG_GOLDEN_FUZZ")
+    candidates = [Path(env)] if env else []
+    candidates.append(REPO.parent / "shared" / "golden-fuzz")
+    for path in candidates:
+        if (path / "MANIFEST.json").is_file():
+            return path
+    return None
 
 
 def golden_cases(golden: Path | None) -> list:

@@ -1,4 +1,9 @@
-"""Run a nanoBragg-compatible command on a golden case in a scratch folder (test helper)."""
+"""Run a nanoBragg-compatible command on a golden case in a scratch folder (test helper).
+
+Layout (as the reference runs were made): ``<root>/<set>/<case>`` is the working folder,
+``<root>/<set>/inputs`` the set's inputs (argv paths ``../inputs/...``) and ``<root>/golden``
+the golden set (the golden-fuzz cases read ``../../golden/inputs/...``).
+"""
 from __future__ import annotations
 
 import json
@@ -6,6 +11,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+from conftest import find_golden
 
 #: stdout lines that legitimately differ from the C reference's (documented in README)
 VOLATILE = ("mmap(",)
@@ -19,14 +26,22 @@ def case_names(golden: Path) -> list:
     return sorted(p.parent.name for p in golden.glob("*/case.json"))
 
 
-def run_case(golden: Path, name: str, workdir: Path, cmd=None, extra=()) -> subprocess.CompletedProcess:
-    """Run every argv of the case in ``workdir/<name>`` (inputs at ``../inputs``)."""
+def case_folder(golden: Path, name: str, root: Path) -> Path:
+    """The working folder of case ``name`` of set ``golden`` under ``root`` (made here)."""
+    base = root / golden.name
+    base.mkdir(parents=True, exist_ok=True)
+    for link, target in ((base / "inputs", golden / "inputs"), (root / "golden", find_golden())):
+        if target is not None and not os.path.lexists(link):
+            os.symlink(target, link)
+    folder = base / name
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def run_case(golden: Path, name: str, root: Path, cmd=None, extra=()) -> subprocess.CompletedProcess:
+    """Run every argv of the case in its folder under ``root``; the last run's result."""
     case = load_case(golden, name)
-    inputs = workdir / "inputs"
-    if not inputs.exists():
-        os.symlink(golden / "inputs", inputs)
-    folder = workdir / name
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = case_folder(golden, name, root)
     cmd = list(cmd or [sys.executable, "-m", "torchbragg"])
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = None
