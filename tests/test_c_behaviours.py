@@ -133,7 +133,8 @@ def test_rms_squares_overflow_in_binary32(tmp_path):
     assert floats(tmp_path).max() < 3.4e38  # the pixels themselves are finite
 
 
-def test_negative_zero_pixels_are_stored_as_positive_zero(tmp_path):
+def test_negative_zero_pixels_are_stored_as_positive_zero(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # reading a table writes Fdump.bin into the working folder
     table = tmp_path / "small.hkl"
     table.write_text("".join(f"{h} {k} {l} 100\n" for h in range(-2, 3) for k in range(-2, 3)
                              for l in range(-2, 3)))

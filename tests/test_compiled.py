@@ -1,6 +1,7 @@
 """The ahead-of-time compiled chunk and block (physics/aot*.py): same bits as eager, clean\nfallbacks."""
 from __future__ import annotations
 
+import math
 import os
 import shutil
 
@@ -26,9 +27,9 @@ def _plan(dtype, args=ARGS):
     return make_plan(build_experiment(config_from_argv(args)), "cpu", dtype)
 
 
-def _render(plan):
+def _render(plan, notify=None):
     idx = rendered_indices(plan, None, None)
-    return render(plan, idx, chunk=500).values
+    return render(plan, idx, chunk=500, notify=notify).values
 
 
 @pytest.fixture()
@@ -66,17 +67,41 @@ def test_compiled_chunk_is_bit_identical_to_eager(compile_env, monkeypatch, dtyp
     monkeypatch.setenv("TORCHBRAGG_COMPILE", "off")
     eager = _render(_plan(dtype))
     assert calls == {"block": 0, "chunk": 0}
-    monkeypatch.setenv("TORCHBRAGG_COMPILE", "on")
-    compiled = _render(_plan(dtype))
-    assert calls["chunk"] > 0 and calls["block"] == 0, calls
-    assert [p.name.split("-")[0] for p in (cache / "aoti").glob("*.pt2")] == ["chunk"]
     assert eager.abs().max() > 0
+    monkeypatch.setenv("TORCHBRAGG_COMPILE", "on")
+    notes = []
+    compiled = _render(_plan(dtype), notes.append)
+    assert calls["chunk"] > 0, calls
+    # whatever the CPU, the result has the eager kernel's bits: the first covered chunk is
+    # rendered both ways, and a package that differs is dropped with a note
     assert torch.equal(compiled, eager), (compiled != eager).sum()
+    rejected = any("differs from the eager one" in n for n in notes)
+    if not rejected:
+        assert calls["block"] == 0, calls
+        assert [p.name.split("-")[0] for p in (cache / "aoti").glob("*.pt2")] == ["chunk"]
     # a later run loads the cached package instead of building
     monkeypatch.setenv("TORCHBRAGG_COMPILE", "auto")
     calls["chunk"] = 0
     again = _render(_plan(dtype))
     assert calls["chunk"] > 0 and torch.equal(again, eager)
+
+
+def test_a_chunk_package_that_differs_from_eager_is_dropped(compile_env, monkeypatch):
+    cache, calls = compile_env
+    monkeypatch.setenv("TORCHBRAGG_COMPILE", "off")
+    eager = _render(_plan(torch.float32))
+    monkeypatch.setenv("TORCHBRAGG_COMPILE", "on")
+    chunk_call = aot_chunk.CompiledChunk.__call__
+
+    def off_by_one_ulp(self, s, f):
+        res = chunk_call(self, s, f)
+        res.value = torch.nextafter(res.value, torch.full_like(res.value, math.inf))
+        return res
+
+    monkeypatch.setattr(aot_chunk.CompiledChunk, "__call__", off_by_one_ulp)
+    notes = []
+    assert torch.equal(_render(_plan(torch.float32), notes.append), eager)
+    assert any("differs from the eager one" in n for n in notes), notes
 
 
 def test_compiled_block_is_bit_identical_to_eager(compile_env, monkeypatch):
