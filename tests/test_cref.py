@@ -90,7 +90,8 @@ BAD_CASES = {
     "thicksteps_last": ["-detpixels", "16", "-detector_thicksteps"],
     "trace_pixel_short": ["-detpixels", "16", "-trace_pixel", "3"],
     "profile_unknown": ["-detpixels", "16", "-profile", "bogus"],
-    "mask_dimension_mismatch": ["-mask", "mask.img", "-detpixels", "16"],
+    # (the default profile reads it as the C does, Q37; the corrected one refuses it)
+    "mask_dimension_mismatch": ["-mask", "mask.img", "-detpixels", "16", "-profile", "corrected"],
     "smv_missing_size": ["-img", "nosize.img", "-detpixels", "16"],
     "smv_missing_header_bytes": ["-img", "nohb.img", "-detpixels", "16"],
 }

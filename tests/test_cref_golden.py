@@ -242,3 +242,33 @@ def test_trace_normaliser_legacy_forms():
     assert ("F_cell", ["12"]) in entries
     assert not compare_traces([("F_cell", ["12"])], [("F_cell", ["12.0000000000001"])])
     assert compare_traces([("F_cell", ["12"])], [("F_cell", ["12.00001"])])
+
+
+# ------------------------------------------------------------ the golden-fuzz set
+def _fuzz_ids():
+    from conftest import NO_FUZZ, find_golden_fuzz
+    from golden_support import case_names
+
+    fuzz = find_golden_fuzz()
+    if fuzz is None:
+        return [pytest.param("none", marks=pytest.mark.skip(reason=NO_FUZZ))]
+    return case_names(fuzz)
+
+
+@pytest.mark.parametrize("case", _fuzz_ids())
+def test_golden_fuzz_case(case, cref_bin, tmp_path):
+    """Random command lines on which the behaviour reference was wrong: every stored file,
+    stdout and the exit status as the upstream program's."""
+    from conftest import find_golden_fuzz
+    from golden_support import comparable_stdout, load_case, run_case
+
+    fuzz = find_golden_fuzz()
+    spec = load_case(fuzz, case)
+    proc = run_case(fuzz, case, tmp_path, cmd=[str(cref_bin)])
+    assert proc.returncode == spec["exit_code"], proc.stderr[-500:]
+    work = tmp_path / fuzz.name / case
+    for role, name in spec["outputs"].items():
+        if role != "stdout":
+            assert (work / name).read_bytes() == (fuzz / case / name).read_bytes(), role
+    ref = (fuzz / case / spec["outputs"]["stdout"]).read_text()
+    assert comparable_stdout(proc.stdout) == comparable_stdout(ref)

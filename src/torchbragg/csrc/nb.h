@@ -35,6 +35,10 @@ typedef struct nb_profile {
     int pix0_vector_ignored;      /* Q6: -pix0_vector(_mm) values are discarded */
     int misset_seed_collision;    /* Q7: -misset_seed is also parsed as -misset */
     int interp_global_switchoff;  /* Q11: first out-of-range interpolation turns it off for the run */
+    int thick_capture_no_sensor;  /* Q36: -oversample_thick evaluates the capture fraction (model.md
+                                     §6.10) even without a sensor (thickness 0): it is 0 */
+    int mask_any_size;            /* Q37: a -mask of another size is read with the detector's flat
+                                     pixel indices (past its end: 0); corrected: refused */
 } nb_profile;
 
 /* one trace request (slow, fast) */
@@ -126,6 +130,9 @@ typedef struct nb_sim {
 
     /* ---- structure factors ---- */
     int hkls;
+    double hkl_last_hkl[3]; /* h, k, l of the last record of the HKL file's first pass */
+    double hkl_last_F;      /* F of the last record of the second pass */
+    int hkl_last_l;         /* l index of the last record of the second pass */
     int h_min, h_max, k_min, k_max, l_min, l_max, h_range, k_range, l_range;
     double *Fgrid; /* (h_range+1)*(k_range+1)*(l_range+1) */
 

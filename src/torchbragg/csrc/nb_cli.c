@@ -6,8 +6,8 @@
 #include <string.h>
 #include <time.h>
 
-static const nb_profile PROFILE_DEFAULT = {"default", 1, 1, 1, 1, 1};
-static const nb_profile PROFILE_CORRECTED = {"corrected", 0, 0, 0, 0, 0};
+static const nb_profile PROFILE_DEFAULT = {"default", 1, 1, 1, 1, 1, 1, 1};
+static const nb_profile PROFILE_CORRECTED = {"corrected", 0, 0, 0, 0, 0, 0, 0};
 
 static void set3(double *v, double x, double y, double z)
 {

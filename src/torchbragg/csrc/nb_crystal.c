@@ -234,10 +234,61 @@ static void print_vectors(const char *title, const char *names[3], const double 
         printf("%s: %11.8f %11.8f %11.8f\n", lab[k], a[k], b[k], c[k]);
 }
 
-static double cell_angle(const double *u, const double *v, double sinval)
+/* Unclamped sine and cosine of the printed angle between edges x and y (model.md §2.5):
+ * sin = |other|*vol/|x|/|y|, cos = (x.y)/|x|/|y|, divided in this order (the observed last
+ * bits); beta takes its edges in the order (a, c). */
+static void edge_sin_cos(const double *x, const double *y, double other_len, double vol,
+                         double *sc)
 {
-    double cs = nb_dot(u, v) / (nb_mag(u) * nb_mag(v));
-    return atan2(clamp_sin(sinval), clamp_cos(cs)) * NB_RTD;
+    double lx = nb_mag(x), ly = nb_mag(y);
+    sc[0] = other_len * vol / lx / ly;
+    sc[1] = nb_dot(x, y) / lx / ly;
+}
+
+/* cli.md §8.2 row 15: printed before "Unit Cell:" when a sine or cosine of the final cell
+ * lies outside +-1.0000001 (before clamping) */
+static void oddball_warning(const char *title, const char *suffix, double sc[3][2])
+{
+    static const char *names[3] = {"alpha", "beta", "gamma"};
+    static const char *pads[3] = {"", " ", ""};
+    int k;
+    for (k = 0; k < 3; k++)
+        if (fabs(sc[k][0]) > 1.0000001 || fabs(sc[k][1]) > 1.0000001)
+            break;
+    if (k == 3)
+        return;
+    printf("WARNING: oddball %scell angles:\n", title);
+    for (k = 0; k < 3; k++) {
+        printf("sin(%s%s)%s = %.25g\n", names[k], suffix, pads[k], sc[k][0]);
+        printf("cos(%s%s)%s = %.25g\n", names[k], suffix, pads[k], sc[k][1]);
+    }
+}
+
+static double clamped_angle(const double *sc)
+{
+    return atan2(clamp_sin(sc[0]), clamp_cos(sc[1])) * NB_RTD;
+}
+
+/* the printed cell parameters of the final vectors (display only, model.md §2.5) */
+static void print_cell(const double *ra, const double *rb, const double *rc, const double *as,
+                       const double *bs, const double *cs, double V, double Vstar)
+{
+    double la = nb_mag(ra), lb = nb_mag(rb), lc = nb_mag(rc);
+    double las = nb_mag(as), lbs = nb_mag(bs), lcs = nb_mag(cs);
+    double real[3][2], recip[3][2];
+    edge_sin_cos(rb, rc, las, V, real[0]);
+    edge_sin_cos(ra, rc, lbs, V, real[1]);
+    edge_sin_cos(ra, rb, lcs, V, real[2]);
+    edge_sin_cos(bs, cs, la, Vstar, recip[0]);
+    edge_sin_cos(as, cs, lb, Vstar, recip[1]);
+    edge_sin_cos(as, bs, lc, Vstar, recip[2]);
+    oddball_warning("", "", real);
+    oddball_warning("reciprocal ", "_star", recip);
+    printf("Unit Cell: %g %g %g %g %g %g\n", la, lb, lc, clamped_angle(real[0]),
+           clamped_angle(real[1]), clamped_angle(real[2]));
+    printf("Recp Cell: %g %g %g %g %g %g\n", las, lbs, lcs, clamped_angle(recip[0]),
+           clamped_angle(recip[1]), clamped_angle(recip[2]));
+    printf("volume = %g A^3\n", V);
 }
 
 void nb_build_crystal(nb_sim *S)
@@ -247,7 +298,6 @@ void nb_build_crystal(nb_sim *S)
     double A[3], B[3], C[3], ra[3], rb[3], rc[3], t[3];
     static const char *rn[3] = {"a", "b", "c"};
     static const char *kn[3] = {"a_star", "b_star", "c_star"};
-    double la, lb, lc, las, lbs, lcs;
     memset(as, 0, 3 * sizeof(double));
     memset(bs, 0, 3 * sizeof(double));
     memset(cs, 0, 3 * sizeof(double));
@@ -350,20 +400,7 @@ void nb_build_crystal(nb_sim *S)
     nb_cross(ra, rb, t);
     scale3(t, Vstar, cs);
     S->V_cell = V;
-    la = nb_mag(ra);
-    lb = nb_mag(rb);
-    lc = nb_mag(rc);
-    las = nb_mag(as);
-    lbs = nb_mag(bs);
-    lcs = nb_mag(cs);
-    printf("Unit Cell: %g %g %g %g %g %g\n", la, lb, lc,
-           cell_angle(rb, rc, las * V / (lb * lc)), cell_angle(rc, ra, lbs * V / (lc * la)),
-           cell_angle(ra, rb, lcs * V / (la * lb)));
-    printf("Recp Cell: %g %g %g %g %g %g\n", las, lbs, lcs,
-           cell_angle(bs, cs, la * Vstar / (lbs * lcs)),
-           cell_angle(cs, as, lb * Vstar / (lcs * las)),
-           cell_angle(as, bs, lc * Vstar / (las * lbs)));
-    printf("volume = %g A^3\n", V);
+    print_cell(ra, rb, rc, as, bs, cs, V, Vstar);
     print_vectors("real-space cell vectors (Angstrom):", rn, ra, rb, rc);
     print_vectors("reciprocal-space cell vectors (Angstrom^-1):", kn, as, bs, cs);
     scale3(ra, 1e-10, S->a0);

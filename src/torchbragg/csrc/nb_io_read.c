@@ -83,8 +83,12 @@ void nb_read_smv_header(nb_sim *S, const char *file, int is_mask)
         nb_fatal("ERROR: %s %s: SMV header lacks a valid SIZE1/SIZE2 (or DETECTOR_DIMENSIONS)",
                  flag, file);
     }
+    /* the pixel counts set the extent at once, with the current pixel size (also without
+     * PIXEL_SIZE): the mask's BEAM_CENTER_Y below is measured from it (io.md §8.3 corrected) */
     S->fpixels = (int)w;
     S->spixels = (int)h;
+    S->detsize_f = S->pixel * S->fpixels;
+    S->detsize_s = S->pixel * S->spixels;
     npix = (size_t)S->fpixels * (size_t)S->spixels;
     want = hsize + 2 * npix;
     raw = nb_xcalloc(want, 1);
@@ -171,8 +175,8 @@ static void write_fdump(nb_sim *S)
 void nb_read_hkl(nb_sim *S)
 {
     FILE *fp = fopen(S->hklfile, "r");
-    double h, k, l, F;
-    int ih, ik, il, n = 0;
+    double h = 0, k = 0, l = 0, F = 0;
+    int ih = 0, ik = 0, il = 0, n = 0;
     size_t i, total;
     if (fp != NULL)
         fclose(fp);
@@ -206,6 +210,9 @@ void nb_read_hkl(nb_sim *S)
         n++;
     }
     S->hkls = n;
+    S->hkl_last_hkl[0] = h; /* left for -printout (render.c, io.md §12) */
+    S->hkl_last_hkl[1] = k;
+    S->hkl_last_hkl[2] = l;
     S->h_range = S->h_max - S->h_min + 1;
     S->k_range = S->k_max - S->k_min + 1;
     S->l_range = S->l_max - S->l_min + 1;
@@ -244,6 +251,8 @@ void nb_read_hkl(nb_sim *S)
                 (S->l_range + 1) + (size_t)(il - S->l_min);
         S->Fgrid[i] = F;
     }
+    S->hkl_last_F = F;
+    S->hkl_last_l = il;
     fclose(fp);
     write_fdump(S);
 }

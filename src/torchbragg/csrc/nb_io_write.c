@@ -69,6 +69,16 @@ static int rendered(const nb_sim *S, int f, int s)
     return 1;
 }
 
+/* io.md §10 (observed for negative values): the scaled value, at most 255, truncated toward
+ * zero and stored modulo 256 (-3.7 -> 253); no lower clip.  NaN, -inf and values below the
+ * 64-bit integer range give 0. */
+static unsigned char pgm_byte(double t)
+{
+    if (!(t >= -9223372036854775808.0))
+        return 0;
+    return (unsigned char)((long long)t & 0xFF);
+}
+
 static void smv_header(const nb_sim *S, char *buf, size_t len, size_t *used)
 {
     double px = S->pixel;
@@ -129,16 +139,18 @@ void nb_write_outputs(nb_sim *S)
     S->max_I = 0.0;
     for (s = 0; s < S->spixels; s++)
         for (f = 0; f < S->fpixels; f++) {
-            double v = S->floatimage[(size_t)s * S->fpixels + f];
+            float fv = S->floatimage[(size_t)s * S->fpixels + f], sq;
+            double v = fv;
             if (!rendered(S, f, s))
                 continue;
+            sq = fv * fv; /* the square is binary32 (observed: rms= inf past ~1.84e19) */
             if (v > S->max_I) {
                 S->max_I = v;
                 maxf = f;
                 maxs = s;
             }
             sum += v;
-            sumsq += v * v;
+            sumsq += sq;
             nrend++;
         }
     if (maxf >= 0) {
@@ -200,9 +212,7 @@ void nb_write_outputs(nb_sim *S)
                 t = S->floatimage[i] * S->pgm_scale;
                 if (t > 255.0)
                     t = 255.0;
-                if (!(t >= 0.0))
-                    t = 0.0;
-                bytes[i] = (unsigned char)t;
+                bytes[i] = pgm_byte(t);
             }
         printf("writing %s as %lu-byte integers\n", S->pgmfile, (unsigned long)sizeof(unsigned char));
         fp = open_output(S->pgmfile, tmp, sizeof(tmp));

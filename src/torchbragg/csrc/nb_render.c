@@ -14,6 +14,9 @@
  *    the grid.  The first such pixel in serial order is then re-rendered serially with the
  *    global switch (warning printed there), the rest of its row serially and all later rows in
  *    parallel with interpolation off -- exactly the single-thread result.
+ *  - -printout (io.md §12): the printed h, k, l, nearest indices, F_latt, F_cell and cell
+ *    vectors are loop variables that persist across pixels (shown_vars); printout runs are
+ *    rendered serially, so they follow the single-thread pixel order.
  */
 #include "nb.h"
 
@@ -26,7 +29,18 @@
 
 enum { INTERP_OFF = 0, INTERP_SWITCH = 1, INTERP_PEREVAL = 2 };
 
+/* The loop variables -printout shows that persist across pixels (io.md §12, observed):
+ * h..F_latt and the cell vectors are those of the run's last evaluation not cut by -dmin
+ * (set for every domain, before the F_latt = 0 skip), F_cell that of the last evaluation that
+ * computed one.  Before the run's first evaluation they hold what the set-up left
+ * (init_shown). */
 typedef struct {
+    double h, k, l, h0, k0, l0, F_latt, F_cell;
+    double a[3], b[3], c[3];
+} shown_vars;
+
+typedef struct {
+    shown_vars shown;
     double ap[3], bp[3], cp[3]; /* working lattice after the phi rotation (Q1 state) */
     double pvec[3];             /* E-vector, renormalised in place by the Kahn factor */
     int phi_loop_done;
@@ -157,6 +171,30 @@ static double rint_half_down(double x)
     return ceil(x - 0.5);
 }
 
+/* -printout block of one pixel (io.md §12): stol and position of the pixel's last sub-pixel
+ * and source, the persistent loop variables v, and the pixel's own I, polar, omega, capture
+ * fraction and stored value (own[0..4]) */
+static void print_pixel(const nb_sim *S, int f, int s, double stol, const double *pos,
+                        const shown_vars *v, const double *own)
+{
+    double tt = atan2(sqrt(pos[1] * pos[1] + pos[2] * pos[2]), pos[0]);
+    printf("%4d %4d : stol = %g or %g\n", f, s, stol, sin(tt / 2.0) / (S->lambda0 * 1e10));
+    printf("at %g %g %g\n", pos[0], pos[1], pos[2]);
+    printf("hkl= %f %f %f  hkl0= %d %d %d\n", v->h, v->k, v->l, (int)v->h0, (int)v->k0,
+           (int)v->l0);
+    printf(" F_cell=%g  F_latt=%g   I = %g\n", v->F_cell, v->F_latt, own[0]);
+    printf("I/steps %15.10g\n", own[0] / S->steps);
+    printf("polar   %15.10g\n", own[1]);
+    printf("omega   %15.10g\n", own[2]);
+    printf("capfrac %15.10g\n", own[3]);
+    printf("pixel   %15.10g\n", own[4]);
+    printf("real-space cell vectors (Angstrom):\n");
+    printf("     %-10s  %-10s  %-10s\n", "a", "b", "c");
+    printf("X: %11.8f %11.8f %11.8f\n", v->a[0] * 1e10, v->b[0] * 1e10, v->c[0] * 1e10);
+    printf("Y: %11.8f %11.8f %11.8f\n", v->a[1] * 1e10, v->b[1] * 1e10, v->c[1] * 1e10);
+    printf("Z: %11.8f %11.8f %11.8f\n", v->a[2] * 1e10, v->b[2] * 1e10, v->c[2] * 1e10);
+}
+
 /* Render one pixel; returns 1 if an interpolation evaluation left the grid. */
 static int render_pixel(nb_sim *S, rstate *st, int s, int f, int mode, int *interp_on,
                         double *omega_acc)
@@ -167,14 +205,17 @@ static int render_pixel(nb_sim *S, rstate *st, int s, int f, int mode, int *inte
     const int nsrc = S->nsources, nphi = S->phisteps, ndom = S->mosaic_domains;
     double I = S->I_bg, polar = S->nopolar ? 1.0 : 0.0, omega = 0.0, capture = 1.0;
     double pos[3] = {0, 0, 0}, dhat[3], R = 0, Sv[3] = {0, 0, 0}, stol = 0, cos2theta = 0;
-    double a[3], b[3], c[3], h = 0, k = 0, l = 0, h0 = 0, k0 = 0, l0 = 0;
-    double F_latt = 0, F_cell = 0, value;
+    double a[3], b[3], c[3], h = st->shown.h, k = st->shown.k, l = st->shown.l;
+    double h0 = st->shown.h0, k0 = st->shown.k0, l0 = st->shown.l0;
+    double F_latt = st->shown.F_latt, F_cell = st->shown.F_cell, value;
+    const int absorb = S->thickness > 0.0 ||
+                       (S->oversample_thick && S->prof.thick_capture_no_sensor);
     int oor_any = 0, t, isub, jsub, src, m, q, kk;
     size_t idx = (size_t)s * S->fpixels + f;
 
-    memcpy(a, st->ap, sizeof(a));
-    memcpy(b, st->bp, sizeof(b));
-    memcpy(c, st->cp, sizeof(c));
+    memcpy(a, st->shown.a, sizeof(a));
+    memcpy(b, st->shown.b, sizeof(b));
+    memcpy(c, st->shown.c, sizeof(c));
     if (tr)
         nb_trace_ints("pixel", (int[2]){s, f}, 2);
     for (t = 0; t < S->thicksteps; t++) {
@@ -206,7 +247,9 @@ static int render_pixel(nb_sim *S, rstate *st, int s, int f, int mode, int *inte
                 }
                 if (omega_acc)
                     *omega_acc += omega;
-                if (S->thickness > 0.0 && (capture == 0.0 || S->oversample_thick)) {
+                /* §6.10; Q36: -oversample_thick evaluates it without a sensor too, where
+                 * the layer spacing is 0 and the capture fraction 0 (NaN if rho = 0) */
+                if (absorb && (capture == 0.0 || S->oversample_thick)) {
                     double rho = nb_dot(dhat, S->odet);
                     capture = exp(-(t * S->thickstep * S->mu) / rho) -
                               exp(-((t + 1) * S->thickstep * S->mu) / rho);
@@ -371,23 +414,21 @@ static int render_pixel(nb_sim *S, rstate *st, int s, int f, int mode, int *inte
         nb_trace_num("I_pixel_final", value);
         nb_trace_num("floatimage_accumulated", (double)S->floatimage[idx]);
     }
+    /* the loop variables persist into the next pixel (io.md §12) */
+    st->shown.h = h;
+    st->shown.k = k;
+    st->shown.l = l;
+    st->shown.h0 = h0;
+    st->shown.k0 = k0;
+    st->shown.l0 = l0;
+    st->shown.F_latt = F_latt;
+    st->shown.F_cell = F_cell;
+    memcpy(st->shown.a, a, sizeof(a));
+    memcpy(st->shown.b, b, sizeof(b));
+    memcpy(st->shown.c, c, sizeof(c));
     if (S->printout && (S->printout_f < 0 || (f == S->printout_f && s == S->printout_s))) {
-        static const char *rn[3] = {"a", "b", "c"};
-        double tt = atan2(sqrt(pos[1] * pos[1] + pos[2] * pos[2]), pos[0]);
-        printf("%4d %4d : stol = %g or %g\n", f, s, stol, sin(tt / 2.0) / (S->lambda0 * 1e10));
-        printf("at %g %g %g\n", pos[0], pos[1], pos[2]);
-        printf("hkl= %f %f %f  hkl0= %d %d %d\n", h, k, l, (int)h0, (int)k0, (int)l0);
-        printf(" F_cell=%g  F_latt=%g   I = %g\n", F_cell, F_latt, I);
-        printf("I/steps %15.10g\n", I / S->steps);
-        printf("polar   %15.10g\n", polar);
-        printf("omega   %15.10g\n", omega);
-        printf("capfrac %15.10g\n", capture);
-        printf("pixel   %15.10g\n", (double)S->floatimage[idx]);
-        printf("real-space cell vectors (Angstrom):\n");
-        printf("     %-10s  %-10s  %-10s\n", rn[0], rn[1], rn[2]);
-        printf("X: %11.8f %11.8f %11.8f\n", a[0] * 1e10, b[0] * 1e10, c[0] * 1e10);
-        printf("Y: %11.8f %11.8f %11.8f\n", a[1] * 1e10, b[1] * 1e10, c[1] * 1e10);
-        printf("Z: %11.8f %11.8f %11.8f\n", a[2] * 1e10, b[2] * 1e10, c[2] * 1e10);
+        const double own[5] = {I, polar, omega, capture, (double)S->floatimage[idx]};
+        print_pixel(S, f, s, stol, pos, &st->shown, own);
     }
     return oor_any;
 }
@@ -418,6 +459,48 @@ static void progress_tick(long add, long roi_area, long *done, long *lastpct)
     }
 }
 
+/* io.md §8.4 and Q37: the mask values, in file order, are indexed with the detector's flat
+ * pixel index slow*fpixels + fast; a pixel past the end of the mask counts as mask value 0.
+ * The corrected profile refuses a mask of another size. */
+static void fit_mask(nb_sim *S)
+{
+    size_t npix = (size_t)S->fpixels * S->spixels, nmask = (size_t)S->mask_w * S->mask_h;
+    unsigned short *fitted;
+    if (!S->maskimage || (S->mask_w == S->fpixels && S->mask_h == S->spixels))
+        return;
+    if (!S->prof.mask_any_size)
+        nb_fatal("ERROR: -mask %s is %dx%d pixels but the detector is %dx%d", S->maskfile,
+                 S->mask_w, S->mask_h, S->fpixels, S->spixels);
+    fflush(stdout);
+    fprintf(stderr, "WARNING: -mask %s is %dx%d pixels but the detector is %dx%d: the mask is "
+            "read with the detector's pixel indices\n", S->maskfile, S->mask_w, S->mask_h,
+            S->fpixels, S->spixels);
+    fitted = nb_xcalloc(npix, sizeof(unsigned short));
+    memcpy(fitted, S->maskimage, (npix < nmask ? npix : nmask) * sizeof(unsigned short));
+    free(S->maskimage);
+    S->maskimage = fitted;
+    S->mask_w = S->fpixels;
+    S->mask_h = S->spixels;
+}
+
+/* the -printout variables before the run's first evaluation (observed): h, k, l of the HKL
+ * file's first pass, F_cell and l0 of its second pass (all 0 without an HKL file),
+ * h0 = k0 = 6, F_latt = 0 and the set-up cell vectors a0, b0, c0 */
+static void init_shown(const nb_sim *S, shown_vars *v)
+{
+    v->h = S->hkl_last_hkl[0];
+    v->k = S->hkl_last_hkl[1];
+    v->l = S->hkl_last_hkl[2];
+    v->h0 = 6.0;
+    v->k0 = 6.0;
+    v->l0 = S->hkl_last_l;
+    v->F_latt = 0.0;
+    v->F_cell = S->hkl_last_F;
+    memcpy(v->a, S->a0, sizeof(v->a));
+    memcpy(v->b, S->b0, sizeof(v->b));
+    memcpy(v->c, S->c0, sizeof(v->c));
+}
+
 static int vec_fixed(const double *v)
 {
     double u[3];
@@ -438,9 +521,8 @@ void nb_render(nb_sim *S)
     rstate st;
 
     S->floatimage = nb_xcalloc(npix ? npix : 1, sizeof(float));
-    if (S->maskimage && (S->mask_w != S->fpixels || S->mask_h != S->spixels))
-        nb_fatal("ERROR: -mask %s is %dx%d pixels but the detector is %dx%d", S->maskfile,
-                 S->mask_w, S->mask_h, S->fpixels, S->spixels);
+    fit_mask(S);
+    init_shown(S, &st.shown);
     memcpy(st.ap, S->a0, sizeof(st.ap));
     memcpy(st.bp, S->b0, sizeof(st.bp));
     memcpy(st.cp, S->c0, sizeof(st.cp));
