@@ -83,7 +83,8 @@ def test_empty_hkl_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.hkl"]
 
 
-def test_mask_size_mismatch(tmp_path):
+def test_mask_size_mismatch_refused_by_the_corrected_profile(tmp_path):
+    """(The default profile reads it as the C does, Q37: tests/test_c_behaviours.py.)"""
     from torchbragg.io.smv import SMVHeader, write_smv
     import numpy as np
 
@@ -92,6 +93,7 @@ def test_mask_size_mismatch(tmp_path):
                                detsize_s=8e-4, dials_origin_mm=(0, 0, 0), orgx=0, orgy=0,
                                close_distance=0.1, phi0=0, osc=0, twotheta=0)
     write_smv(tmp_path / "mask.img", header, np.ones((8, 8), dtype=np.uint16))
-    proc = run(BASE + ["-mask", "mask.img", "-detpixels", "16"], tmp_path)
+    proc = run(BASE + ["-mask", "mask.img", "-detpixels", "16", "-profile", "corrected"],
+               tmp_path)
     assert_clean_failure(proc, 9, "mask.img")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mask.img"]
