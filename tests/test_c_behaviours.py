@@ -202,3 +202,22 @@ def test_printout_values_persist_across_cut_pixels(tmp_path, with_table):
         if cut[i]:
             for key in ("hkl", "F_cell", "X:"):
                 assert blocks[i][key].split("I =")[0] == blocks[i - 1][key].split("I =")[0]
+
+
+@pytest.mark.parametrize("args", ["", "-detpixels 8", "-default_F 0 -N 2"])
+def test_missing_structure_factors_reported_before_the_cell(tmp_path, args):
+    """cli.md §7: with no -hkl, no cache and default_F 0, the ERROR line comes first (even when
+    the cell is missing too), glued to the usage text; torchbragg's extensions go to stderr."""
+    proc = cli(tmp_path, args)
+    assert proc.returncode == 9
+    lines = proc.stdout.splitlines()
+    assert lines[1] == ("ERROR: no hkl file and no dump file to read."
+                        "usage: nanoBragg -mat auto.mat -hkl Fs.hkl")
+    assert "torchbragg extensions" not in proc.stdout and "torchbragg extensions" in proc.stderr
+
+
+def test_missing_cell_with_a_cache_prints_the_usage_only(tmp_path):
+    (tmp_path / "Fdump.bin").write_bytes(b"")
+    proc = cli(tmp_path, "-detpixels 8")
+    assert proc.returncode == 9
+    assert proc.stdout.splitlines()[1] == "usage: nanoBragg -mat auto.mat -hkl Fs.hkl"

@@ -104,6 +104,15 @@ def _read_header_file(path: str, is_mask: bool, state: ParseState, run: LoadedRu
     return img
 
 
+def _opens(path: str) -> bool:
+    """Whether ``path`` opens for reading (the C's test for a structure-factor cache)."""
+    try:
+        with open(path, "rb"):
+            return True
+    except OSError:
+        return False
+
+
 def parse_argv(argv: Sequence[str], now: Optional[int] = None) -> LoadedRun:
     """Scan ``argv`` and resolve precedence; returns the config and console bookkeeping."""
     from torchbragg.cli.strict import check_argv
@@ -124,6 +133,10 @@ def parse_argv(argv: Sequence[str], now: Optional[int] = None) -> LoadedRun:
     if state.seed is None:
         state.seed = start_seed
     misset_seed = state.misset_seed if state.misset_seed is not None else start_seed
+    if state.hklfile is None and state.default_F == 0 and not _opens(state.dumpfile):
+        # checked before the cell (cli.md §7: no arguments at all print this line too)
+        raise UsageError("no hkl file and no dump file to read.",
+                         prefix="ERROR: no hkl file and no dump file to read.")
     if not argv or (state.matfile is None and (state.cell is None or state.cell[0] <= 0)):
         raise UsageError("no -mat file and no positive -cell edge given")
     # pixel count vs extent (cli.md §2.4)

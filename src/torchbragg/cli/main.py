@@ -18,7 +18,7 @@ from torchbragg.cli.load import UsageError, load_structure_factors, parse_argv
 from torchbragg.cli.printout import Printout
 from torchbragg.cli.progress import Progress
 from torchbragg.cli.report import BANNER, pre_banner_lines, sampling_lines, setup_lines
-from torchbragg.cli.usage import usage_text
+from torchbragg.cli.usage import EXTENSIONS, usage_text
 from torchbragg.errors import (TorchBraggError, debug_enabled, install_sigterm_handler,
                                report_internal_error, report_interrupt)
 
@@ -37,7 +37,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             sys.stdout.write(exc.prefix)
         sys.stdout.write(usage_text())
         sys.stdout.flush()
-        print(f"torchbragg: error: {exc}", file=sys.stderr)
+        print(f"torchbragg: error: {exc}\n{EXTENSIONS}", file=sys.stderr)
         return exc.exit_status
     except TorchBraggError as exc:
         sys.stdout.flush()

@@ -87,6 +87,9 @@ def usage_text(adc: float = 40.0, beamsize_mm: float = 0.1, exposure: float = 1.
     for flag, text in _OPTIONS:
         lines.append("\t%-16s\t%s" % (flag, text.format(adc=adc, beamsize_mm=beamsize_mm,
                                                          exposure=exposure)))
-    lines.append("torchbragg extensions: -dtype float32|float64 -device cpu|cuda|auto "
-                 "-profile nanobragg|corrected -trace_pixel SLOW FAST -chunk_pixels N")
     return "\n".join(lines) + "\n"
+
+
+#: printed on stderr after a usage error (stdout stays the C's)
+EXTENSIONS = ("torchbragg extensions: -dtype float32|float64 -device cpu|cuda|auto "
+              "-profile nanobragg|corrected -trace_pixel SLOW FAST -chunk_pixels N")
