@@ -1,4 +1,5 @@
-"""``torchbragg-parity``: trace, compare-traces, compare-images and run (see docs/parity.md)."""
+"""``torchbragg-parity``: trace, compare-traces, compare-images, run (docs/parity.md), campaign
+and merge (docs/campaign.md)."""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +8,7 @@ import sys
 from pathlib import Path
 
 from torchbragg.parity.bundle import BundleError, write_json
+from torchbragg.parity.campaign import command as campaign_command
 from torchbragg.parity.compare_images import (
     ImageError, crop, image_metrics, judge, read_float_image,
 )
@@ -119,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fpixels", type=int, help="image width if it cannot be read from stdout")
     p.add_argument("--spixels", type=int, help="image height if it cannot be read from stdout")
     p.add_argument("--keep-work", action="store_true", help="keep the scratch folders")
+    campaign_command.add_parsers(sub)
     return parser
 
 
@@ -223,7 +226,8 @@ def cmd_run(ns, extra) -> int:
 
 
 COMMANDS = {"trace": cmd_trace, "compare-traces": cmd_compare_traces,
-            "compare-images": cmd_compare_images, "run": cmd_run}
+            "compare-images": cmd_compare_images, "run": cmd_run,
+            "campaign": campaign_command.cmd_campaign, "merge": campaign_command.cmd_merge}
 
 
 def main(argv: list[str] | None = None) -> int:
