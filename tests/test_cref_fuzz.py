@@ -300,3 +300,20 @@ def test_interpolation_warning_precedes_the_block_of_its_pixel(cref_bin, tmp_pat
                     lines[at])
     before = sum(1 for line in lines[:at] if " : stol" in line)
     assert 0 < before < 255
+
+
+@pytest.mark.parametrize("conv, pivot", [("-dials", "direct beam spot"), ("-xds", "sample"),
+                                         ("-mosflm", "direct beam spot")])
+def test_convention_flag_pivot_survives_a_custom_switch(cref_bin, tmp_path, conv, pivot):
+    """model.md §6.5: -dials sets pivot BEAM as a flag side effect (DIALS itself forces
+    SAMPLE); a later vector flag selects CUSTOM, which keeps the flag's pivot."""
+    import sys
+
+    args = BASE + [conv, "-polar_vector", "0", "0", "1"]
+    c = ok(cref_bin, args, tmp_path / "c")
+    assert f"pivoting detector around {pivot}" in c.stdout
+    (tmp_path / "py").mkdir()
+    py = subprocess.run([sys.executable, "-m", "torchbragg", *args, *OUTPUTS],
+                        cwd=tmp_path / "py", capture_output=True, text=True, timeout=300)
+    assert py.stdout == c.stdout
+    assert (tmp_path / "py" / "f.bin").read_bytes() == (tmp_path / "c" / "f.bin").read_bytes()

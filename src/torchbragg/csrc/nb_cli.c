@@ -342,8 +342,10 @@ void nb_parse(nb_sim *S)
             S->pivot = PIVOT_SAMPLE;
         }
         if (HAS("-dials")) {
+            /* the flag's side effect is BEAM (model.md 6.5); DIALS itself forces SAMPLE,
+               so this shows only when a vector flag later selects CUSTOM */
             S->convention = CONV_DIALS;
-            S->pivot = PIVOT_SAMPLE;
+            S->pivot = PIVOT_BEAM;
         }
         if (HAS("-fdet_vector") && NEED(3)) {
             set3(S->fdet, atof(ARG(1)), atof(ARG(2)), atof(ARG(3)));
