@@ -105,6 +105,35 @@ def parity_cuda(session: nox.Session) -> None:
     _parity(session, "cuda")
 
 
+@nox.session(venv_backend="none")
+def campaign(session: nox.Session) -> None:
+    """A parity campaign (docs/campaign.md): `-- [smoke|coverage|random|SPEC] [--container]
+    [torchbragg-parity campaign options]`; on the host, or in the CPU image."""
+    from torchbragg.containers.campaign import (CAMPAIGN_REPORTS, campaign_plan,
+                                                container_mounts, payload_args)
+
+    try:
+        plan = campaign_plan(ROOT, session.posargs)
+    except tc.ContainerError as exc:
+        session.error(str(exc))
+    args = payload_args(ROOT, plan)
+    if not plan.container:
+        argv, env = tc.host_payload(ROOT, args, runtime_note="nox -s campaign on the host",
+                                    out_root=str(ROOT / CAMPAIGN_REPORTS))
+        session.run(*argv, env=env, external=True, success_codes=[0, 3])
+        return
+    ok, why = tc.engine_status()
+    if not ok:
+        session.error(f"campaign --container: no Docker engine: {why}")
+    _build_image(session, "cpu")
+    out = ROOT / CAMPAIGN_REPORTS
+    out.mkdir(parents=True, exist_ok=True)
+    argv = tc.run_command(tc.IMAGES["cpu"], out_dir=str(out), args=args,
+                          user=tc.container_user())
+    argv[argv.index(tc.IMAGES["cpu"]):argv.index(tc.IMAGES["cpu"])] = container_mounts(ROOT)
+    session.run(*argv, external=True, success_codes=[0, 3])
+
+
 @nox.session(venv_backend="none", tags=["docker"])
 def images(session: nox.Session) -> None:
     """Build the CPU and CUDA images (posargs: cpu and/or cuda)."""

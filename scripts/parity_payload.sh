@@ -2,12 +2,13 @@
 # The parity payload: the images' entrypoint, and what `nox -s parity-cpu -- --local` runs.
 #
 #   parity_payload.sh [torchbragg-parity run options] [-- nanoBragg args]
+#   parity_payload.sh campaign SPEC.yaml [torchbragg-parity campaign options]
 #
 # Default arguments: --preset supervisor.  The bundle goes to $PARITY_OUT/<UTC timestamp>/
 # (PARITY_OUT: /out in the images, reports/parity on the host) unless --out/--out-root is given.
 # NB_C_BIN comes from $TORCHBRAGG_PREFIX/payload.env when the image was built with C_SOURCE.
 # TORCHBRAGG_RUNTIME (docker|host) and TORCHBRAGG_RUNTIME_NOTE are recorded in summary.md and
-# env.json.  The exit status is torchbragg-parity's (0 pass, 1 fail, 2 error).
+# env.json.  The exit status is torchbragg-parity's (0 pass, 1 fail, 2 error; campaign: 3 C faults only).
 set -euo pipefail
 
 out_root="${PARITY_OUT:-/out}"
@@ -33,6 +34,10 @@ for arg in "$@"; do
 done
 
 run=(torchbragg-parity run)
+if [ "${1:-}" = campaign ]; then
+    shift
+    run=(torchbragg-parity campaign)
+fi
 bundle=""
 if [ "$has_out" = 0 ]; then
     mkdir -p "$out_root"

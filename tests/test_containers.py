@@ -343,3 +343,40 @@ def test_noxfile_lists_sessions():
     for name in ("tests", "lint", "parity-cpu [docker]", "parity-cuda [docker,gpu]",
                  "images [docker]", "bench", "docker-smoke [docker]"):
         assert name in proc.stdout
+
+
+# --------------------------------------------------------------------------- nox -s campaign
+def test_campaign_plan_presets_specs_and_container(tmp_path):
+    from torchbragg.containers.campaign import campaign_plan, container_mounts, payload_args
+
+    repo = Path(__file__).resolve().parents[1]
+    plan = campaign_plan(repo, [])
+    assert plan.spec.endswith("campaigns/smoke.yaml") and not plan.container
+    assert payload_args(repo, plan) == ["campaign", plan.spec]
+    plan = campaign_plan(repo, ["random", "--container", "--shard", "2/4", "--dtype", "float32"])
+    assert plan.container and plan.args == ["--shard", "2/4", "--dtype", "float32"]
+    assert payload_args(repo, plan) == ["campaign", "/campaigns/random.yaml", "--shard", "2/4",
+                                        "--dtype", "float32"]
+    assert container_mounts(repo) == ["-v", f"{repo / 'campaigns'}:/campaigns:ro"]
+    own = tmp_path / "mine.yaml"
+    own.write_text("version: 1\n")
+    assert campaign_plan(repo, [str(own)]).spec == str(own)
+    with pytest.raises(tc.ContainerError, match="unknown preset"):
+        campaign_plan(repo, ["nightly"])
+    with pytest.raises(tc.ContainerError, match="under campaigns/"):
+        campaign_plan(repo, [str(own), "--container"])
+
+
+def test_payload_script_runs_a_campaign(tmp_path):
+    spec = tmp_path / "one.yaml"
+    spec.write_text("version: 1\nsuites:\n  - name: g\n    kind: guards\n    cases:\n"
+                    "      - {name: nocell, argv: -default_F 1 -detpixels 8, exit: 9}\n")
+    env = dict(os.environ, PARITY_OUT=str(tmp_path / "out"), TORCHBRAGG_RUNTIME="host",
+               PYTHON=sys.executable)
+    proc = subprocess.run(["bash", str(ROOT / "scripts" / "parity_payload.sh"), "campaign",
+                           str(spec), "--quiet"], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    (bundle,) = (tmp_path / "out").iterdir()
+    assert json.loads((bundle / "metrics.json").read_text())["verdicts"]["guard_ok"] == 1
+    assert "host" in (bundle / "summary.md").read_text()
