@@ -51,3 +51,20 @@ def test_bytecode_is_compiled_before_timing():
     text = markdown({"created": "t", "cpu": "x", "torch_threads": 1, "device": "cpu", "reps": 1,
                      "bytecode": True, "workloads": {}})
     assert "bytecode compiled before timing" in text
+
+
+def test_campaign_benchmark_reports_both_sides():
+    import shutil
+
+    import pytest
+
+    if shutil.which("torchbragg-cref") is None:
+        pytest.skip("torchbragg-cref is not installed")
+    from torchbragg.bench.campaign import markdown as campaign_markdown
+    from torchbragg.bench.campaign import run_campaign_bench
+
+    row = run_campaign_bench(3, seed=5)
+    assert row["cases"] == 3 and sum(row["verdicts"].values()) == 3
+    assert row["c_cases_per_s"] > 0 and row["py_cases_per_s"] > 0 and row["wall_s"] > 0
+    assert row["target_wall_s"] == 4.5
+    assert "3 random cases" in "\n".join(campaign_markdown(row))

@@ -1,4 +1,4 @@
-"""``python -m torchbragg.bench``: time torchbragg against the C reference (W1–W4).
+"""``python -m torchbragg.bench``: time torchbragg against the C reference (W1–W4, campaign).
 
 Writes ``bench.json`` and ``bench.md`` (ratios torchbragg/C) into
 ``reports/bench/<UTC timestamp>/`` (or ``--out``).
@@ -88,6 +88,8 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--timeout", type=float, default=1800.0)
     ap.add_argument("--out", default=None, help="output folder (default reports/bench/<UTC>)")
+    ap.add_argument("--campaign", type=int, default=200, metavar="N",
+                    help="random campaign cases to time, both sides (default 200; 0: skip)")
     args = ap.parse_args(argv)
     import torch
 
@@ -103,14 +105,23 @@ def main(argv=None) -> int:
               "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
               "python": platform.python_version(), "reps": args.reps,
               "bytecode": compile_bytecode(), "workloads": {}}
-    for name in args.workloads.split(","):
+    for name in filter(None, args.workloads.split(",")):
         wl = all_w[name.strip()]
         print(f"{name}: {'skipped' if wl is None else 'running'}", file=sys.stderr, flush=True)
         result["workloads"][name] = (None if wl is None else
                                      run_workload(wl, vs, args.reps, args.timeout))
         (out / "bench.json").write_text(json.dumps(result, indent=1))
-    (out / "bench.md").write_text(markdown(result))
-    sys.stdout.write(markdown(result))
+    text = markdown(result)
+    if args.campaign > 0:
+        from torchbragg.bench.campaign import markdown as campaign_markdown
+        from torchbragg.bench.campaign import run_campaign_bench
+
+        print(f"campaign: {args.campaign} random cases", file=sys.stderr, flush=True)
+        result["campaign"] = run_campaign_bench(args.campaign)
+        (out / "bench.json").write_text(json.dumps(result, indent=1))
+        text += "\n".join(campaign_markdown(result["campaign"])) + "\n"
+    (out / "bench.md").write_text(text)
+    sys.stdout.write(text)
     print(f"report: {out}", file=sys.stderr)
     return 0
 
