@@ -13,7 +13,8 @@ A new flag in the table without a family fails ``tests/test_families.py``.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Set
+from functools import lru_cache
+from typing import Dict, List, Sequence, Set, Tuple
 
 #: family -> patterns
 FAMILIES: Dict[str, tuple] = {
@@ -74,10 +75,23 @@ _VECTORS = {"-beam_vector", "-polar_vector", "-fdet_vector", "-sdet_vector", "-o
             "-spindle_axis", "-twotheta_axis", "-pix0_vector"}
 
 
+@lru_cache(maxsize=None)
 def _table():
     from torchbragg.cli.flags import FLAGS, Flag
 
-    return list(FLAGS) + [Flag("-img", 1, None), Flag("-mask", 1, None)]
+    return tuple(FLAGS) + (Flag("-img", 1, None), Flag("-mask", 1, None))
+
+
+@lru_cache(maxsize=4096)
+def _matching(tok: str) -> Tuple:
+    """The flags the scan fires on ``tok``, in table order, up to a skip-rest flag."""
+    matched = []
+    for f in _table():
+        if f.matches(tok):
+            matched.append(f)
+            if f.skip_rest:
+                break
+    return tuple(matched)
 
 
 def _is_number(tok: str) -> bool:
@@ -107,18 +121,12 @@ def _value_count(pattern: str, arity: int, args: Sequence[str]) -> int:
 def matched_patterns(argv: Sequence[str]) -> List[List[str]]:
     """For each token of ``argv``, the patterns the scan fires on it (after skip-rest);
     empty for values, negative numbers and tokens that do not start with ``-``."""
-    table = _table()
     out: List[List[str]] = [[] for _ in argv]
     values: Set[int] = set()
     for i, tok in enumerate(argv):
         if not tok.startswith("-") or i in values or _is_number(tok):
             continue
-        matched = []
-        for f in table:
-            if f.matches(tok):
-                matched.append(f)
-                if f.skip_rest:
-                    break
+        matched = _matching(tok)
         patterns = [f.pattern for f in matched]
         out[i] = patterns
         # the values belong to the primary flags (not those whose pattern lies inside
