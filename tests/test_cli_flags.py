@@ -79,6 +79,17 @@ def test_guarded_exact_flags():
     assert state("-oversample_thick").oversample is None
 
 
+def test_stolout_is_a_known_inert_flag():
+    """cli.md §2.1/§3.2: ``-stolout*`` needs length > 7, which ``-stolout`` itself (8
+    characters) has: a known flag taking a file name (never written), not an unknown one."""
+    run = parse_argv(BASE + ["-stolout", "out.stol", "-detpixels", "16"], now=1000)
+    assert run.warnings == []
+    assert parse_argv(BASE + ["-stoloutfile", "x.stol"], now=1000).warnings == []
+    with pytest.raises(InputError, match="-stolout"):
+        parse_argv(BASE + ["-stolout"], now=1000)  # a file flag missing its file name
+    assert parse_argv(BASE + ["-stolou", "x"], now=1000).warnings  # shorter: unknown
+
+
 def test_convention_forces_pivot_q2():
     det = build_experiment(config("-twotheta", "20", "-pivot", "sample")).detector
     assert det.convention == "MOSFLM" and det.pivot == "BEAM"

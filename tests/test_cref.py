@@ -257,3 +257,13 @@ def test_sanitizers_script(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "0 failed" in proc.stdout
+
+
+def test_stolout_is_a_known_flag(cref_bin, tmp_path):
+    """As torchbragg (cli.md §3.2, length > 7): no unknown-flag warning, an inert file flag."""
+    args = ["-cell", "100", "-default_F", "1", "-detpixels", "8", "-nonoise", "-nopgm",
+            "-stolout", "out.stol"]
+    proc = run(cref_bin, args, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "unknown flag" not in proc.stderr and not (tmp_path / "out.stol").exists()
+    assert run(cref_bin, args[:-1], tmp_path).returncode == 9  # missing its file name

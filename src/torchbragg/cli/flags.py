@@ -23,7 +23,7 @@ class Flag:
     pattern: str
     arity: int
     action: Action
-    match: str = "sub"  # sub | exact | eq | longer
+    match: str = "sub"  # sub | exact | eq
     skip_rest: bool = False
     #: the C's arity guard is broken for a few flags (crash when last); we report an error
     guard_broken: bool = False
@@ -33,9 +33,7 @@ class Flag:
             return self.pattern in token
         if self.match == "exact":
             return self.pattern in token and len(token) == len(self.pattern)
-        if self.match == "eq":
-            return token == self.pattern
-        return self.pattern in token and len(token) > len(self.pattern)  # "longer"
+        return token == self.pattern  # "eq"
 
 
 def _set(attr, conv=atof, factor=None, divisor=None):
@@ -225,7 +223,8 @@ FLAGS: Sequence[Flag] = (
     Flag("-stol", 1, _stol, match="exact"),
     Flag("-4stol", 1, _stol, match="exact"),
     Flag("-Q", 1, _stol, match="exact"),
-    Flag("-stolout", 1, lambda st, a, t, p: None, match="longer"),
+    # cli.md: "length > 7"; every token holding the 8 characters of -stolout passes that test
+    Flag("-stolout", 1, lambda st, a, t, p: None),
     Flag("-Na", 1, _set("Na", atoi), skip_rest=True),
     Flag("-Nb", 1, _set("Nb", atoi), skip_rest=True),
     Flag("-Nc", 1, _set("Nc", atoi), skip_rest=True),

@@ -12,7 +12,7 @@
 #include <string.h>
 
 /* ------------------------------------------------------------- the flag table */
-enum { M_SUB, M_LENEQ, M_EXACT, M_LONGER };
+enum { M_SUB, M_LENEQ, M_EXACT };
 enum { K_NONE, K_REAL, K_INT, K_LONG, K_FILE, K_VEC, K_VECNZ, K_CELL, K_MISSET, K_PIVOT,
        K_ABS, K_CURVED, K_WORD };
 enum { C_ANY, C_POS, C_NONNEG };
@@ -35,7 +35,7 @@ static const nb_flagspec FLAGS[] = {
     {"-stol", M_LENEQ, K_FILE, C_ANY, 1, 0},
     {"-4stol", M_LENEQ, K_FILE, C_ANY, 1, 0},
     {"-Q", M_LENEQ, K_FILE, C_ANY, 1, 0},
-    {"-stolout", M_LONGER, K_FILE, C_ANY, 1, 0},
+    {"-stolout", M_SUB, K_FILE, C_ANY, 1, 0}, /* "length > 7": always true for it */
     {"-Na", M_SUB, K_INT, C_NONNEG, 1, 1},
     {"-Nb", M_SUB, K_INT, C_NONNEG, 1, 1},
     {"-Nc", M_SUB, K_INT, C_NONNEG, 1, 1},
@@ -187,7 +187,6 @@ static int flag_matches(const nb_flagspec *f, const char *tok)
     switch (f->match) {
     case M_LENEQ: return lt == lp;
     case M_EXACT: return strcmp(tok, f->pattern) == 0;
-    case M_LONGER: return lt > lp;
     default: return 1;
     }
 }
