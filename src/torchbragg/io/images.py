@@ -66,6 +66,10 @@ def int_image(img_f32: np.ndarray, scale: float, adc: float,
     rounded to binary32 and floored. Outside the ROI: 0. (NaN pixels give 0.)
     """
     def convert(v):
+        with np.errstate(invalid="ignore", over="ignore"):  # inf·0, NaN: as the C, silently
+            return _int_values(v)
+
+    def _int_values(v):
         v = v * float(scale) + float(adc)
         v = np.where(v > 65535.0, 65535.0, v)
         v = np.where(v < 0.0, 0.0, v)
@@ -83,6 +87,10 @@ def pgm_pixels(img_f32: np.ndarray, scale: float, roi: np.ndarray | None = None)
     zero to an unsigned byte (negative values wrap modulo 256, as the reference build does);
     0 outside the ROI. (NaN pixels give 0.)"""
     def convert(t):
+        with np.errstate(invalid="ignore", over="ignore"):
+            return _pgm_values(t)
+
+    def _pgm_values(t):
         t = t * float(scale)
         t = np.where(t > 255.0, 255.0, t)
         t = np.where(np.isfinite(t), t, 0.0)

@@ -69,9 +69,10 @@ def image_statistics(img_f32: np.ndarray, rendered: np.ndarray,
     rms = math.sqrt(q / (n1 - 1))
     m, d = 0, 0.0
     for start in range(0, flat.size, CHUNK):
-        dv = flat[start:start + CHUNK][inroi[start:start + CHUNK]].astype(np.float64) - mean
-        m += int(dv.size)
-        d = _seq_add(d, dv * dv)
+        with np.errstate(invalid="ignore", over="ignore"):  # inf pixels: inf - inf is NaN
+            dv = flat[start:start + CHUNK][inroi[start:start + CHUNK]].astype(np.float64) - mean
+            m += int(dv.size)
+            d = _seq_add(d, dv * dv)
     m1 = m if m > 1 else 2
     rmsd = math.sqrt(d / (m1 - 1))
     max_index = divmod(max_at, img.shape[1]) if max_at >= 0 else None
