@@ -252,3 +252,21 @@ def test_new_families_are_varied():
     assert orders == {True, False}
     # -mask of another size than the detector (Q37) sometimes
     assert any("-mask" in a and "-detpixels" in " ".join(a) for a in cases)
+
+
+@pytest.mark.parametrize("seed", [307, 308, 309])
+def test_a_few_cases_agree_with_the_c_reference(seed, tmp_path):
+    """Seeds with -img/-mask, -sourcefile, a cache, -printout and -stol: torchbragg and
+    torchbragg-cref agree in exit status, stdout and every file (the full check runs
+    hundreds of seeds: python -m torchbragg.parity.random_differential)."""
+    from torchbragg import cref
+    from torchbragg.parity.random_differential import check_seed
+
+    try:
+        c_bin = str(cref.binary_path())
+    except Exception as exc:  # no compiler on this machine
+        pytest.skip(f"cannot build the C reference: {exc}")
+    result = check_seed(seed, tmp_path, c_bin, timeout=300, keep=False)
+    assert result["rc_py"] == result["rc_c"] == 0, result
+    assert result["differences"] == [], result
+    assert "float.bin" in result["files"]
