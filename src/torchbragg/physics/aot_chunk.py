@@ -55,7 +55,7 @@ class ChunkModule(torch.nn.Module):
 
     ``geom``: binary64 [5, 3] (f̂, ŝ, ô, pix0, beam); ``scalars``: binary64 [7] (pixel size,
     close distance, distance, Kahn factor, I_bg, r_e²Φ, steps); sources: ``incident``
-    [Ns, 3], ``wavelength`` [Ns], ``polar_b``/``polar_e`` [Ns, 3]; then the block inputs of
+    [Ns, 3], ``wavelength`` [Ns], ``polar_b``/``polar_e``/``polar_i`` [Ns, 3]; then the block inputs of
     :class:`aot.BlockModule`. Returns the chunk's values and ΣΩ per pixel.
     """
 
@@ -63,8 +63,8 @@ class ChunkModule(torch.nn.Module):
         super().__init__()
         self.structure = structure
 
-    def forward(self, s, f, geom, scalars, incident, wavelength, polar_b, polar_e, lat,
-                shape_vals, sf_ints, padded):
+    def forward(self, s, f, geom, scalars, incident, wavelength, polar_b, polar_e, polar_i,
+                lat, shape_vals, sf_ints, padded):
         st = self.structure
         plan = aot.block_params(
             st.block, lat, shape_vals, sf_ints, padded, device=torch.device("cpu"),
@@ -75,7 +75,7 @@ class ChunkModule(torch.nn.Module):
             mu_per_m=0.0, absorb=False, incident=incident, wavelength_m=wavelength,
             first_lat=None,
             first_cols=(), kahn_factor=scalars[3], kahn_on=st.kahn_on, nopolar=st.nopolar,
-            polar_b=polar_b, polar_e=polar_e, dmin_m=0.0, I_bg=scalars[4],
+            polar_b=polar_b, polar_e=polar_e, polar_incident=polar_i, dmin_m=0.0, I_bg=scalars[4],
             fluence_factor=scalars[5], steps=scalars[6], interpolate=False,
             interpolation_global_switch_off=False)
         res = render_chunk(plan, s, f, -1, InterpolationPolicy("off"), None, False,
@@ -97,14 +97,15 @@ def chunk_inputs(plan) -> tuple:
         plan.pixel_size_m, plan.close_distance_m, plan.distance_m, plan.kahn_factor,
         plan.I_bg, plan.fluence_factor, float(plan.steps))])
     sources = [x.to(f64).contiguous() for x in (plan.incident, plan.wavelength_m,
-                                                 plan.polar_b, plan.polar_e)]
+                                                 plan.polar_b, plan.polar_e,
+                                                 plan.polar_incident)]
     return (geom.contiguous(), scalars, *sources, *aot.block_inputs(plan))
 
 
 def build(structure: ChunkStructure, plan, path) -> None:
     pixels = torch.export.Dim("pixels", min=aot.MIN_PIXELS)
     grid = torch.export.Dim("grid", min=aot.MIN_PIXELS)
-    dynamic = [{0: pixels}, {0: pixels}] + [None] * 9 + [{0: grid}]
+    dynamic = [{0: pixels}, {0: pixels}] + [None] * 10 + [{0: grid}]
     aot.compile_package(ChunkModule(structure), _example_inputs(plan), dynamic, path)
 
 

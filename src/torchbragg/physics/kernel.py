@@ -263,7 +263,7 @@ def _polarization(plan: KernelPlan, k: int, d, need):
     dx, dy, dz = d
     mag = ieee.sqrt(dx * dx + dy * dy + dz * dz)
     nx, ny, nz = dx / mag, dy / mag, dz / mag
-    ix, iy, iz = _v(plan.incident[k])
+    ix, iy, iz = _v(plan.polar_incident[k])
     cos2 = ix * nx + iy * ny + iz * nz
     cos2_sq = cos2 * cos2
     sin2_sq = 1.0 - cos2_sq

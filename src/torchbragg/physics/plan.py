@@ -44,6 +44,8 @@ class KernelPlan:
     absorb: bool
     # sources [Ns, 3], [Ns]
     incident: torch.Tensor
+    #: î as the polarization factor sees it: normalised once more (model.md App. A) [Ns, 3]
+    polar_incident: torch.Tensor
     wavelength_m: torch.Tensor
     # lattice per (φ step, domain), flattened to M = phisteps·domains rows of [M, 3]
     lat_a: torch.Tensor

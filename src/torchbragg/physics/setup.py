@@ -228,10 +228,13 @@ def make_plan(exp: Experiment, device="cpu", dtype=torch.float64) -> KernelPlan:
     first_lat = None if _same(lat_first, lat_later) else tuple(block_t(x) for x in lat_first)
     lat_tensors = tuple(block_t(x) for x in lat_later)
     cols = lambda tabs: tuple(tuple(t[:, i:i + 1].contiguous() for i in range(3)) for t in tabs)  # noqa: E731
-    incident = [_fixed_unit(s.incident) for s in exp.sources.sources]
+    # î = −unit(P) (model.md §5.5) for the scattering vector; the polarization routine
+    # normalises its own copy once more, and p̂ in place for good (model.md App. A)
+    incident = [s.incident for s in exp.sources.sources]
+    polar_incident = [v3.unit(inc) for inc in incident]
     polar = _fixed_unit(det.polar)
     pb, pe = [], []
-    for inc in incident:
+    for inc in polar_incident:
         B = v3.unit(v3.cross(polar, inc))
         pb.append(B)
         pe.append(v3.unit(v3.cross(inc, B)))
@@ -251,6 +254,7 @@ def make_plan(exp: Experiment, device="cpu", dtype=torch.float64) -> KernelPlan:
         point_pixel=det.point_pixel, layers=exp.layers.count,
         layer_spacing_m=exp.layers.spacing_m, thickness_m=exp.layers.thickness_m,
         mu_per_m=exp.layers.mu_per_m, absorb=_absorbs(exp), incident=T(incident),
+        polar_incident=T(polar_incident),
         wavelength_m=T([s.wavelength_m for s in exp.sources.sources]),
         lat_a=lat_tensors[0], lat_b=lat_tensors[1], lat_c=lat_tensors[2], first_lat=first_lat,
         lat_cols=cols(lat_tensors), first_cols=cols(first_lat) if first_lat is not None else (),
