@@ -169,3 +169,19 @@ def test_golden_suite_links_inputs_relative_to_the_set(tmp_path):
 def test_committed_specs_load(name):
     spec = load_spec(REPO / "campaigns" / f"{name}.yaml")
     assert spec.name == name and spec.suites
+
+
+def test_float_metrics_are_json_safe_with_non_finite_pixels():
+    import numpy as np
+
+    from torchbragg.parity.campaign.compare import float_metrics, score
+
+    ref = np.array([1.0, np.inf, np.nan, 0.0], dtype="<f4")
+    test = np.array([1.0, 2.0, np.nan, 0.0], dtype="<f4")
+    m = float_metrics(ref, test, 2)
+    json.dumps(m, allow_nan=False)
+    assert m["non_finite_mismatch"] and m["worst_pixel"] == [0, 1] and m["worst_ref"] == "inf"
+    assert score(m) == float("inf")
+    zero = np.zeros(4, dtype="<f4")
+    m = float_metrics(zero, np.array([0, 0, 1, 0], dtype="<f4"), 2)
+    assert m["max_rel"] == "inf" and m["pixels_differing"] == 1

@@ -83,8 +83,14 @@ class RoleResult:
         return {"role": self.role, "name": self.name, "status": self.status, **self.detail}
 
 
+def _num(x: float):
+    """A JSON-safe number: non-finite values as the strings ``inf``, ``-inf``, ``nan``."""
+    return x if math.isfinite(x) else ("nan" if math.isnan(x) else ("inf" if x > 0 else "-inf"))
+
+
 def float_metrics(ref: np.ndarray, test: np.ndarray, fpixels: int | None) -> dict:
-    """Differences of two float32 images (flat arrays of one size)."""
+    """Differences of two float32 images (flat arrays of one size); non-finite numbers as
+    strings (:func:`_num`), ``*_value`` fields keep the float for comparisons."""
     r, t = ref.astype(np.float64), test.astype(np.float64)
     both_nan = np.isnan(r) & np.isnan(t)
     d = np.where(both_nan, 0.0, np.abs(t - r))
@@ -96,14 +102,21 @@ def float_metrics(ref: np.ndarray, test: np.ndarray, fpixels: int | None) -> dic
     worst = int(np.argmax(d)) if d.size else 0
     max_abs = float(d[worst]) if d.size else 0.0
     l2 = float(np.sqrt(np.sum(np.where(np.isfinite(d), d, 0.0) ** 2)))
-    out = {"pixels": int(ref.size), "pixels_differing": differing, "max_abs": max_abs,
-           "max_rel": (max_abs / scale) if scale > 0 else (0.0 if max_abs == 0 else math.inf),
-           "rel_l2": (l2 / norm) if norm > 0 else (0.0 if l2 == 0 else math.inf),
+    max_rel = (max_abs / scale) if scale > 0 else (0.0 if max_abs == 0 else math.inf)
+    rel_l2 = (l2 / norm) if norm > 0 else (0.0 if l2 == 0 else math.inf)
+    out = {"pixels": int(ref.size), "pixels_differing": differing, "max_abs": _num(max_abs),
+           "max_rel": _num(max_rel), "rel_l2": _num(rel_l2),
            "non_finite_mismatch": bool(np.any(np.isinf(d)))}
     if fpixels and differing:
         out["worst_pixel"] = [worst // fpixels, worst % fpixels]
-        out["worst_ref"], out["worst_test"] = float(ref[worst]), float(test[worst])
+        out["worst_ref"], out["worst_test"] = _num(float(ref[worst])), _num(float(test[worst]))
     return out
+
+
+def score(detail: dict) -> float:
+    """``max_rel`` of :func:`float_metrics` as a float (for ordering cases)."""
+    value = detail.get("max_rel", 0.0)
+    return float(value) if value is not None else 0.0
 
 
 def _read_float(path: Path) -> np.ndarray | None:
@@ -148,7 +161,7 @@ def compare_sides(ref, test, argv: Sequence[str], dtype: str, *, volatile: Seque
             detail = float_metrics(np.frombuffer(a, "<f4"), np.frombuffer(b, "<f4"),
                                    size[0] if size else None)
             if (dtype == "float32" and not detail["non_finite_mismatch"]
-                    and detail["rel_l2"] <= tolerance):
+                    and float(detail["rel_l2"]) <= tolerance):
                 status = "within"
         out.append(RoleResult(role, name, status, detail))
     a_lines, b_lines = stdout_lines(ref.stdout, volatile), stdout_lines(test.stdout, volatile)

@@ -19,6 +19,7 @@ from torchbragg.parity import bundle as bundle_mod
 from torchbragg.parity.campaign import report
 from torchbragg.parity.campaign.baseline import compare_baseline, load_baseline
 from torchbragg.parity.campaign.cases import Case, safe_name, shard_of
+from torchbragg.parity.campaign import compare
 from torchbragg.parity.campaign.compare import FLOAT32_REL_L2, Judgement, judge
 from torchbragg.parity.campaign.diagnose import Sides, shrink_case, trace_pixel
 from torchbragg.parity.campaign.execute import SideResult, golden_side, run_c, run_torch
@@ -117,7 +118,10 @@ class _Run:
             try:
                 for k, case in enumerate(cases, 1):
                     c1, c2 = (f.result() if f else None for f in futures[case.id])
-                    self._one(case, c1, c2, k, len(cases))
+                    try:
+                        self._one(case, c1, c2, k, len(cases))
+                    except Exception as exc:  # a harness bug on one case: say so, go on
+                        self._harness_error(case, exc, k, len(cases))
             except BaseException:
                 for pair in futures.values():
                     for f in pair:
@@ -153,6 +157,16 @@ class _Run:
                   file=sys.stderr, flush=True)
         if not self.opts.keep_work:
             shutil.rmtree(root, ignore_errors=True)
+
+    def _harness_error(self, case: Case, exc: Exception, k: int, n: int) -> None:
+        reason = f"harness error: {type(exc).__name__}: {exc}"
+        rec = case.to_json()
+        rec.update({"index": self.index[case.id], "verdict": "error", "reason": reason,
+                    "roles": {}, "c_exit": None, "py_exit": None,
+                    "seconds": {"c": 0.0, "py": 0.0}})
+        self.records.append(rec)
+        if not self.opts.quiet:
+            print(f"[{k}/{n}] {'error':<16} {case.id}  {reason}", file=sys.stderr, flush=True)
 
     def _record(self, case: Case, j: Judgement, c: SideResult, py: SideResult) -> dict:
         rec = case.to_json()
@@ -199,7 +213,7 @@ class _Run:
         detail = j.float_detail
         if not detail:
             return
-        score = detail.get("max_rel", 0.0) or 0.0
+        score = compare.score(detail)
         if self.worst is not None and score <= self.worst[0]:
             return
         name = next(r.name for r in j.roles if r.role == "float" and r.detail)

@@ -13,6 +13,7 @@ from pathlib import Path
 from torchbragg.parity import bundle as bundle_mod
 from torchbragg.parity.campaign import report
 from torchbragg.parity.campaign.baseline import compare_baseline, load_baseline
+from torchbragg.parity.campaign.compare import score as score_of
 from torchbragg.parity.sides import ToolError
 
 
@@ -101,7 +102,7 @@ def _worst_previews(paths, shards, dest: Path):
     for p, m in zip(paths, shards):
         case_id = m.get("worst_case")
         rec = next((r for r in m["cases"] if r["id"] == case_id), None)
-        score = ((rec or {}).get("float") or {}).get("max_rel", -1.0)
+        score = score_of((rec or {}).get("float") or {"max_rel": -1.0})
         if case_id and (best is None or score > best[0]):
             best = (score, case_id, p)
     if best is None:
