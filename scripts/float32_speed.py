@@ -3,7 +3,8 @@
 
     PYTHONPATH=src python scripts/float32_speed.py [--reps 5] [--cases T1,T2] [--json out]
 
-Times :func:`render` only (no start-up, parsing or files), median of ``--reps`` runs, with
+Times :func:`render` only (no start-up, parsing or files), median of ``--reps`` runs (wall
+and process CPU time; with ``--threads 1`` the CPU time is robust to other load), with
 ``TORCHBRAGG_COMPILE=off``. Run it with two source trees' ``PYTHONPATH`` to compare them.
 """
 from __future__ import annotations
@@ -24,6 +25,10 @@ CASES = {
     "T2-256-os2": BASE + "-detpixels 256 -oversample 2",
     "T3-round-256": BASE + "-detpixels 256 -oversample 2 -round_xtal",
     "T4-gauss-256": BASE + "-detpixels 256 -oversample 2 -gauss_xtal",
+    # block-heavy (M = 50 rows per pixel): W2 of the benchmark on 256² pixels
+    "W2-256": ("-cell 100 100 100 90 90 90 -default_F 100 -N 5 -lambda 6.2 -distance 100 "
+               "-pixel 0.4 -detpixels 256 -mosaic 0.5 -mosaic_domains 10 -phisteps 5 -osc 0.5 "
+               "-oversample 2"),
     "W2": ("-cell 100 100 100 90 90 90 -default_F 100 -N 5 -lambda 6.2 -distance 100 "
            "-pixel 0.1 -detpixels 1024 -mosaic 0.5 -mosaic_domains 10 -phisteps 5 -osc 0.5 "
            "-oversample 2"),
@@ -43,12 +48,13 @@ def timed(argv, dtype, reps):
     exp = build_experiment(loaded.config, ShuffleTable())
     plan = make_plan(exp, "cpu", getattr(torch, dtype))
     indices = rendered_indices(plan, loaded.config.sampling.roi, loaded.mask)
-    times = []
+    times, cpu = [], []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         render(plan, indices)
         times.append(time.perf_counter() - t0)
-    return times
+        cpu.append(time.process_time() - c0)
+    return times, cpu
 
 
 def main(argv=None) -> int:
@@ -56,17 +62,23 @@ def main(argv=None) -> int:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--cases", default="T1-1024,T2-256-os2")
     ap.add_argument("--dtypes", default="float32")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     os.chdir(tempfile.mkdtemp(prefix="f32speed-"))
     out = {}
     for name in args.cases.split(","):
         for dtype in args.dtypes.split(","):
-            times = timed(CASES[name].split(), dtype, args.reps)
+            times, cpu = timed(CASES[name].split(), dtype, args.reps)
             out[f"{name} {dtype}"] = dict(median=statistics.median(times), min=min(times),
-                                          times=times)
-            print(f"{name:14s} {dtype}: median {statistics.median(times):.3f} s  "
-                  f"min {min(times):.3f} s", flush=True)
+                                          times=times, cpu=cpu)
+            print(f"{name:14s} {dtype}: wall median {statistics.median(times):.3f} s  "
+                  f"min {min(times):.3f} s   cpu median {statistics.median(cpu):.3f} s  "
+                  f"min {min(cpu):.3f} s", flush=True)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(out, fh, indent=1)

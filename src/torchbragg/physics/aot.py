@@ -65,7 +65,7 @@ class BlockModule(torch.nn.Module):
     """``block_accumulate`` with the plan's numbers as tensors (the export's inputs).
 
     ``dx, dy, dz``: binary64 [P] diffracted directions; ``source``: binary64 [4] (î, λ);
-    ``lat``: [rows, 9] (a_x, a_y, a_z, b_x, …, c_z); ``shape_vals``: binary64 [13] (Na, Nb, Nc,
+    ``lat``: binary64 [rows, 9] (a_x, a_y, a_z, b_x, …, c_z); ``shape_vals``: binary64 [13] (Na, Nb, Nc,
     fudge, a*, b*, c*); ``sf_ints``: int64 [6] (h_min, k_min, l_min, h_range, k_range,
     l_range); ``padded``: the padded structure-factor grid (without a table: [default_F]).
     """
@@ -151,7 +151,7 @@ def _example_inputs(structure: BlockStructure, pixels: int = EXAMPLE_PIXELS):
     d = [torch.linspace(-0.3, 0.4, pixels, dtype=f64) + k for k in range(3)]
     source = torch.tensor([0.0, 0.0, 1.0, 1e-10], dtype=f64)
     acc = [torch.full((pixels,), v, dtype=f64) for v in (0.0, 1.0, 1.0, 1.0)]
-    lat = torch.linspace(1.0, 2.0, structure.rows * 9, dtype=dt).reshape(structure.rows, 9)
+    lat = torch.linspace(1.0, 2.0, structure.rows * 9, dtype=f64).reshape(structure.rows, 9)
     shape_vals = torch.linspace(2.0, 3.0, 13, dtype=f64)
     sf_ints = torch.tensor([-3, -3, -3, 6, 6, 6], dtype=torch.int64)
     padded = torch.linspace(0.0, 1.0, 8 * 8 * 8, dtype=dt)
@@ -274,7 +274,7 @@ def block_params(structure: BlockStructure, lat, shape_vals, sf_ints, padded, **
     vec = lambda j: (shape_vals[j], shape_vals[j + 1], shape_vals[j + 2])  # noqa: E731
     shape = ShapeParams(structure.shape, *n, shape_vals[3], vec(4), vec(7), vec(10))
     sf = SFLookup(padded, padded, *(sf_ints[i] for i in range(6)), padded[0], structure.table)
-    return SimpleNamespace(dtype=lat.dtype, lat_cols=cols, shape=shape,
+    return SimpleNamespace(dtype=getattr(torch, structure.dtype), lat_cols=cols, shape=shape,
                            shifted_lattice=structure.shifted, water_on=structure.water_on,
                            sf=sf, oversample_thick=structure.toggles[0],
                            oversample_polar=structure.toggles[1],

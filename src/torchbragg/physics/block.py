@@ -45,10 +45,35 @@ def miller(S, table):
     return ax * Sx + ay * Sy + az * Sz
 
 
+def low_dtype(plan):
+    """The block dtype when it is lower than binary64 (binary32 mode), else None.
+
+    Binary32 mode is mixed precision. In binary64: the Miller indices h = a·S (|h| reaches
+    hundreds at high resolution, where a binary32 h is off by ~|h|·6e-8, and N·π times that
+    in the lattice factor's argument; the products also cancel), their nearest nodes
+    h0 = ceil(h − ½) (so F_cell comes from the same table entries as in float64 mode), the
+    reduced arguments h − h0 (exact), the non-SQUARE lattice factors (see
+    :func:`lattice_factor.lattice_factor`), the tricubic interpolation weights, and the term
+    F_cell²·F_latt² (:func:`term`). In binary32: the SQUARE factors' sines on the reduced
+    arguments (the bulk of the work: 6 sines per evaluation) and the structure-factor table.
+    """
+    return None if plan.dtype == torch.float64 else plan.dtype
+
+
 def fractional_indices(plan: KernelPlan, S):
-    """[M, P] fractional h, k, l for pixel scattering vectors ``S`` (three [P] tensors)."""
+    """[M, P] fractional h, k, l for pixel scattering vectors ``S`` (three [P] tensors).
+
+    ``S`` and the lattice tables are binary64 in both modes (see :func:`low_dtype`)."""
     S = tuple(x[None, :] for x in S)
     return tuple(miller(S, cols) for cols in plan.lat_cols)
+
+
+def term(F_cell, F_latt, dtype):
+    """F_cell²·F_latt² in ``dtype`` (binary64, the accumulator's): in binary32 the product
+    underflows for faint evaluations (GAUSS tails), which the ``-oversample_*`` toggles can
+    multiply back into view (Q14: the running sum is multiplied by Ω, P, capture each step)."""
+    F_cell, F_latt = F_cell.to(dtype), F_latt.to(dtype)
+    return F_cell * F_cell * F_latt * F_latt
 
 
 def skip_mask(plan: KernelPlan, F_latt, culled):
@@ -60,7 +85,7 @@ def skip_mask(plan: KernelPlan, F_latt, culled):
 
 
 def evaluate_block(plan: KernelPlan, S, culled, policy, outer: int, fresh_row: int) -> Block:
-    """Miller indices, lattice and structure factors for one source (S in the block dtype)."""
+    """Miller indices, lattice and structure factors for one source (S in binary64)."""
     h, k, l = fractional_indices(plan, S)
     if fresh_row >= 0:  # the run's first φ loop (Q1): this pixel uses the fresh tables
         r = slice(fresh_row, fresh_row + 1)
@@ -69,7 +94,8 @@ def evaluate_block(plan: KernelPlan, S, culled, policy, outer: int, fresh_row: i
         h, k, l = (torch.cat([x[:, :r.start], f, x[:, r.stop:]], dim=1)
                    for x, f in zip((h, k, l), fresh))
     h0, k0, l0 = torch.ceil(h - 0.5), torch.ceil(k - 0.5), torch.ceil(l - 0.5)
-    F_latt, axes = lattice_factor(h, k, l, h0, k0, l0, plan.shape, shifted=plan.shifted_lattice)
+    F_latt, axes = lattice_factor(h, k, l, h0, k0, l0, plan.shape, shifted=plan.shifted_lattice,
+                                  low=low_dtype(plan))
     skip = skip_mask(plan, F_latt, culled)
     F_cell, first, hkl_at = _structure_factor(plan, policy, h, k, l, h0, k0, l0, skip, outer)
     return Block(h, k, l, h0, k0, l0, F_latt, axes, F_cell, skip, first, hkl_at)

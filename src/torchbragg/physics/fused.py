@@ -12,8 +12,8 @@ from typing import Callable, Optional
 
 import torch
 
-from torchbragg.physics.block import (accumulate, fractional_indices, scattering_vector,
-                                      skip_mask)
+from torchbragg.physics.block import (accumulate, fractional_indices, low_dtype,
+                                      scattering_vector, skip_mask, term)
 from torchbragg.physics.lattice_factor import lattice_factor
 
 
@@ -23,14 +23,15 @@ def block_accumulate(plan, d, source, culled, I, capture, polar, omega):
     ``d``: the pixels' diffracted unit vectors (three [P], geometry dtype); ``source``:
     (î_x, î_y, î_z, λ) as 0-d tensors.
     """
-    S = tuple(x.to(plan.dtype) for x in scattering_vector(d, source))
-    h, k, l = fractional_indices(plan, S)
+    S = scattering_vector(d, source)
+    h, k, l = fractional_indices(plan, S)  # binary64 in both modes (block.low_dtype)
     h0, k0, l0 = torch.ceil(h - 0.5), torch.ceil(k - 0.5), torch.ceil(l - 0.5)
-    F_latt, _ = lattice_factor(h, k, l, h0, k0, l0, plan.shape, shifted=plan.shifted_lattice)
+    # (only F_latt² is used here: the reduced form's exact ±1 is left out, same bits)
+    F_latt, _ = lattice_factor(h, k, l, h0, k0, l0, plan.shape, shifted=plan.shifted_lattice,
+                               low=low_dtype(plan), signed=False)
     skip = skip_mask(plan, F_latt, culled)
     F_cell = plan.sf.nearest(h0, k0, l0)
-    term = (F_cell * F_cell * F_latt * F_latt).to(I.dtype)
-    return accumulate(plan, I, term, skip, capture, polar, omega)
+    return accumulate(plan, I, term(F_cell, F_latt, I.dtype), skip, capture, polar, omega)
 
 
 #: evaluations (pixels × rows × sources × sub-pixels) from which ``auto`` builds missing

@@ -18,7 +18,7 @@ from typing import Optional
 import torch
 
 from torchbragg.physics import ieee
-from torchbragg.physics.block import accumulate, evaluate_block, scattering_vector
+from torchbragg.physics.block import accumulate, evaluate_block, scattering_vector, term
 from torchbragg.physics.leftovers import Leftovers
 from torchbragg.physics.plan import KernelPlan
 
@@ -143,8 +143,7 @@ def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: 
                         continue
                     if S is None:
                         S = scattering_vector(d_in, source)
-                    S_block = tuple(x.to(plan.dtype) for x in S)
-                    blk = evaluate_block(plan, S_block, culled, policy, outer, fresh)
+                    blk = evaluate_block(plan, S, culled, policy, outer, fresh)
                     if blk.first_out_of_range is not None:
                         best = torch.where((best < 0) & (blk.first_out_of_range >= 0),
                                            blk.first_out_of_range, best)
@@ -152,8 +151,8 @@ def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: 
                         switch_hkl = blk.switch_off_hkl
                     if rec is not None and k == 0:
                         rec.block_b(plan, fresh >= 0, blk, culled)
-                    term = (blk.F_cell * blk.F_cell * blk.F_latt * blk.F_latt).to(dt)
-                    I = accumulate(plan, I, term, blk.skip, capture, polar, omega)
+                    I = accumulate(plan, I, term(blk.F_cell, blk.F_latt, dt), blk.skip, capture,
+                                   polar, omega)
                     if left is not None:
                         left.record(plan, (posx, posy, posz), S, blk, culled, fresh)
                     outer += 1

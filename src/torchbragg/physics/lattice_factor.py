@@ -53,39 +53,84 @@ def sinc3(x: torch.Tensor) -> torch.Tensor:
     return torch.where(zero, torch.ones_like(x), value)
 
 
-def sincg_shifted(x: torch.Tensor, x0: torch.Tensor, n: float) -> torch.Tensor:
-    """``sincg(π·x, N)`` evaluated as ``(−1)^((N−1)·x0)·sin(N·π·δ)/sin(π·δ)``, δ = x − x0.
+def sincg_shifted(x: torch.Tensor, x0: torch.Tensor, n: float, low=None,
+                  signed: bool = True) -> torch.Tensor:
+    """``sincg(π·x, N)`` for whole-number N from reduced arguments (binary32 mode).
 
-    Mathematically identical; in binary32 it avoids the large argument N·π·x (pitfalls.md).
+    With δ = x − x0 ∈ [−½, ½] and N·δ = m + r (m the nearest integer, r ∈ [−½, ½]):
+
+        sin(N·π·x)/sin(π·x) = (−1)^(m + (N−1)·x0) · sin(π·r)/sin(π·δ)
+
+    Mathematically identical to the C's ``sin(N·π·x)/sin(π·x)``. δ, N·δ, m, r and the sign
+    are formed in the indices' dtype (binary64; δ and r are exact there but for the rounding
+    of N·δ), and only the two sines and their quotient in ``low`` (binary32): both sines then
+    have arguments of at most π/2 known to binary32's relative precision, so the factor keeps
+    it everywhere — at the centre of a spot and near the zeros of sin(N·π·x) alike. (The
+    plain form in binary32 is off by ~|N·x|·6e-8 in the argument: 1e-4 relative at high
+    resolution; sin(N·π·δ) still by ~N·6e-8, 1e-5 relative near its zeros.)
+
+    ``signed=False`` leaves out the factor (−1)^…: where only F_latt² is used (the fused
+    block) the result is the same to the bit, since a sign change is exact.
     """
-    delta = math.pi * (x - x0)
-    parity = torch.remainder((n - 1.0) * x0, 2.0)
+    d = x - x0
+    t = d * n
+    m = torch.round(t)
+    grad = _differentiable(x, x0)
+    r = t - m if grad else t.sub_(m)
+    if low is not None:
+        d, r = d.to(low), r.to(low)
+    zero = d == 0
+    if grad:
+        value = torch.sin(math.pi * r) / torch.sin(math.pi * _safe(d, zero))
+    else:  # (the same operations in place on the temporaries: faster eagerly)
+        value = torch.sin(r.mul_(math.pi)).div_(torch.sin(d.mul_(math.pi)))
+    value = torch.where(zero, n, value)
+    if not signed:
+        return value
+    parity = torch.remainder(m + (n - 1.0) * x0, 2.0)
     sign = 1.0 - 2.0 * parity  # +1 for even, −1 for odd
-    return sincg(delta, n) * sign
+    return value * (sign.to(low) if low is not None else sign)
 
 
-def square_factors(h, k, l, h0, k0, l0, p: ShapeParams, shifted: bool = False):
+def square_factors(h, k, l, h0, k0, l0, p: ShapeParams, shifted: bool = False, low=None,
+                   signed: bool = True):
     """Per-axis SQUARE factors (exactly 1 for an axis with N ≤ 1, Q18)."""
-    one = torch.ones_like(h)
+    one = torch.ones_like(h, dtype=low or h.dtype)
     out = []
     for x, x0, n in ((h, h0, p.Na), (k, k0, p.Nb), (l, l0, p.Nc)):
         if not isinstance(n, torch.Tensor) and n <= 1:
             out.append(one)
         elif shifted:
-            out.append(sincg_shifted(x, x0, n))
+            out.append(sincg_shifted(x, x0, n, low, signed))
+        elif low is not None:  # (continuous N, binary32 mode) the plain form in binary64
+            out.append(sincg(math.pi * x, n).to(low))
         else:
             out.append(sincg(math.pi * x, n))
     return tuple(out)
 
 
-def lattice_factor(h, k, l, h0, k0, l0, p: ShapeParams, shifted: bool = False):
+def lattice_factor(h, k, l, h0, k0, l0, p: ShapeParams, shifted: bool = False, low=None,
+                   signed: bool = True):
     """F_latt and, for SQUARE, the three axis factors (else None).
 
     ``shifted`` selects the reduced-argument form of the SQUARE factors (binary32 mode); the
     default is the C's own evaluation (bit parity in binary64).
+
+    ``low``: the block dtype of binary32 mode, where the indices h, k, l, h0, k0, l0 are
+    binary64 (see :func:`block.fractional_indices`). SQUARE factors are then evaluated in
+    ``low`` on the reduced arguments (:func:`sincg_shifted`). The other shapes are evaluated
+    in binary64, exactly as in float64 mode, and returned in binary64: each costs one
+    transcendental per evaluation, ROUND's ``sin(x)/x − cos(x)`` cancels at the centre of a
+    spot (binary32 loses ~6e-8/x² there), and GAUSS's underflow of ``exp`` and TOPHAT's cut-off
+    decide F_latt == 0, which skips an evaluation (and, with ``-oversample_*``, the
+    multiplication of the running sum, Q14): their skip mask and term are then those of
+    float64 mode.
+
+    ``signed=False``: the reduced SQUARE factors without their exact ±1 (see
+    :func:`sincg_shifted`), for callers that use only F_latt².
     """
     if p.shape == "SQUARE":
-        fa, fb, fc = square_factors(h, k, l, h0, k0, l0, p, shifted)
+        fa, fb, fc = square_factors(h, k, l, h0, k0, l0, p, shifted, low, signed)
         return fa * fb * fc, (fa, fb, fc)
     dh, dk, dl = h - h0, k - k0, l - l0
     nabc = p.Na * p.Nb * p.Nc

@@ -15,7 +15,8 @@ class KernelPlan:
     """Run-level constants of the pixel loop. Lengths in metres, angles in radians."""
 
     device: torch.device
-    #: dtype of the [pixels × (φ, domain)] block (lattice and structure factors)
+    #: dtype of the [pixels × (φ, domain)] block's lattice and structure factors (the Miller
+    #: indices are binary64 in both modes: block.low_dtype)
     dtype: torch.dtype
     #: dtype of per-pixel geometry, factors and the accumulator (always binary64)
     geom_dtype: torch.dtype
@@ -47,7 +48,7 @@ class KernelPlan:
     #: î as the polarization factor sees it: normalised once more (model.md App. A) [Ns, 3]
     polar_incident: torch.Tensor
     wavelength_m: torch.Tensor
-    # lattice per (φ step, domain), flattened to M = phisteps·domains rows of [M, 3]
+    # lattice per (φ step, domain), flattened to M = phisteps·domains rows of [M, 3] (binary64)
     lat_a: torch.Tensor
     lat_b: torch.Tensor
     lat_c: torch.Tensor

@@ -91,8 +91,9 @@ def chunk_pixels(plan: KernelPlan, budget_bytes: Optional[int] = None) -> int:
     if budget_bytes is None:
         budget_bytes = memory_budget(plan.device)
     m = max(1, plan.lat_a.shape[0])
-    itemsize = torch.finfo(plan.dtype).bits // 8
-    per_pixel = BYTES_PER_EVALUATION * m * itemsize // 8 + 256
+    # (the measured bytes are binary64's; in binary32 mode the Miller indices and their
+    # reduced arguments are binary64 too, so the same estimate is kept)
+    per_pixel = BYTES_PER_EVALUATION * m + 256
     by_memory = max(1024, budget_bytes // per_pixel)
     if plan.device.type != "cpu":
         return by_memory

@@ -220,13 +220,13 @@ def make_plan(exp: Experiment, device="cpu", dtype=torch.float64) -> KernelPlan:
     dev = torch.device(device)
     geom = torch.float64
     T = lambda x: to_tensor(x, dev, geom)  # noqa: E731
-    block_t = lambda x: to_tensor(x, dev, dtype)  # noqa: E731
     det = exp.detector
     later, first = exp.phi_lattices
     lat_later = _apply_mosaic(exp, later)
     lat_first = _apply_mosaic(exp, first)
-    first_lat = None if _same(lat_first, lat_later) else tuple(block_t(x) for x in lat_first)
-    lat_tensors = tuple(block_t(x) for x in lat_later)
+    # (binary64 in both modes: the Miller indices are binary64, block.low_dtype)
+    first_lat = None if _same(lat_first, lat_later) else tuple(T(x) for x in lat_first)
+    lat_tensors = tuple(T(x) for x in lat_later)
     cols = lambda tabs: tuple(tuple(t[:, i:i + 1].contiguous() for i in range(3)) for t in tabs)  # noqa: E731
     # î = −unit(P) (model.md §5.5) for the scattering vector; the polarization routine
     # normalises its own copy once more, and p̂ in place for good (model.md App. A)

@@ -46,7 +46,8 @@ class SFLookup:
         """``table[h0,k0,l0]`` inside the loaded range, else ``default_F`` (io.md §2.5)."""
         if not self.has_table:
             F = self.default_F
-            return F.expand_as(h0) if isinstance(F, torch.Tensor) else torch.full_like(h0, F)
+            return (F.expand_as(h0) if isinstance(F, torch.Tensor)
+                    else torch.full_like(h0, F, dtype=self.padded.dtype))
         # float → int64 maps NaN and huge values to INT64_MIN, which clamps into the padding
         ih = (h0.long() - (self.h_min - 1)).clamp_(0, self.h_range + 1)
         ik = (k0.long() - (self.k_min - 1)).clamp_(0, self.k_range + 1)
