@@ -12,6 +12,7 @@ All-zero float64 images are marked and left out of the distribution. A few fixed
 (near-grazing detector at 1024², large N, a small cell at large detector angles) are added.
 
     PYTHONPATH=src python scripts/float32_accuracy.py --seeds 500 --jobs 2 --json out.json
+    ... --hkl ../shared/golden/inputs/pattern.hkl --hkl …     (cases with -hkl, interpolation)
 """
 from __future__ import annotations
 
@@ -77,10 +78,15 @@ def measure(item):
 
     name, argv = item
     t0 = time.perf_counter()
-    try:
-        ref, img = render_pair(argv)
+    here = os.getcwd()
+    try:  # each case in an empty folder: -hkl writes Fdump.bin, which a later case would read
+        with tempfile.TemporaryDirectory(prefix="f32acc-") as scratch:
+            os.chdir(scratch)
+            ref, img = render_pair(argv)
     except Exception as exc:  # noqa: BLE001 - a case the port refuses: report, do not stop
         return dict(name=name, argv=argv, error=f"{type(exc).__name__}: {exc}")
+    finally:
+        os.chdir(here)
     # (-point_pixel with -oversample_omega can overflow binary32 in both images: compare the
     # finite pixels, and count a case whose non-finite pixels differ as a mismatch)
     finite = np.isfinite(ref) & np.isfinite(img)
@@ -100,7 +106,6 @@ def _worker_init():
     import torch
 
     torch.set_num_threads(1)
-    os.chdir(tempfile.mkdtemp(prefix="f32acc-"))  # no Fdump.bin from elsewhere is read
 
 
 def percentile(sorted_values, q):
@@ -134,12 +139,16 @@ def main(argv=None) -> int:
     ap.add_argument("--first", type=int, default=0, help="first seed")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--no-hard", action="store_true", help="skip the fixed hard cases")
+    ap.add_argument("--hkl", action="append", default=[],
+                    help="structure-factor file a random case may name with -hkl (repeatable; "
+                         "absolute paths)")
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args(argv)
 
     from torchbragg.parity.random_argv import random_argv
 
-    items = [(f"seed {s}", random_argv(random.Random(s)))
+    hkl = [os.path.abspath(x) for x in args.hkl]
+    items = [(f"seed {s}", random_argv(random.Random(s), hkl))
              for s in range(args.first, args.first + args.seeds)]
     hard = [] if args.no_hard else [(name, cmd.split()) for name, cmd in HARD_CASES.items()]
     t0 = time.perf_counter()
@@ -153,7 +162,8 @@ def main(argv=None) -> int:
         results = [measure(it) for it in items + hard]
     random_results, hard_results = results[:len(items)], results[len(items):]
     report = dict(
-        seeds=[args.first, args.first + args.seeds], compile=os.environ["TORCHBRAGG_COMPILE"],
+        seeds=[args.first, args.first + args.seeds], hkl_files=hkl,
+        compile=os.environ["TORCHBRAGG_COMPILE"],
         seconds=round(time.perf_counter() - t0, 1), random=summarise(random_results),
         hard={r["name"]: r.get("rel_l2", r.get("error")) for r in hard_results},
         cases=results)
