@@ -29,6 +29,12 @@ CASES = {
     "W2-256": ("-cell 100 100 100 90 90 90 -default_F 100 -N 5 -lambda 6.2 -distance 100 "
                "-pixel 0.4 -detpixels 256 -mosaic 0.5 -mosaic_domains 10 -phisteps 5 -osc 0.5 "
                "-oversample 2"),
+    "W2-round-256": ("-cell 100 100 100 90 90 90 -default_F 100 -N 5 -lambda 6.2 -distance 100 "
+                     "-pixel 0.4 -detpixels 256 -mosaic 0.5 -mosaic_domains 10 -phisteps 5 "
+                     "-osc 0.5 -oversample 2 -round_xtal"),
+    "W2-gauss-256": ("-cell 100 100 100 90 90 90 -default_F 100 -N 5 -lambda 6.2 -distance 100 "
+                     "-pixel 0.4 -detpixels 256 -mosaic 0.5 -mosaic_domains 10 -phisteps 5 "
+                     "-osc 0.5 -oversample 2 -gauss_xtal"),
     "W2": ("-cell 100 100 100 90 90 90 -default_F 100 -N 5 -lambda 6.2 -distance 100 "
            "-pixel 0.1 -detpixels 1024 -mosaic 0.5 -mosaic_domains 10 -phisteps 5 -osc 0.5 "
            "-oversample 2"),
