@@ -24,6 +24,8 @@ def markdown(result: dict) -> str:
              "| workload | variant | wall median (min–max) s | compute median s | peak RSS MiB "
              "| wall / C | float image |",
              "|---|---|---|---|---|---|---|"]
+    if not result["workloads"]:
+        lines[-3:] = ["No W workloads run."]
     for wname, rows in result["workloads"].items():
         if rows is None:
             lines.append(f"| {wname} | skipped (inputs not found: set TORCHBRAGG_INPUTS) | | | | |")
