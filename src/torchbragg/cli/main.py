@@ -1,5 +1,8 @@
 """``torchbragg``: the nanoBragg command line (same flags, outputs and console report).
 
+``-h``/``--help`` print the usage text and ``--version`` the version, on stdout, exit 0 (exact
+tokens, anywhere on the line; the C has no such flags).
+
 Exit status (torchbragg.errors): 0 success; 9 bad input or missing inputs (as the C); 10 an
 output file cannot be written; 70 internal error; 130 interrupted (Ctrl-C), 143 terminated
 (SIGTERM). Errors print one line on stderr, no traceback unless ``--debug`` or
@@ -18,7 +21,7 @@ from torchbragg.cli.load import UsageError, load_structure_factors, parse_argv
 from torchbragg.cli.printout import Printout
 from torchbragg.cli.progress import Progress
 from torchbragg.cli.report import BANNER, pre_banner_lines, sampling_lines, setup_lines
-from torchbragg.cli.usage import EXTENSIONS, usage_text
+from torchbragg.cli.usage import EXTENSIONS, contact_request, help_text, usage_text, version_text
 from torchbragg.errors import (TorchBraggError, debug_enabled, install_sigterm_handler,
                                report_internal_error, report_interrupt)
 
@@ -27,6 +30,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = debug_enabled(argv)
     argv = [a for a in argv if a != "--debug"]
+    request = contact_request(argv)
+    if request is not None:  # -h, --help, --version: stdout, exit 0, before anything is read
+        sys.stdout.write(help_text() if request == "help" else version_text())
+        return 0
     install_sigterm_handler()
     keep_freed_memory()
     try:

@@ -1,5 +1,8 @@
-"""The usage text printed when required inputs are missing (cli.md §7)."""
+"""The usage text printed when required inputs are missing (cli.md §7), and the help and
+version requests (``-h``/``--help``/``--version``, exit 0)."""
 from __future__ import annotations
+
+from typing import Optional, Sequence
 
 _OPTIONS = (
     ("-mat", "name of nanoBragg-style crystal orientation matrix file"),
@@ -93,3 +96,33 @@ def usage_text(adc: float = 40.0, beamsize_mm: float = 0.1, exposure: float = 1.
 #: printed on stderr after a usage error (stdout stays the C's)
 EXTENSIONS = ("torchbragg extensions: -dtype float32|float64 -device cpu|cuda|auto "
               "-profile nanobragg|corrected -trace_pixel SLOW FAST -chunk_pixels N")
+
+
+#: exact tokens that ask for the usage text (stdout, exit 0) or the version; the C has no such
+#: flags (it ignores them and, lacking inputs, prints its usage and exits 9), and no substring
+#: of them is a nanoBragg flag, so only these exact tokens are taken (``-hkl`` is not ``-h``)
+HELP_TOKENS = ("-h", "--help")
+VERSION_TOKEN = "--version"
+
+
+def contact_request(argv: Sequence[str]) -> Optional[str]:
+    """``"help"`` or ``"version"`` for the first such exact token anywhere in ``argv``, else
+    None.  It wins over everything else on the line (values, missing inputs, profiles)."""
+    for token in argv:
+        if token in HELP_TOKENS:
+            return "help"
+        if token == VERSION_TOKEN:
+            return "version"
+    return None
+
+
+def help_text(prog: str = "torchbragg") -> str:
+    """What ``-h``/``--help`` print: the C's usage text, then the extensions and these flags."""
+    return (usage_text() + "\n" + EXTENSIONS + "\n"
+            f"{prog} -h|--help: this text;  {prog} --version: the version (both exit 0)\n")
+
+
+def version_text(prog: str = "torchbragg") -> str:
+    from torchbragg import __version__
+
+    return f"{prog} {__version__}\n"
