@@ -267,3 +267,29 @@ def test_stolout_is_a_known_flag(cref_bin, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "unknown flag" not in proc.stderr and not (tmp_path / "out.stol").exists()
     assert run(cref_bin, args[:-1], tmp_path).returncode == 9  # missing its file name
+
+
+# ----------------------------------------------------------------------- -h, --version
+@pytest.mark.parametrize("args", [["-h"], ["--help"], CELL + ["-profile", "corrected", "-h"]])
+def test_help_exits_0(cref_bin, tmp_path, args):
+    proc = run(cref_bin, args, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage: nanoBragg -mat auto.mat -hkl Fs.hkl\n")
+    assert "torchbragg-cref extensions:" in proc.stdout and proc.stderr == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_version_exits_0(cref_bin, tmp_path):
+    from torchbragg import __version__
+
+    for argv in ([str(cref_bin), "--version"], [sys.executable, "-m", "torchbragg.cref",
+                                                "--version"]):
+        proc = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert (proc.returncode, proc.stdout) == (0, f"torchbragg-cref {__version__}\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_hkl_is_not_a_help_request(cref_bin, tmp_path):
+    """-hkl starts with -h: still the structure-factor file (missing here: exit 9)."""
+    proc = run(cref_bin, CELL + ["-hkl", "absent.hkl", "-detpixels", "8"] + QUIET, tmp_path)
+    assert proc.returncode == 9

@@ -10,6 +10,9 @@ Launcher options (only as the first argument; everything else goes to the progra
 ``--print-path``  build if needed and print the binary's path
 ``--build-info``  print the compiler and the flags used
 
+The program itself answers ``-h``/``--help`` (its usage text) and ``--version``
+(``torchbragg-cref <package version>``) with exit 0, as ``torchbragg`` does.
+
 OpenMP (``-fopenmp``) is added when the compiler accepts it (tested once per compiler and
 cached) and ``TORCHBRAGG_CREF_OPENMP`` is not ``0``.  Results never depend on the thread count.
 """
@@ -90,6 +93,14 @@ def build_flags() -> tuple[str, list[str]]:
     return cc, extra
 
 
+def version_flag() -> str:
+    """``-DNB_VERSION="<package version>"``: what ``torchbragg-cref --version`` prints (an
+    argument list, no shell: the quotes reach the compiler as they are)."""
+    from torchbragg import __version__
+
+    return f'-DNB_VERSION="{__version__}"'
+
+
 def binary_path() -> Path:
     """Build (if needed) and return the path of the C reference executable."""
     _, extra = build_flags()
@@ -98,7 +109,7 @@ def binary_path() -> Path:
     digest = hashlib.sha256()
     for h in HEADERS:
         digest.update((CSRC / h).read_bytes())
-    extra = extra + [f"-DNB_HEADER_HASH={digest.hexdigest()[:12]}"]
+    extra = extra + [f"-DNB_HEADER_HASH={digest.hexdigest()[:12]}", version_flag()]
     return _cbuild.build_cached(NAME, srcs, extra_flags=extra, libs=["-lm"])
 
 

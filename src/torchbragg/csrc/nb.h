@@ -18,6 +18,10 @@
 #define NB_AVOGADRO 6.02214179e23
 #define NB_EXIT_USAGE 9 /* bad input (also missing inputs: usage text) */
 #define NB_EXIT_OUTPUT 10 /* an output file cannot be written */
+/* printed by --version; torchbragg-cref and the Makefile pass the package's version */
+#ifndef NB_VERSION
+#define NB_VERSION "unknown"
+#endif
 
 enum { CONV_MOSFLM = 0, CONV_XDS, CONV_ADXV, CONV_DENZO, CONV_DIALS, CONV_CUSTOM };
 enum { PIVOT_BEAM = 0, PIVOT_SAMPLE = 1 };
@@ -176,6 +180,8 @@ void nb_defaults(nb_sim *S);
 void nb_prepass(nb_sim *S);
 void nb_parse(nb_sim *S);
 void nb_usage(const nb_sim *S);
+int nb_contact_request(int argc, char **argv);
+void nb_help(const nb_sim *S);
 
 /* ---- nb_geometry.c ---- */
 void nb_detector_pixels(nb_sim *S);

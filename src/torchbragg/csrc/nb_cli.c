@@ -594,3 +594,29 @@ void nb_usage(const nb_sim *S)
     vline("-spindle_axis", "unit vector of the spindle axis, currently:", S->spindle);
     printf("\t-pix0_vector\tposition of the first pixel in metres\n");
 }
+
+/*
+ * -h / --help / --version (not nanoBragg flags: the C ignores them).  Only these exact tokens,
+ * anywhere on the line, the first one deciding: 1 help, 2 version, 0 none.  No flag of the C
+ * is a substring of them, so no other branch would have fired for them.
+ */
+int nb_contact_request(int argc, char **argv)
+{
+    int i;
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+            return 1;
+        if (strcmp(argv[i], "--version") == 0)
+            return 2;
+    }
+    return 0;
+}
+
+void nb_help(const nb_sim *S)
+{
+    nb_usage(S);
+    printf("\ntorchbragg-cref extensions: -profile nanobragg|corrected -trace_pixel SLOW FAST "
+           "(-dtype, -device: checked, then ignored)\n");
+    printf("torchbragg-cref -h|--help: this text;  torchbragg-cref --version: the version "
+           "(both exit 0)\n");
+}

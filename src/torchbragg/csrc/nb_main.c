@@ -128,6 +128,16 @@ int main(int argc, char **argv)
     nb_defaults(S);
     S->argc = argc;
     S->argv = argv;
+    switch (nb_contact_request(argc, argv)) {
+    case 1:
+        nb_help(S);
+        return 0;
+    case 2:
+        printf("torchbragg-cref %s\n", NB_VERSION);
+        return 0;
+    default:
+        break;
+    }
     nb_install_signals();
     nb_check_argv(S);
     nb_prepass(S);
