@@ -97,3 +97,46 @@ def test_mask_size_mismatch_refused_by_the_corrected_profile(tmp_path):
                tmp_path)
     assert_clean_failure(proc, 9, "mask.img")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mask.img"]
+
+
+# ------------------------------------------------------------------ -h, --help, --version
+@pytest.mark.parametrize("args", [["-h"], ["--help"], BASE + ["-h"], ["-distance", "-h"],
+                                  ["-profile", "corrected", "--help", "--version"]])
+def test_help_prints_the_usage_and_exits_0(args, tmp_path):
+    """Exact tokens anywhere on the line (also where a value is missing), in every profile;
+    nothing is read or written."""
+    proc = run(args, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage: nanoBragg -mat auto.mat -hkl Fs.hkl\n")
+    assert "-dtype float32|float64" in proc.stdout and "--version" in proc.stdout
+    assert proc.stderr == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--version", "-h"], BASE + ["--version"]])
+def test_version_exits_0(args, tmp_path):
+    from torchbragg import __version__
+
+    proc = run(args, tmp_path)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, f"torchbragg {__version__}\n", "")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args", [["-hkl"], ["-help"], ["-version"], ["--h"], ["-H"]])
+def test_only_the_exact_tokens_ask_for_help(args):
+    """-hkl starts with -h and -help contains it: neither is a help request (the C's reading
+    stays: -hkl is the structure-factor file, the others unknown flags)."""
+    from torchbragg.cli.usage import contact_request
+
+    assert contact_request(args) is None
+    assert contact_request(["-hkl", "P1.hkl", "-h"]) == "help"
+
+
+def test_parity_version_and_help():
+    from torchbragg import __version__
+
+    for args, status, start in ((["--version"], 0, f"torchbragg-parity {__version__}\n"),
+                                (["-h"], 0, "usage: torchbragg-parity")):
+        proc = subprocess.run([sys.executable, "-m", "torchbragg.parity.cli", *args],
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == status and proc.stdout.startswith(start), proc.stderr
