@@ -189,13 +189,56 @@ def build(structure: BlockStructure, path: Path) -> None:
     compile_package(BlockModule(structure), _example_inputs(structure), dynamic, path)
 
 
-def compile_package(module: torch.nn.Module, args: tuple, dynamic: list, path: Path) -> None:
-    """``torch.export`` + AOTInductor, written atomically to ``path``."""
-    import torch._inductor  # heavy: only when a package is built
+INDUCTOR_ENV = "TORCHINDUCTOR_CACHE_DIR"
+_inductor_dir_set: Optional[str] = None  # the value this module last put into the environment
 
+
+def _torch_default_inductor_dir() -> str:
+    """TorchInductor's own default, ``<tmp>/torchinductor_<user>`` (as
+    ``torch._inductor.runtime.cache_dir_utils.default_cache_dir``, without importing it)."""
+    import getpass
+    import re
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, ModuleNotFoundError, OSError):
+        user = f"uid_{os.getuid()}" if hasattr(os, "getuid") else "unknown_user"
+    return os.path.abspath(os.path.join(tempfile.gettempdir(),
+                                        "torchinductor_" + re.sub(r'[\\/:*?"<>|]', "_", user)))
+
+
+def use_inductor_cache() -> Path:
+    """Point TorchInductor's cache (generated C++, kernels, locks, precompiled headers) at
+    ``<cache>/inductor`` and return it; a ``TORCHINDUCTOR_CACHE_DIR`` the user set is kept.
+
+    Left alone, inductor writes to ``/tmp/torchinductor_<user>`` (hundreds of MB that outlive
+    the run): importing ``torch._inductor`` sets the variable to that default, and the
+    precompiled headers go there whatever the variable says. A value equal to that default,
+    or to the one this function set for an earlier cache root, is not the user's: replaced."""
+    global _inductor_dir_set
     from torchbragg._cbuild import cache_root
 
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_root() / "inductor"))
+    current = os.environ.get(INDUCTOR_ENV)
+    if current and os.path.abspath(current) not in (_inductor_dir_set,
+                                                    _torch_default_inductor_dir()):
+        folder = os.path.abspath(current)
+    else:
+        folder = os.path.abspath(cache_root() / "inductor")
+        os.environ[INDUCTOR_ENV] = folder
+        _inductor_dir_set = folder
+    codecache = sys.modules.get("torch._inductor.codecache")
+    if codecache is not None and hasattr(codecache, "_HEADER_DIR"):
+        codecache._HEADER_DIR = os.path.join(folder, "precompiled_headers")
+        codecache._HEADER_LOCK_DIR = os.path.join(codecache._HEADER_DIR, "locks")
+    return Path(folder)
+
+
+def compile_package(module: torch.nn.Module, args: tuple, dynamic: list, path: Path) -> None:
+    """``torch.export`` + AOTInductor, written atomically to ``path``."""
+    use_inductor_cache()  # before torch._inductor is imported: its import fixes the folder
+    import torch._inductor  # heavy: only when a package is built
+
+    use_inductor_cache()  # (again: the precompiled-header folder is set by that import)
     _library_transcendentals()
     with torch.no_grad():
         program = torch.export.export(module, args, dynamic_shapes=tuple(dynamic))
