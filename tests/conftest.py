@@ -1,6 +1,7 @@
-"""Shared fixtures: the golden data folder (optional) and small helpers."""
+"""Shared fixtures: the golden data folder (optional), a live note on the terminal, helpers."""
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -54,3 +55,24 @@ def golden_dir() -> Path:
     if path is None:
         pytest.skip(NO_GOLDEN)
     return path
+
+
+def terminal_note(config: pytest.Config, text: str) -> None:
+    """Write ``text`` on its own line of pytest's terminal at once, even while the test's output
+    is captured and under ``-q`` (as live logging does): long steps, such as building compiled
+    packages, then show progress instead of a silent minute."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:  # e.g. -p no:terminal
+        return
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        if getattr(reporter._tw, "width_of_current_line", 1):  # after progress dots or a name
+            reporter.write("\n")
+        reporter.write_line(text)
+        reporter.flush()
+
+
+@pytest.fixture()
+def live_note(request):
+    """``live_note(text)``: :func:`terminal_note` prefixed with the running test's name."""
+    return lambda text: terminal_note(request.config, f"[{request.node.name}] {text}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -33,10 +34,25 @@ def _render(plan, notify=None):
 
 
 @pytest.fixture()
-def compile_env(tmp_path, monkeypatch):
+def compile_env(tmp_path, monkeypatch, live_note):
+    """A fresh package cache in ``tmp_path``; every package build is announced on the terminal
+    (each takes 10–70 s); afterwards inductor's own cache must be inside it, not in /tmp."""
     if shutil.which("c++") is None and shutil.which("g++") is None:
         pytest.skip("no C++ compiler on PATH: AOTInductor cannot build packages here")
     monkeypatch.setenv("TORCHBRAGG_CACHE", str(tmp_path))
+    monkeypatch.delenv(aot.INDUCTOR_ENV, raising=False)  # restored after the test
+    load_or_build = aot.load_or_build
+    built = []
+
+    def announced(path, build_it, what, build_missing, notify=None):
+        def both(line):
+            live_note(line)
+            built.append(line)
+            if notify is not None:
+                notify(line)
+        return load_or_build(path, build_it, what, build_missing, both)
+
+    monkeypatch.setattr(aot, "load_or_build", announced)
     monkeypatch.setattr(fused, "MIN_COMPILED_EVALUATIONS", 0)
     calls = {"block": 0, "chunk": 0}
     block_call, chunk_call = aot.CompiledBlock.__call__, aot_chunk.CompiledChunk.__call__
@@ -51,7 +67,33 @@ def compile_env(tmp_path, monkeypatch):
 
     monkeypatch.setattr(aot.CompiledBlock, "__call__", block_spy)
     monkeypatch.setattr(aot_chunk.CompiledChunk, "__call__", chunk_spy)
-    return tmp_path, calls
+    yield tmp_path, calls
+    if any(line.startswith("compiling") for line in built):
+        inductor = Path(os.environ[aot.INDUCTOR_ENV])
+        assert inductor == tmp_path / "inductor" and inductor.is_dir()
+        import torch._inductor.codecache as codecache
+        assert Path(codecache._HEADER_DIR).is_relative_to(tmp_path)
+
+
+def test_inductor_cache_is_the_projects(tmp_path, monkeypatch):
+    """TorchInductor's /tmp default (set by importing it) and a value set for an earlier cache
+    root are replaced by <cache>/inductor; the user's own TORCHINDUCTOR_CACHE_DIR is kept."""
+    monkeypatch.setattr(aot, "_inductor_dir_set", aot._inductor_dir_set)  # restored after
+    monkeypatch.setenv("TORCHBRAGG_CACHE", str(tmp_path / "a"))
+    monkeypatch.delenv(aot.INDUCTOR_ENV, raising=False)
+    assert aot.use_inductor_cache() == tmp_path / "a" / "inductor"
+    assert os.environ[aot.INDUCTOR_ENV] == str(tmp_path / "a" / "inductor")
+    import torch._inductor.codecache as codecache  # (after: the import makes the folder)
+
+    for name in ("_HEADER_DIR", "_HEADER_LOCK_DIR"):
+        monkeypatch.setattr(codecache, name, getattr(codecache, name))
+    monkeypatch.setenv(aot.INDUCTOR_ENV, aot._torch_default_inductor_dir())
+    monkeypatch.setenv("TORCHBRAGG_CACHE", str(tmp_path / "b"))
+    assert aot.use_inductor_cache() == tmp_path / "b" / "inductor"
+    assert codecache._HEADER_DIR == str(tmp_path / "b" / "inductor" / "precompiled_headers")
+    monkeypatch.setenv(aot.INDUCTOR_ENV, str(tmp_path / "mine"))
+    assert aot.use_inductor_cache() == tmp_path / "mine"
+    assert os.environ[aot.INDUCTOR_ENV] == str(tmp_path / "mine")
 
 
 def test_split_rows():
