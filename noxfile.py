@@ -85,7 +85,10 @@ def _parity(session: nox.Session, kind: str) -> None:
 def _build_image(session: nox.Session, kind: str) -> None:
     """Build the ``kind`` image on its pinned base, without network when a wheelhouse exists."""
     build_args = {}
-    base = tc.resolve_base_image(ROOT / tc.DOCKERFILES[kind], log=lambda m: _say(session, m))
+    try:
+        base = tc.resolve_base_image(ROOT / tc.DOCKERFILES[kind], log=lambda m: _say(session, m))
+    except tc.ContainerError as exc:  # no registry, no such tag: one line, no traceback
+        session.error(f"{tc.DOCKERFILES[kind]}: base image: {exc}")
     if base:
         build_args["BASE_IMAGE"] = base
     offline = any((ROOT / tc.WHEELHOUSE).glob("*.whl"))
@@ -136,11 +139,22 @@ def campaign(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none", tags=["docker"])
 def images(session: nox.Session) -> None:
-    """Build the CPU and CUDA images (posargs: cpu and/or cuda)."""
+    """Build the CPU and CUDA images (posargs: cpu and/or cuda); `--pin` first writes the
+    digest the registry serves for each base tag into the Dockerfile's ARG BASE_IMAGE."""
+    try:
+        kinds, pin = tc.images_posargs(session.posargs)
+    except tc.ContainerError as exc:
+        session.error(str(exc))
     ok, why = tc.engine_status()
     if not ok:
-        (session.error if tc.require_docker() else session.skip)(f"no Docker engine: {why}")
-    for kind in session.posargs or ["cpu", "cuda"]:
+        fail = session.error if pin or tc.require_docker() else session.skip
+        fail(f"no Docker engine: {why}" + (" (--pin needs one)" if pin else ""))
+    if pin:
+        try:
+            tc.pin_base_images(ROOT, kinds, log=lambda m: _say(session, f"images --pin: {m}"))
+        except tc.ContainerError as exc:
+            session.error(f"images --pin: {exc}")
+    for kind in kinds:
         _build_image(session, kind)
 
 

@@ -220,6 +220,127 @@ def test_resolve_base_image_env_override(tmp_path):
     assert tc.resolve_base_image(df, env={}) is None
 
 
+DIGEST_A = "sha256:" + "a1" * 32
+DIGEST_B = "sha256:" + "b2" * 32
+
+
+def _fake_docker(responses):
+    """A ``run(argv) -> stdout`` that answers by the docker sub-command (a ContainerError value
+    is raised) and records every call."""
+    calls = []
+
+    def run(argv):
+        calls.append(argv)
+        key = " ".join(argv[1:3])
+        answer = responses.get(key, tc.ContainerError(f"`{' '.join(argv)}` failed: no"))
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+    run.calls = calls
+    return run
+
+
+def test_resolve_digest_prefers_imagetools_then_pull():
+    run = _fake_docker({"buildx imagetools": DIGEST_A + "\n"})
+    assert tc.resolve_digest("python:3.11-slim-bookworm", run=run) == DIGEST_A
+    assert len(run.calls) == 1 and "pull" not in run.calls[0]
+    # no buildx: pull, then the RepoDigests entry of the tag's own repository
+    run = _fake_docker({"pull python:3.11-slim-bookworm": "",
+                        "image inspect": f"other/x@{DIGEST_A}\npython@{DIGEST_B}\n"})
+    assert tc.resolve_digest("python:3.11-slim-bookworm", run=run) == DIGEST_B
+    run = _fake_docker({"pull nvidia/cuda:13.0.1-runtime-ubuntu24.04": "",
+                        "image inspect": f"nvidia/cuda@{DIGEST_A}\n"})
+    assert tc.resolve_digest("nvidia/cuda:13.0.1-runtime-ubuntu24.04", run=run) == DIGEST_A
+
+
+@pytest.mark.parametrize("responses, word", [
+    ({}, "cannot resolve the digest of python:3.11"),  # no registry: pull fails
+    ({"pull python:3.11": "", "image inspect": "\n"}, "no sha256 digest"),  # a local build
+])
+def test_resolve_digest_failures_are_one_line(responses, word):
+    with pytest.raises(tc.ContainerError) as info:
+        tc.resolve_digest("python:3.11", run=_fake_docker(responses))
+    assert word in str(info.value) and "\n" not in str(info.value)
+
+
+def test_run_program_errors_are_one_line(tmp_path):
+    with pytest.raises(tc.ContainerError, match="no-such-docker"):
+        tc.images.run_program([str(tmp_path / "no-such-docker"), "pull", "x"])
+    with pytest.raises(tc.ContainerError, match="failed: boom$"):
+        tc.images.run_program([sys.executable, "-c", "import sys; sys.exit('x\\nboom')"])
+
+
+def _dockerfiles(tmp_path):
+    for kind, name in tc.DOCKERFILES.items():
+        shutil.copy(ROOT / name, tmp_path / name)
+    return tmp_path
+
+
+def test_pin_base_images_writes_the_digests(tmp_path):
+    root = _dockerfiles(tmp_path)
+    before = {k: (root / n).read_text() for k, n in tc.DOCKERFILES.items()}
+    asked, said = [], []
+
+    def resolve(tag):
+        asked.append(tag)
+        return DIGEST_A if tag.startswith("python") else DIGEST_B
+
+    pinned = tc.pin_base_images(root, ["cpu", "cuda"], resolve=resolve, log=said.append)
+    assert asked == ["python:3.11-slim-bookworm", "nvidia/cuda:13.0.1-runtime-ubuntu24.04"]
+    assert pinned == {"cpu": f"python:3.11-slim-bookworm@{DIGEST_A}",
+                      "cuda": f"nvidia/cuda:13.0.1-runtime-ubuntu24.04@{DIGEST_B}"}
+    for kind, name in tc.DOCKERFILES.items():
+        assert tc.base_image_default(root / name) == pinned[kind]
+        assert tc.is_pinned(pinned[kind])
+        # only the ARG line changed
+        old, new = before[kind].splitlines(), (root / name).read_text().splitlines()
+        assert [i for i, (a, b) in enumerate(zip(old, new)) if a != b] == \
+            [old.index(next(x for x in old if x.startswith("ARG BASE_IMAGE=")))]
+        assert len(old) == len(new)
+    assert said == [f"Dockerfile: ARG BASE_IMAGE={pinned['cpu']}",
+                    f"Dockerfile.cuda: ARG BASE_IMAGE={pinned['cuda']}"]
+    # a pinned Dockerfile is re-pinned to the current digest (here: unchanged)
+    tc.pin_base_images(root, ["cpu"], resolve=resolve, log=said.append)
+    assert said[-1].endswith("(unchanged)")
+    assert tc.resolve_base_image(root / "Dockerfile", env={}) is None  # the build keeps it
+
+
+def test_pin_base_images_failure_writes_nothing(tmp_path):
+    root = _dockerfiles(tmp_path)
+    before = {n: (root / n).read_text() for n in tc.DOCKERFILES.values()}
+
+    def resolve(tag):
+        if tag.startswith("nvidia"):
+            raise tc.ContainerError(f"cannot resolve the digest of {tag}: no registry")
+        return DIGEST_A
+
+    with pytest.raises(tc.ContainerError, match="no registry"):
+        tc.pin_base_images(root, ["cpu", "cuda"], resolve=resolve, log=lambda m: None)
+    with pytest.raises(tc.ContainerError, match="got 'latest'"):
+        tc.pin_base_images(root, ["cpu"], resolve=lambda tag: "latest", log=lambda m: None)
+    assert {n: (root / n).read_text() for n in before} == before
+
+
+def test_images_posargs():
+    assert tc.images_posargs([]) == (["cpu", "cuda"], False)
+    assert tc.images_posargs(["--pin"]) == (["cpu", "cuda"], True)
+    assert tc.images_posargs(["cuda", "--pin"]) == (["cuda"], True)
+    with pytest.raises(tc.ContainerError, match="unknown argument 'gpu'"):
+        tc.images_posargs(["gpu"])
+
+
+def test_resolve_base_image_placeholder_uses_the_resolved_digest(tmp_path):
+    df = tmp_path / "Dockerfile"
+    df.write_text("ARG BASE_IMAGE=python:3.11-slim@" + tc.PLACEHOLDER_DIGEST + "\n")
+    said = []
+    run = _fake_docker({"buildx imagetools": DIGEST_A})
+    assert tc.resolve_base_image(df, env={}, log=said.append, run=run) == \
+        f"python:3.11-slim@{DIGEST_A}"
+    assert "nox -s images -- --pin" in said[0]
+    with pytest.raises(tc.ContainerError, match="cannot resolve"):
+        tc.resolve_base_image(df, env={}, log=said.append, run=_fake_docker({}))
+
+
 # --------------------------------------------------------------------------- locks
 def test_locks_are_hashed_and_pin_torch():
     for name, torch_line in (("cpu", "torch==2.13.0+cpu \\"), ("cuda", "torch==2.13.0 \\")):

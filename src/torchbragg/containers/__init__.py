@@ -80,8 +80,12 @@ from torchbragg.containers.engine import (
 from torchbragg.containers.errors import ContainerError, EngineUnavailable
 from torchbragg.containers.images import (
     base_image_default,
+    images_posargs,
     is_pinned,
+    pin_base_images,
     resolve_base_image,
+    resolve_digest,
+    set_base_image,
     split_digest,
 )
 from torchbragg.containers.plan import (
@@ -103,8 +107,9 @@ __all__ = [
     "annotate_bundle", "base_image_default", "build_command", "collect_bundles",
     "container_user", "debootstrap_command", "dockerd_command", "engine_status",
     "ensure_engine", "ensure_smoke_base", "find_inputs", "gpu_status", "host_payload",
-    "image_id", "image_size", "import_command", "inspect_id_command", "is_pinned", "main",
-    "mounts_under", "payload_args", "plan_parity", "require_docker", "resolve_base_image",
+    "image_id", "image_size", "images_posargs", "import_command", "inspect_id_command",
+    "is_pinned", "main", "mounts_under", "payload_args", "pin_base_images", "plan_parity",
+    "require_docker", "resolve_base_image", "resolve_digest", "set_base_image",
     "run_command", "run_in_container", "run_smoke", "shell_line", "smoke_cache",
     "source_commit", "split_digest", "split_posargs", "tempfile_dir", "wheelhouse_command",
 ]
