@@ -7,11 +7,12 @@
 # Own nanoBragg-compatible C program instead of the bundled one (a path inside the context):
 #   docker build --build-arg C_SOURCE=local/nanoBragg.c -t torchbragg:cpu-upstream .
 #
-# BASE_IMAGE default: python:3.11-slim-bookworm pinned by digest.  REFRESH the digest here
-# (and in Dockerfile.cuda) with `docker buildx imagetools inspect python:3.11-slim-bookworm`;
-# the all-zero value below is a placeholder (no registry was reachable where this file was
-# written): `nox -s images|parity-cpu` then pin the tag's digest as the engine resolves it,
-# print it and record it in the bundle's env.json.
+# BASE_IMAGE default: python:3.11-slim-bookworm pinned by digest.
+# PIN with `nox -s images -- --pin` (a Docker engine that reaches the registry): it
+# resolves each base tag's current digest and writes it on the ARG line of both Dockerfiles
+# (`-- --pin cpu`: this one only), then builds; commit the change.  An all-zero digest is
+# the placeholder of an unpinned file: `nox -s images|parity-cpu` then pin the tag's digest
+# for that build only, print it and record it in the bundle's env.json.
 ARG BASE_IMAGE=python:3.11-slim-bookworm@sha256:0000000000000000000000000000000000000000000000000000000000000000
 
 # hadolint ignore=DL3006
