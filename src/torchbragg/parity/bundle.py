@@ -183,9 +183,142 @@ def device_name(device: str) -> str:
     return cpu_model() or "cpu"
 
 
-def environment(device: str, dtype: str, c_cmd: list[str], py_cmd: list[str]) -> dict:
-    """The content of env.json."""
+#: ISA extensions worth recording (x86 /proc/cpuinfo ``flags``, aarch64 ``Features``).
+ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512dq", "avx512cd",
+             "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile",
+             "asimd", "sve", "sve2")
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+              "TORCH_NUM_THREADS", "OMP_PROC_BIND", "KMP_AFFINITY")
+
+
+def cpu_isa() -> list[str] | None:
+    """The :data:`ISA_FLAGS` the first CPU of /proc/cpuinfo advertises (None: unreadable)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() in ("flags", "features"):
+            have = set(value.split())
+            return [f for f in ISA_FLAGS if f in have]
+    return None
+
+
+def file_record(path, flag: str | None = None) -> dict:
+    """{flag, path, exists, size, sha256} of an input (or program) file."""
+    p = Path(path)
+    rec = {"flag": flag} if flag is not None else {}
+    rec["path"] = str(p)
+    if p.is_file():
+        rec.update(exists=True, size=p.stat().st_size, sha256=sha256_of(p))
+    else:
+        rec.update(exists=False, size=None, sha256=None)
+    return rec
+
+
+def input_records(args: list[str] | None) -> list[dict]:
+    """sha256 and size of every input file named on the command line (-hkl, -mat, -img,
+    -mask, -sourcefile, -stol, -4stol, -Q; -dump when it is read)."""
+    from torchbragg.parity.sides import input_files
+
+    return [file_record(path, flag) for flag, path in input_files(list(args or []))]
+
+
+def _parallel_info(text: str) -> dict:
+    """``torch.__config__.parallel_info()`` as {key: value} (``at::get_num_threads()``: "2")."""
+    info, libs = {}, []
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition(" : ")
+        if sep:
+            info[key.strip()] = value.strip()
+        elif line.strip() and not line.startswith("\t") and not line.endswith(":"):
+            libs.append(line.strip())
+    info["libraries"] = libs
+    return info
+
+
+def thread_info(py_env: dict[str, str] | None = None,
+                c_env: dict[str, str] | None = None) -> dict:
+    """Torch and BLAS thread counts as the harness process sees them (the Torch side runs
+    with the same environment plus ``py_env``; the C side with ``c_env``)."""
+    seen = {**os.environ, **(py_env or {})}
+    out: dict = {"measured_in": "harness process (the Torch side's environment)",
+                 "env": {k: seen.get(k) for k in THREAD_ENV},
+                 "c_side_env": dict(c_env or {})}
+    try:
+        import torch
+
+        out["torch_num_threads"] = torch.get_num_threads()
+        out["torch_num_interop_threads"] = torch.get_num_interop_threads()
+        out["torch_parallel_info"] = _parallel_info(torch.__config__.parallel_info())
+        out["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+        show = torch.__config__.show()
+        for key in ("BLAS_INFO", "LAPACK_INFO"):
+            marker = key + "="
+            if marker in show:
+                out[key.lower()] = show.split(marker, 1)[1].split(",", 1)[0].strip()
+    except Exception as exc:  # noqa: BLE001 - report, never fail the bundle
+        out["torch_error"] = f"{type(exc).__name__}: {exc}"
+    try:
+        import threadpoolctl  # optional: not a dependency
+
+        out["threadpoolctl"] = [
+            {k: d.get(k) for k in ("user_api", "internal_api", "num_threads", "version",
+                                   "filepath")}
+            for d in threadpoolctl.threadpool_info()]
+    except ImportError:
+        out["threadpoolctl"] = None
+    except Exception as exc:  # noqa: BLE001
+        out["threadpoolctl"] = f"{type(exc).__name__}: {exc}"
+    return out
+
+
+def c_program(c_cmd: list[str], build_info) -> dict:
+    """The C program's compiler, flags and binary: from ``--build-info`` when it answered
+    (plus the compiler's version and the cached build command), else the executable's hash."""
+    out: dict = {"command": list(c_cmd)}
+    info = build_info if isinstance(build_info, dict) else {}
+    cc = info.get("compiler")
+    if cc:
+        out["compiler"] = cc
+        version = _run_text([*shlex.split(cc), "--version"], timeout=20)
+        out["compiler_version"] = version.splitlines()[0] if version else None
+    if info.get("flags") is not None:
+        out["flags"] = info["flags"]
+    binary = info.get("binary")
+    if binary:
+        out["binary"] = file_record(binary)
+        flags_file = Path(binary).parent / (Path(binary).name.rsplit("-", 1)[0] + ".flags")
+        if flags_file.is_file():
+            cmd = flags_file.read_text().strip()
+            out["last_build_command"] = cmd
+            out["last_build_command_matches_flags"] = bool(info.get("flags")) and \
+                info["flags"] in cmd
+            out["last_build_command_note"] = (
+                "the most recent torchbragg-cref build in the cache; it may have built another "
+                "cached binary (other sources, same flags)")
+    elif c_cmd:
+        exe = c_cmd[0] if os.sep in c_cmd[0] else (shutil.which(c_cmd[0]) or c_cmd[0])
+        out["binary"] = file_record(exe)
+        out["compiler"] = None
+        out["flags"] = None
+        out["note"] = "not torchbragg-cref: compiler and flags unknown; the binary is hashed"
+    return out
+
+
+def runtime_name() -> str:
+    """Where the harness runs: ``$TORCHBRAGG_RUNTIME`` (set by the payload script) or
+    ``direct`` (run by hand)."""
+    return os.environ.get("TORCHBRAGG_RUNTIME") or "direct"
+
+
+def environment(device: str, dtype: str, c_cmd: list[str], py_cmd: list[str], *,
+                args: list[str] | None = None, c_env: dict[str, str] | None = None,
+                py_env: dict[str, str] | None = None) -> dict:
+    """The content of env.json (``args``: the nanoBragg arguments, for the input hashes)."""
     here = Path(__file__).resolve().parent
+    build_info = c_build_info(c_cmd)
     return {
         "schema_version": 1,
         "created_utc": timestamp(),
@@ -196,14 +329,21 @@ def environment(device: str, dtype: str, c_cmd: list[str], py_cmd: list[str]) ->
         "numpy": _version("numpy"),
         "torchbragg": _version("torchbragg"),
         "compiler": compiler_version(),
-        "c_reference_build_info": c_build_info(c_cmd),
+        "c_reference_build_info": build_info,
+        "c_program": c_program(c_cmd, build_info),
         "c_command": c_cmd,
         "py_command": py_cmd,
+        "inputs": input_records(args),
         "git": git_info(here),
         "device": device,
         "device_name": device_name(device),
         "dtype": dtype,
         "cpu_model": cpu_model(),
+        "cpu_isa": cpu_isa(),
         "cpu_count": os.cpu_count(),
+        "threads": thread_info(py_env, c_env),
+        "runtime": runtime_name(),
+        "runtime_note": os.environ.get("TORCHBRAGG_RUNTIME_NOTE") or None,
+        "container_image": os.environ.get("TORCHBRAGG_IMAGE") or "none",
         "container_image_digest": os.environ.get("TORCHBRAGG_IMAGE_DIGEST") or "none",
     }

@@ -56,6 +56,18 @@ def c_command(c_bin: str | None = None) -> list[str]:
     return argv
 
 
+def _is_input_flag(flag: str, has_hkl: bool) -> bool:
+    return (flag.startswith(_INPUT_PREFIXES) or flag in _INPUT_EXACT
+            or (flag.startswith("-dump") and flag != "-dump_pixel" and not has_hkl))
+
+
+def input_files(args: list[str]) -> list[tuple[str, str]]:
+    """(flag, path) of every input file operand (``-dump`` only when it is read: no -hkl)."""
+    has_hkl = any(a.startswith("-hkl") for a in args)
+    return [(flag, args[i + 1]) for i, flag in enumerate(args[:-1])
+            if _is_input_flag(flag, has_hkl) and not args[i + 1].startswith("-")]
+
+
 def absolutise_inputs(args: list[str], cwd: Path | None = None) -> list[str]:
     """Make the file operands of input flags (-hkl, -mat, -img, -mask, …) absolute.
 
@@ -66,8 +78,7 @@ def absolutise_inputs(args: list[str], cwd: Path | None = None) -> list[str]:
     has_hkl = any(a.startswith("-hkl") for a in args)
     out = list(args)
     for i, flag in enumerate(args[:-1]):
-        is_input = (flag.startswith(_INPUT_PREFIXES) or flag in _INPUT_EXACT
-                    or (flag.startswith("-dump") and flag != "-dump_pixel" and not has_hkl))
+        is_input = _is_input_flag(flag, has_hkl)
         value = args[i + 1]
         if is_input and not value.startswith("-") and not os.path.isabs(value):
             out[i + 1] = str((cwd / value).resolve())
