@@ -399,7 +399,9 @@ def test_payload_script_runs_natively(tmp_path):
     assert len(bundles) == 1
     bundle = bundles[0]
     summary = (bundle / "summary.md").read_text()
-    assert summary.splitlines()[0] in ("# PASS", "# IMAGES_ONLY_PASS")
+    first = summary.splitlines()[0]
+    assert first.split(" — ")[0] in ("# PASS", "# IMAGES_ONLY_PASS")
+    assert first.endswith(", host") and "preset smoke, 64×64" in first
     assert "Runtime: **host, no container**" in summary and "(test)" in summary
     env_json = json.loads((bundle / "env.json").read_text())
     assert env_json["container"] == "none"

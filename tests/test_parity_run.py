@@ -5,6 +5,7 @@ A real end-to-end test with the smoke preset runs when both ``python -m torchbra
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import shlex
@@ -15,15 +16,21 @@ import sys
 import pytest
 
 from parity_helpers import FAKE_PROGRAM, PIXEL_LINES
+from torchbragg.containers.bundles import annotate_bundle
 from torchbragg.parity.bundle import verify_sha256
 from torchbragg.parity.cli import main
+from torchbragg.parity.pixels import DARK_FRACTION, preset_pixel_labels
+from torchbragg.parity.pngwrite import decode_png
+from torchbragg.parity.previews import MARKER_RGB
+from torchbragg.parity.report import fallback_of, headline
+from torchbragg.parity.run import RunOptions, parity_run
 from torchbragg.parity.sides import absolutise_inputs, detector_size, strip_floatfile
 
 SCHEMA_KEYS = {"schema_version", "verdict", "tolerance", "dtype", "device", "image", "pixels",
                "c", "py", "notes", "errors", "trace_compared", "trace_exit_status", "detector"}
 BUNDLE_FILES = {"commands.txt", "env.json", "c.stdout.txt", "py.stdout.txt", "c.float.bin",
                 "py.float.bin", "trace_c.log", "trace_py.log", "metrics.json", "summary.md",
-                "sha256.txt", "c.png", "py.png", "diff.png"}
+                "sha256.txt", "c.png", "py.png", "diff.png", "rerun.sh"}
 
 
 @pytest.fixture
@@ -36,6 +43,8 @@ def fake(tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_BLOCK", str(block))
     monkeypatch.setenv("TORCHBRAGG_PY_CMD", shlex.join([sys.executable, str(prog), "--side", "PY"]))
     monkeypatch.delenv("NB_C_BIN", raising=False)
+    for var in ("TORCHBRAGG_RUNTIME", "TORCHBRAGG_RUNTIME_NOTE", "TORCHBRAGG_IMAGE"):
+        monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(tmp_path)
     return shlex.join([sys.executable, str(prog), "--side", "C"])
 
@@ -63,15 +72,25 @@ def test_run_pass_bundle(fake, tmp_path, capsys):
     assert all(p["c_value"] == p["py_value"] > 0 for p in m["pixels"])
     assert BUNDLE_FILES <= {p.name for p in out.iterdir()}
     summary = (out / "summary.md").read_text()
-    assert summary.splitlines()[0] == "# PASS"
+    assert summary.splitlines()[0] == "# PASS — custom command, 16×16, float64 cpu, direct"
     assert "dtype **float64**, device **cpu**" in summary and "![C](c.png)" in summary
-    assert capsys.readouterr().out.startswith("# PASS")
+    assert capsys.readouterr().out.startswith("# PASS — custom command")
+    assert "| 1 | (8, 9) | traced pixel |" in summary and "C / max" in summary
+    assert "Previews skipped" not in summary and "log scale shared" in summary
+    assert m["warnings"] == [] and m["pixels"][0]["label"] == "traced pixel"
+    assert m["pixels"][0]["c_over_max"] == pytest.approx(m["pixels"][0]["c_value"]
+                                                         / m["image"]["max_ref"])
+    assert m["previews"]["files"] == ["c.png", "py.png", "diff.png"]
+    assert m["previews"]["scale"]["diff"]["all_zero"]
+    assert "is **zero everywhere**" in summary
     # the bundle verifies with sha256sum -c
     if shutil.which("sha256sum"):
         proc = subprocess.run(["sha256sum", "-c", "sha256.txt"], cwd=out, capture_output=True)
         assert proc.returncode == 0
     env = json.loads((out / "env.json").read_text())
     assert env["dtype"] == "float64" and env["device"] == "cpu"
+    assert env["inputs"] == [] and env["runtime"] == "direct"
+    assert env["threads"]["c_side_env"] == {"OMP_NUM_THREADS": "1"}
 
 
 def test_run_sides_isolated_and_commands_rerunnable(fake, tmp_path):
@@ -88,12 +107,96 @@ def test_run_sides_isolated_and_commands_rerunnable(fake, tmp_path):
     assert f"-hkl {tmp_path / 'in.hkl'}" in c_out and "mine.bin" not in c_out
     assert "-device cpu -dtype float64" in py_out and "-device" not in c_out
     assert not (tmp_path / "Fdump.bin").exists() and not (tmp_path / "mine.bin").exists()
+    # the input file's hash and size are recorded
+    env = json.loads((out / "env.json").read_text())
+    (rec,) = env["inputs"]
+    assert rec["flag"] == "-hkl" and rec["path"] == str(tmp_path / "in.hkl")
+    assert rec["size"] == 8 and rec["sha256"] == hashlib.sha256(b"0 0 0 1\n").hexdigest()
+    summary = (out / "summary.md").read_text()
+    assert rec["sha256"] in summary and "## Provenance" in summary
+    # commands.txt runs from the bundle folder (scratch folders recreated under rerun/)
     commands = (out / "commands.txt").read_text().splitlines()
+    assert str(tmp_path / "in.hkl") in "\n".join(commands)
     c_cmd = next(line for line in commands if "OMP_NUM_THREADS=1" in line)
-    proc = subprocess.run(c_cmd.replace("mkdir -p ", f"mkdir -p {tmp_path}/rerun && true ")
-                          .replace(" && cd ", f" && cd {tmp_path}/rerun && true "),
-                          shell=True, capture_output=True, text=True)
+    proc = subprocess.run(c_cmd, shell=True, capture_output=True, text=True, cwd=out)
     assert proc.returncode == 0 and "TRACE_C: F_cell 12" in proc.stdout
+    assert (out / "rerun" / "c" / "float.bin").is_file()
+    # rerun.sh reruns both sides in fresh scratch folders and compares the images
+    work = tmp_path / "again"
+    proc = subprocess.run(["bash", str(out / "rerun.sh"), str(work)], capture_output=True,
+                          text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "c float image identical to the bundle" in proc.stdout
+    assert "py float image identical to the bundle" in proc.stdout
+    assert "# PASS" in proc.stdout and (work / "py" / "float.bin").is_file()
+    (tmp_path / "in.hkl").write_text("changed\n")
+    proc = subprocess.run(["bash", str(out / "rerun.sh"), str(work)], capture_output=True,
+                          text=True, timeout=120)
+    assert "changed since the bundle" in proc.stderr
+    (tmp_path / "in.hkl").unlink()
+    proc = subprocess.run(["bash", str(out / "rerun.sh"), str(work)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and "is missing" in proc.stderr
+
+
+def test_run_pixel_labels_and_dark_transpose_warning(fake, tmp_path):
+    # the fake image: a bright spot at (slow 4, fast 12); (12, 4) is dark
+    out = tmp_path / "lab"
+    opts = RunOptions(args=["-detpixels", "16"], pixels=[(12, 4), (4, 12), (8, 8)],
+                      c_bin=fake, out=str(out), pixel_labels={(12, 4): "the users' pixel"})
+    status, _, m = parity_run(opts)
+    assert status == 0
+    users, transpose, centre = m["pixels"]
+    assert users["label"] == "the users' pixel" and transpose["label"] == "traced pixel"
+    assert users["c_over_max"] < DARK_FRACTION and users["dark_with_bright_transpose"]
+    assert users["transpose"]["pixel"] == [4, 12] and users["transpose"]["c_over_max"] > 0.1
+    assert not transpose["dark_with_bright_transpose"] and centre["transpose"] is None
+    assert centre["c_over_max"] == pytest.approx(1.0, rel=1e-3)
+    (warning,) = m["warnings"]
+    assert "the users' pixel (slow 12, fast 4) is dark" in warning
+    summary = (out / "summary.md").read_text()
+    assert "**WARNING**" in summary and "⚠ dark, transpose bright" in summary
+    # the preview markers: pixel 1 boxed in green on c.png
+    px, text = decode_png((out / "c.png").read_bytes())
+    assert "1=(slow 12, fast 4)" in text["Markers"]
+    zoom = m["previews"]["scale"]["zoom"]
+    assert tuple(px[12 * zoom + zoom // 2 - (max(4, zoom // 2 + 3)), 4 * zoom + zoom // 2]) \
+        == MARKER_RGB
+
+
+def test_preset_pixel_labels():
+    sup = preset_pixel_labels("supervisor")
+    assert sup[(685, 1039)] == "the users' pixel" and "transpose" in sup[(1039, 685)]
+    assert preset_pixel_labels("supervisor-like") == sup
+    assert preset_pixel_labels("smoke") == {} and preset_pixel_labels(None) == {}
+
+    class P:
+        name = "mine"
+        pixel_labels = {(1, 2): "spot"}
+
+    assert preset_pixel_labels(P()) == {(1, 2): "spot"}
+
+
+def test_headline_runtime_fallback_and_annotate(fake, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCHBRAGG_RUNTIME", "host")
+    status, out, m = _run(fake, tmp_path, "--dtype", "float32")
+    assert status == 0
+    first = (out / "summary.md").read_text().splitlines()[0]
+    assert first == "# PASS — custom command, 16×16, float32 cpu, host"
+    note = ("preset 'supervisor' needs A.mat and scaled.hkl: not found; running the "
+            "self-contained 'smoke' preset instead")
+    annotate_bundle(out, "docker", note=note, image="torchbragg:cpu")
+    text = (out / "summary.md").read_text()
+    assert text.splitlines()[0] == ("# PASS — custom command, 16×16, float32 cpu, docker "
+                                    "torchbragg:cpu — FALLBACK: running the self-contained "
+                                    "'smoke' preset instead")
+    assert "## Where this ran" in text and verify_sha256(out) == []
+    assert json.loads((out / "metrics.json").read_text())["headline"]["runtime"].startswith(
+        "docker")
+    assert headline("FAIL", preset="supervisor", size=(2463, 2527), dtype="float64",
+                    device="cpu", runtime="host") == \
+        "# FAIL — preset supervisor, 2463×2527, float64 cpu, host"
+    assert fallback_of(None, "all fine") is None
 
 
 def test_run_trace_divergence_fails(fake, tmp_path, monkeypatch):

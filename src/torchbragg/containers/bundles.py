@@ -39,7 +39,9 @@ def annotate_bundle(bundle: Path, runtime: str, note: str = "", image: str | Non
         lines += ["", note]
     summary = bundle / "summary.md"
     if summary.is_file():
-        text = summary.read_text()
+        text = _restate_headline(bundle, text=summary.read_text(),
+                                 runtime=runtime if runtime == "host" else
+                                 f"{runtime}" + (f" {image}" if image else ""), note=note)
         summary.write_text(text.rstrip("\n") + "\n" + "\n".join(lines) + "\n")
     env_path = bundle / "env.json"
     if env_path.is_file():
@@ -53,3 +55,23 @@ def annotate_bundle(bundle: Path, runtime: str, note: str = "", image: str | Non
 
     write_sha256(bundle)
 
+
+def _restate_headline(bundle: Path, text: str, runtime: str, note: str) -> str:
+    """A ``run`` bundle's first line names the runtime and any fallback: restate it with the
+    payload's runtime and note (the verdict line stays first; metrics.json follows)."""
+    metrics_path = bundle / "metrics.json"
+    try:
+        metrics = json.loads(metrics_path.read_text())
+    except (OSError, ValueError):
+        return text
+    head = metrics.get("headline") if isinstance(metrics, dict) else None
+    if not isinstance(head, dict) or not text.startswith("# "):
+        return text
+    from torchbragg.parity.report import fallback_of, headline
+
+    head = {**head, "runtime": runtime,
+            "fallback": head.get("fallback") or fallback_of(note)}
+    metrics["headline"] = head
+    metrics_path.write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
+    first, sep, rest = text.partition("\n")
+    return headline(**head) + sep + rest

@@ -301,6 +301,7 @@ def c_program(c_cmd: list[str], build_info) -> dict:
     elif c_cmd:
         exe = c_cmd[0] if os.sep in c_cmd[0] else (shutil.which(c_cmd[0]) or c_cmd[0])
         out["binary"] = file_record(exe)
+        out["files"] = [file_record(a) for a in c_cmd[1:] if Path(a).is_file()]  # scripts
         out["compiler"] = None
         out["flags"] = None
         out["note"] = "not torchbragg-cref: compiler and flags unknown; the binary is hashed"
@@ -347,3 +348,98 @@ def environment(device: str, dtype: str, c_cmd: list[str], py_cmd: list[str], *,
         "container_image": os.environ.get("TORCHBRAGG_IMAGE") or "none",
         "container_image_digest": os.environ.get("TORCHBRAGG_IMAGE_DIGEST") or "none",
     }
+
+
+# --------------------------------------------------------------------------- re-running
+RERUN_DIR = "rerun"
+
+
+def _side_line(side, folder: str) -> str:
+    """One side as a shell line run from the bundle folder (a subshell: cwd stays put)."""
+    env_part = " ".join(f"{k}={shlex.quote(v)}" for k, v in side.env.items())
+    return (f"(mkdir -p {folder} && cd {folder} && " + (f"env {env_part} " if env_part else "")
+            + shlex.join(side.argv) + ")")
+
+
+def write_rerun(bundle, c, py, inputs: list[dict], size, tolerance: float | None = None,
+                python: str | None = None) -> None:
+    """``commands.txt`` (one line per side, run from the bundle folder) and ``rerun.sh``
+    (recreates the scratch folders, checks the inputs' sha256, reruns both sides, compares
+    the new images with each other and with the bundle's)."""
+    bundle = Path(bundle)
+    python = python or sys.executable
+    q = shlex.quote
+    in_lines = [f"#   {r['flag']} {r['path']}  sha256 {r['sha256'] or 'MISSING'}" for r in inputs]
+    (bundle / "commands.txt").write_text("\n".join([
+        "# Run from this bundle folder (cd into it first); each line recreates its scratch "
+        f"folder under {RERUN_DIR}/.",
+        "# ./rerun.sh does both, checks the inputs and compares the images.",
+        "# Input files (absolute paths; sha256 and size also in env.json):",
+        *(in_lines or ["#   none"]),
+        f"# C side (reference); originally run in {c.cwd}",
+        _side_line(c, f"{RERUN_DIR}/c"),
+        f"# Torch side; originally run in {py.cwd}",
+        _side_line(py, f"{RERUN_DIR}/py"), ""]))
+
+    def run_block(side, tag: str) -> list[str]:
+        env_part = " ".join(f"{k}={q(v)}" for k, v in side.env.items())
+        return [f'echo "rerun.sh: {side.label} side in $work/{tag}" >&2',
+                f'(cd "$work/{tag}" && ' + (f"env {env_part} " if env_part else "")
+                + shlex.join(side.argv) + f' >stdout.txt 2>stderr.txt); {tag}_status=$?']
+
+    compare = []
+    if size is not None:
+        tol = [] if tolerance is None else ["--tolerance", repr(tolerance)]
+        compare = [
+            "for tag in c py; do",
+            '    if [ -f "$here/$tag.float.bin" ] && cmp -s "$here/$tag.float.bin" '
+            '"$work/$tag/float.bin"; then',
+            '        echo "rerun.sh: $tag float image identical to the bundle\'s $tag.float.bin"',
+            "    else",
+            '        echo "rerun.sh: $tag float image DIFFERS from the bundle\'s '
+            '$tag.float.bin (or it has none)"',
+            "    fi",
+            "done",
+            f'{q(python)} -c "import sys; from torchbragg.parity.cli import main; '
+            f'sys.exit(main(sys.argv[1:]))" compare-images --ref "$work/c/float.bin" '
+            f'--test "$work/py/float.bin" --fpixels {size[0]} --spixels {size[1]} '
+            + " ".join(tol),
+        ]
+    else:
+        compare = ['echo "rerun.sh: the detector size is unknown; images not compared" >&2',
+                   "exit 0"]
+    checks = [f"check_input {q(r['path'])} {q(r['sha256'] or '')}" for r in inputs]
+    script = [
+        "#!/usr/bin/env bash",
+        "# Re-run both sides of this torchbragg-parity bundle and compare their float images.",
+        f"#   ./rerun.sh [WORKDIR]    (default WORKDIR: {RERUN_DIR}/ beside this script)",
+        f"# Original scratch folders: C {c.cwd}, PY {py.cwd} (removed after the run).",
+        "# Exit status: that of compare-images (0 pass, 1 fail); 2 when an input is missing",
+        "# or a side fails.",
+        "set -uo pipefail",
+        'here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"',
+        f'work="${{1:-$here/{RERUN_DIR}}}"',
+        "missing=0",
+        "check_input() {",
+        '    if [ ! -f "$1" ]; then',
+        '        echo "rerun.sh: input file $1 is missing" >&2; missing=1; return',
+        "    fi",
+        '    if [ -n "$2" ] && command -v sha256sum >/dev/null 2>&1; then',
+        '        got="$(sha256sum "$1" | cut -d" " -f1)"',
+        '        [ "$got" = "$2" ] || echo "rerun.sh: WARNING: $1 changed since the bundle '
+        '(sha256 $got, was $2)" >&2',
+        "    fi",
+        "}",
+        *checks,
+        '[ "$missing" = 0 ] || exit 2',
+        'rm -rf "$work/c" "$work/py"',
+        'mkdir -p "$work/c" "$work/py" || exit 2',
+        *run_block(c, "c"),
+        *run_block(py, "py"),
+        f'echo "rerun.sh: exit status C $c_status, PY $py_status (in the bundle: C '
+        f'{c.returncode}, PY {py.returncode})"',
+        'if [ "$c_status" != 0 ] || [ "$py_status" != 0 ]; then exit 2; fi',
+        *compare, ""]
+    path = bundle / "rerun.sh"
+    path.write_text("\n".join(script))
+    path.chmod(0o755)

@@ -13,8 +13,9 @@ from torchbragg.parity.compare_images import (
     ImageError, crop, image_metrics, judge, read_float_image,
 )
 from torchbragg.parity.compare_traces import Tolerances, compare_traces, comparison_json
+from torchbragg.parity.pixels import preset_pixel_labels
 from torchbragg.parity.presets import PRESETS, PresetError, get_preset
-from torchbragg.parity.previews import write_previews
+from torchbragg.parity.previews import render_previews
 from torchbragg.parity.report import image_markdown, trace_markdown
 from torchbragg.parity.sides import ToolError
 from torchbragg.parity.tracefmt import TraceParseError, read_trace
@@ -191,7 +192,7 @@ def cmd_compare_images(ns, extra) -> int:
     metrics = image_metrics(ref, test, ns.peaks)
     ok = judge(metrics, ns.tolerance)
     out = _out_dir(ns.out)
-    previews = write_previews(ref, test, out) if out is not None else None
+    previews = render_previews(ref, test, out) if out is not None else None
     text = "\n".join([f"# {'PASS' if ok else 'FAIL'}", "",
                       *image_markdown(metrics, ns.tolerance, ok, ("ref", "test"), previews)])
     print(text)
@@ -208,10 +209,12 @@ def cmd_run(ns, extra) -> int:
     from torchbragg.parity.run import RunOptions, parity_run
     pixels = _pixels(ns)
     args = list(extra)
+    labels = {}
     if ns.preset:
         preset = get_preset(ns.preset)
         args = preset.args + args
         pixels = pixels or list(preset.pixels)
+        labels = preset_pixel_labels(preset)
     if not args:
         raise ToolError("run: give --preset NAME or the nanoBragg arguments after '--'")
     if (ns.fpixels is None) != (ns.spixels is None):
@@ -221,7 +224,8 @@ def cmd_run(ns, extra) -> int:
         tolerance=ns.tolerance, trace_rtol=ns.trace_tolerance, rtol_names=dict(ns.rtol_name),
         timeout=ns.timeout, out=ns.out, out_root=ns.out_root, preset=ns.preset,
         roi=tuple(ns.roi) if ns.roi else None, peaks=ns.peaks, keep_work=ns.keep_work,
-        size=(ns.fpixels, ns.spixels) if ns.fpixels is not None else None)
+        size=(ns.fpixels, ns.spixels) if ns.fpixels is not None else None,
+        pixel_labels=labels)
     status, out, _ = parity_run(opts)
     print((out / "summary.md").read_text())
     print(f"bundle: {out}")

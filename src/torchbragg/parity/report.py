@@ -1,6 +1,8 @@
 """Markdown rendering of trace and image comparisons (summary.md and stdout)."""
 from __future__ import annotations
 
+import re
+
 from torchbragg.parity.compare_traces import (
     GroupComparison, Result, TraceComparison, scaling_row,
 )
@@ -127,8 +129,65 @@ _IMAGE_ROWS = (
 )
 
 
+_FALLBACK_RE = re.compile(r"\binstead\b|fall(?:s|ing)?[ -]?back", re.IGNORECASE)
+
+
+def fallback_of(*notes: str | None) -> str | None:
+    """The clause of a note that says a fallback happened ("… instead", "fallback …")."""
+    for note in notes:
+        for clause in re.split(r";\s*|\.\s+", note or ""):
+            if _FALLBACK_RE.search(clause):
+                return clause.strip().rstrip(".")
+    return None
+
+
+def headline(verdict: str, *, preset: str | None, size, dtype: str, device: str, runtime: str,
+             fallback: str | None = None, roi=None) -> str:
+    """The summary's first line: what ran and the verdict, e.g.
+    ``# PASS — preset supervisor, 2463×2527, float64 cpu, host``; size fast×slow."""
+    what = f"preset {preset}" if preset else "custom command"
+    dims = f"{size[0]}×{size[1]}" if size else "size unknown"
+    line = f"# {verdict} — {what}, {dims}, {dtype} {device}, {runtime}"
+    if roi:
+        line += f", ROI fast {roi[0]}–{roi[1]} slow {roi[2]}–{roi[3]}"
+    if fallback:
+        line += f" — FALLBACK: {fallback}"
+    return line
+
+
+def preview_markdown(previews, labels=("ref", "test")) -> list[str]:
+    """Embedded previews and their scales, or why there are none."""
+    if previews is None:
+        return []
+    if not previews.names:
+        return [f"Previews: **not written** — {previews.skipped}.", ""]
+    names, sc = previews.names, previews.scale
+    img, diff = sc["image"], sc["diff"]
+    out = [f"![{labels[0]}]({names[0]}) ![{labels[1]}]({names[1]}) ![difference]({names[2]})",
+           "", "Previews (each has its colour bar and end values below the image; the same "
+           "numbers are in the PNG `tEXt` chunks):", "",
+           f"- `{names[0]}`, `{names[1]}`: log scale shared by both images, black 0 … white "
+           f"{img['max']:.6g} (`{img['formula']}`, knee {img['knee']:.6g}; the bar's middle is "
+           f"{img['middle']:.6g})."]
+    for name, lab, zero in zip(names[:2], labels, img["all_zero"]):
+        if zero:
+            out.append(f"- `{name}`: the {lab} image is **zero everywhere** (ALL ZERO).")
+    if diff["all_zero"]:
+        out.append(f"- `{names[2]}`: the difference {labels[1]} − {labels[0]} is **zero "
+                   f"everywhere** (ALL ZERO written on the map).")
+    else:
+        out.append(f"- `{names[2]}`: {labels[1]} − {labels[0]}, linear, blue "
+                   f"{diff['min']:.6g} … white 0 … red +{diff['max']:.6g} (red: {labels[1]} "
+                   f"larger).")
+    scale = f"max-pooled {sc['pool_factor']}×{sc['pool_factor']}" \
+        if sc["pool_factor"] > 1 else "not pooled"
+    out.append(f"- {scale}, enlarged ×{sc['zoom']}; traced pixels boxed in green and "
+               f"numbered: {sc['markers']}.")
+    return out + [""]
+
+
 def image_markdown(metrics: dict, tolerance: float, passed: bool, labels=("ref", "test"),
-                   previews: list[str] | None = None) -> list[str]:
+                   previews=None) -> list[str]:
     out = [f"Image comparison ({labels[1]} vs {labels[0]}, {metrics['shape'][1]} fast x "
            f"{metrics['shape'][0]} slow): **{'PASS' if passed else 'FAIL'}** "
            f"(criterion: max abs diff / max ref <= {tolerance:g})", "",
@@ -141,9 +200,12 @@ def image_markdown(metrics: dict, tolerance: float, passed: bool, labels=("ref",
     out.append(f"| peaks matched within 1 px | {pk['matched']}/{pk['found']} "
                f"(top {pk['requested']} of {labels[0]}) |")
     out.append("")
-    if previews:
-        out += [f"![{labels[0]}]({previews[0]}) ![{labels[1]}]({previews[1]}) "
-                f"![difference]({previews[2]})", "",
-                f"Previews: log scale shared by both images; difference {labels[1]} − "
-                f"{labels[0]} (red: {labels[1]} larger, blue: smaller).", ""]
+    if isinstance(previews, list):          # bare file names (older callers)
+        if previews:
+            out += [f"![{labels[0]}]({previews[0]}) ![{labels[1]}]({previews[1]}) "
+                    f"![difference]({previews[2]})", "",
+                    f"Previews: log scale shared by both images; difference {labels[1]} − "
+                    f"{labels[0]} (red: {labels[1]} larger, blue: smaller).", ""]
+    else:
+        out += preview_markdown(previews, labels)
     return out

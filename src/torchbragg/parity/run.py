@@ -1,6 +1,7 @@
 """``run`` and ``trace``: run both sides, compare images and traces, write the report bundle."""
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -11,8 +12,9 @@ from torchbragg.parity.compare_images import (
     DEFAULT_IMAGE_TOLERANCE, ImageError, crop, image_metrics, judge, read_float_image,
 )
 from torchbragg.parity.compare_traces import Tolerances, compare_traces, group_json
-from torchbragg.parity.previews import write_previews
-from torchbragg.parity.report import image_markdown, trace_markdown
+from torchbragg.parity.pixels import annotate_pixels
+from torchbragg.parity.previews import Previews, render_previews
+from torchbragg.parity.report import fallback_of, fmt, headline, image_markdown, trace_markdown
 from torchbragg.parity.sides import (
     ToolError, absolutise_inputs, c_argv, c_command, detector_size, float_value, py_argv,
     py_command, run_side, scratch_dir, strip_floatfile,
@@ -43,6 +45,7 @@ class RunOptions:
     peaks: int = 20
     keep_work: bool = False
     size: tuple[int, int] | None = None     # (fpixels, spixels) override
+    pixel_labels: dict[tuple[int, int], str] = field(default_factory=dict)
 
 
 def image_tolerance(opts: RunOptions) -> float:
@@ -59,20 +62,21 @@ def parity_run(opts: RunOptions) -> tuple[int, Path, dict]:
     except bundle_mod.BundleError as exc:
         raise ToolError(str(exc)) from None
     c_dir, p_dir = scratch_dir("c"), scratch_dir("py")
+    c_env = {"OMP_NUM_THREADS": "1"}
     try:
-        c = run_side("C", c_argv(c_cmd, args, opts.pixels), c_dir, {"OMP_NUM_THREADS": "1"},
-                     opts.timeout)
+        c = run_side("C", c_argv(c_cmd, args, opts.pixels), c_dir, c_env, opts.timeout)
         py = run_side("PY", py_argv(p_cmd, args, opts.pixels, opts.device, opts.dtype),
                       p_dir, {}, opts.timeout)
-        metrics, summary = _assemble(out, opts, args, c, py)
+        env = bundle_mod.environment(opts.device, opts.dtype, c_cmd, p_cmd, args=args,
+                                     c_env=c_env, py_env={})
+        metrics, summary = _assemble(out, opts, args, c, py, env)
     finally:
         if not opts.keep_work:
             shutil.rmtree(c_dir, ignore_errors=True)
             shutil.rmtree(p_dir, ignore_errors=True)
     (out / "summary.md").write_text(summary)
     bundle_mod.write_json(out / "metrics.json", metrics)
-    bundle_mod.write_json(out / "env.json",
-                          bundle_mod.environment(opts.device, opts.dtype, c_cmd, p_cmd))
+    bundle_mod.write_json(out / "env.json", env)
     bundle_mod.write_sha256(out)
     return EXIT_FOR_VERDICT[metrics["verdict"]], out, metrics
 
@@ -85,11 +89,10 @@ def _write_side_files(out: Path, tag: str, side) -> None:
         shutil.copyfile(side.float_path, out / f"{tag}.float.bin")
 
 
-def _assemble(out: Path, opts: RunOptions, args: list[str], c, py) -> tuple[dict, str]:
+def _assemble(out: Path, opts: RunOptions, args: list[str], c, py, env: dict
+              ) -> tuple[dict, str]:
     _write_side_files(out, "c", c)
     _write_side_files(out, "py", py)
-    (out / "commands.txt").write_text(
-        "# C side (reference)\n" + c.shell() + "\n# Torch side\n" + py.shell() + "\n")
     c_lines, p_lines = trace_lines(c.stdout, "C"), trace_lines(py.stdout, "PY")
     (out / "trace_c.log").write_text("".join(line + "\n" for line in c_lines))
     (out / "trace_py.log").write_text("".join(line + "\n" for line in p_lines))
@@ -97,20 +100,27 @@ def _assemble(out: Path, opts: RunOptions, args: list[str], c, py) -> tuple[dict
     errors = [msg for msg in (c.problem(), py.problem()) if msg]
     notes: list[str] = []
     size = opts.size or detector_size(args, c.stdout, py.stdout)
-    image, image_ok, previews = None, None, []
+    bundle_mod.write_rerun(out, c, py, env.get("inputs", []), size, image_tolerance(opts))
+    image, image_ok = None, None
+    full_ref = full_test = None
+    previews = Previews([], "no image was compared (see the errors above)")
     if not errors:
         if size is None:
             errors.append("cannot tell the detector size (give --fpixels/--spixels)")
         else:
             try:
-                ref = crop(read_float_image(c.float_path, *size), opts.roi)
-                test = crop(read_float_image(py.float_path, *size), opts.roi)
+                full_ref = read_float_image(c.float_path, *size)
+                full_test = read_float_image(py.float_path, *size)
+                ref, test = crop(full_ref, opts.roi), crop(full_test, opts.roi)
                 image = image_metrics(ref, test, opts.peaks)
                 image_ok = judge(image, image_tolerance(opts))
                 image["pass"] = image_ok
                 image["tolerance"] = image_tolerance(opts)
                 image["roi"] = list(opts.roi) if opts.roi else None
-                previews = write_previews(ref, test, out, ("c.png", "py.png", "diff.png"))
+                x0, y0 = (opts.roi[0], opts.roi[2]) if opts.roi else (0, 0)
+                previews = render_previews(ref, test, out, ("c.png", "py.png", "diff.png"),
+                                           labels=("C", "PY"),
+                                           markers=[(s - y0, f - x0) for s, f in opts.pixels])
             except ImageError as exc:
                 errors.append(str(exc))
 
@@ -141,6 +151,13 @@ def _assemble(out: Path, opts: RunOptions, args: list[str], c, py) -> tuple[dict
         verdict = "PASS" if image_ok and tc is not None and tc.exit_status() == 0 else "FAIL"
 
     pixels = _pixel_records(opts, tc, traced, c, py, size)
+    warnings = annotate_pixels(pixels, opts.pixel_labels, full_ref, full_test)
+    runtime_note = os.environ.get("TORCHBRAGG_RUNTIME_NOTE") or None
+    head = {"verdict": verdict, "preset": opts.preset,
+            "size": list(size) if size else None, "dtype": opts.dtype, "device": opts.device,
+            "runtime": bundle_mod.runtime_name(),
+            "fallback": fallback_of(*notes, runtime_note),
+            "roi": list(opts.roi) if opts.roi else None}
     metrics = {
         "schema_version": SCHEMA_VERSION,
         "tool": "torchbragg-parity run",
@@ -161,9 +178,13 @@ def _assemble(out: Path, opts: RunOptions, args: list[str], c, py) -> tuple[dict
         "run_level": None if tc is None else group_json(tc.run),
         "pixels": pixels,
         "notes": notes,
+        "warnings": warnings,
         "errors": errors,
+        "headline": head,
+        "previews": {"files": previews.names, "skipped": previews.skipped,
+                     "scale": previews.scale or None},
     }
-    summary = _summary(opts, metrics, tc, image, image_ok, previews)
+    summary = _summary(opts, metrics, tc, image, image_ok, previews, env)
     return metrics, summary
 
 
@@ -187,39 +208,91 @@ def _pixel_records(opts: RunOptions, tc, traced, c, py, size) -> list[dict]:
     return records
 
 
-def _summary(opts, metrics, tc, image, image_ok, previews) -> str:
-    v = metrics["verdict"]
-    lines = [f"# {v}", "",
+def _summary(opts, metrics, tc, image, image_ok, previews, env) -> str:
+    head = metrics["headline"]
+    lines = [headline(**head), "",
              f"torchbragg-parity run — dtype **{opts.dtype}**, device **{opts.device}**"
              + (f", preset `{opts.preset}`" if opts.preset else "")
-             + f", created {metrics['created_utc']}", ""]
+             + f", runtime **{head['runtime']}**, created {metrics['created_utc']}"
+             + " (size: fast × slow pixels)", ""]
     for msg in metrics["errors"]:
         lines.append(f"- ERROR: {msg}")
+    for msg in metrics["warnings"]:
+        lines.append(f"- **WARNING**: {msg}")
     for msg in metrics["notes"]:
         lines.append(f"- Note: {msg}")
-    if metrics["errors"] or metrics["notes"]:
+    if head["fallback"]:
+        lines.append(f"- FALLBACK: {head['fallback']}")
+    if env.get("runtime_note"):
+        lines.append(f"- Runtime note: {env['runtime_note']}")
+    if not previews.names:
+        lines.append(f"- Previews skipped: {previews.skipped}")
+    if lines[-1] != "":
         lines.append("")
     if metrics["pixels"]:
         lines += ["## Traced pixels (slow, fast)", "",
-                  "| pixel | C value | PY value | trace | first divergence |",
-                  "|---|---|---|---|---|"]
-    for rec in metrics["pixels"]:
+                  "| # | pixel | label | C value | C / max | PY value | PY / max | "
+                  "transpose C / max | trace | first divergence |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+    for i, rec in enumerate(metrics["pixels"], start=1):
         fd = rec.get("first_divergence")
         div = "—" if fd is None else f"`{fd['name']}` k={fd['k']} ({fd['block']}, {fd['status']})"
         state = (_not_compared(rec) if not rec["trace_compared"]
                  else "agree" if rec["exit_status"] == 0 else f"exit {rec['exit_status']}")
-        lines.append(f"| {rec['pixel']} | {rec.get('c_value')} | {rec.get('py_value')} | "
-                     f"{state} | {div} |")
+        tr = rec.get("transpose")
+        t_text = "—" if not tr else f"{fmt(tr['c_over_max'])} at {tuple(tr['pixel'])}"
+        label = rec["label"] + (" ⚠ dark, transpose bright" if rec["dark_with_bright_transpose"]
+                                else "")
+        number = i if rec["pixel"] is not None and tuple(rec["pixel"]) in opts.pixels else "—"
+        lines.append(f"| {number} | {tuple(rec['pixel']) if rec['pixel'] else '—'} | {label} | "
+                     f"{rec.get('c_value')} | {fmt(rec['c_over_max'])} | {rec.get('py_value')} | "
+                     f"{fmt(rec['py_over_max'])} | {t_text} | {state} | {div} |")
     if metrics["pixels"]:
-        lines.append("")
+        lines += ["", "Value / max: the pixel's value over the whole image's maximum; # is "
+                  "the marker number on the previews.", ""]
     if image is not None:
         lines += ["## Float image", ""]
         lines += image_markdown(image, image["tolerance"], image_ok, ("C", "PY"), previews)
     if tc is not None:
         lines += ["## Traces", ""] + trace_markdown(tc)
-    lines += ["## Re-run", "", "See `commands.txt` (exact commands and working folders) and "
-              "`env.json`; `sha256sum -c sha256.txt` verifies the bundle.", ""]
+    lines += provenance_markdown(env)
+    lines += ["## Re-run", "", "`./rerun.sh [WORKDIR]` (in this folder) recreates the two "
+              "scratch folders (default `rerun/c`, `rerun/py` here), reruns both sides and "
+              "compares their images; `commands.txt` has the same commands as single shell "
+              "lines to run from this folder. `sha256sum -c sha256.txt` verifies the bundle.",
+              ""]
     return "\n".join(lines)
+
+
+def provenance_markdown(env: dict) -> list[str]:
+    out = ["## Provenance", ""]
+    inputs = env.get("inputs") or []
+    if inputs:
+        out += ["| input | path | size (bytes) | sha256 |", "|---|---|---|---|"]
+        for rec in inputs:
+            out.append(f"| `{rec['flag']}` | `{rec['path']}` | {rec['size']} | "
+                       + (f"`{rec['sha256']}`" if rec["sha256"] else "**missing**") + " |")
+        out.append("")
+    else:
+        out += ["No input files on the command line.", ""]
+    th = env.get("threads") or {}
+    cp = env.get("c_program") or {}
+    binary = cp.get("binary") or {}
+    out += [f"- Torch threads {th.get('torch_num_threads')} (interop "
+            f"{th.get('torch_num_interop_threads')}), BLAS {th.get('blas_info')}, ATen CPU "
+            f"capability {th.get('torch_cpu_capability')}; C side env "
+            f"{th.get('c_side_env')}",
+            f"- CPU {env.get('cpu_model')} ({env.get('cpu_count')} logical), ISA "
+            f"{', '.join(env.get('cpu_isa') or []) or 'unknown'}",
+            f"- C program: compiler {cp.get('compiler_version') or cp.get('compiler')}, "
+            f"flags `{cp.get('flags')}`, binary `{binary.get('path')}` sha256 "
+            f"`{binary.get('sha256')}`",
+            f"- torch {env.get('torch')}, numpy {env.get('numpy')}, python {env.get('python')}, "
+            f"git {((env.get('git') or {}).get('commit') or 'unknown')[:12]}"
+            + (" (dirty)" if (env.get('git') or {}).get('dirty') else ""),
+            f"- runtime {env.get('runtime')}, container image {env.get('container_image')} "
+            f"(digest {env.get('container_image_digest')})", ""]
+    return out
 
 
 def _not_compared(rec: dict) -> str:
