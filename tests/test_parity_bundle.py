@@ -1,10 +1,12 @@
 """Report bundles: folder naming, sha256.txt, env.json, presets."""
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -66,6 +68,28 @@ def test_environment_keys(monkeypatch):
     json.dumps(env, allow_nan=False)
     monkeypatch.delenv("TORCHBRAGG_IMAGE_DIGEST")
     assert bundle.environment("cpu", "float32", [], [])["container_image_digest"] == "none"
+
+
+def test_environment_provenance(tmp_path, monkeypatch):
+    (tmp_path / "A.mat").write_bytes(b"1 0 0\n")
+    monkeypatch.setenv("TORCHBRAGG_IMAGE", "torchbragg:cpu")
+    monkeypatch.setenv("TORCHBRAGG_RUNTIME", "docker")
+    args = ["-mat", str(tmp_path / "A.mat"), "-hkl", str(tmp_path / "gone.hkl"), "-N", "3",
+            "-dump", str(tmp_path / "F.bin")]            # -dump is written when -hkl is given
+    env = bundle.environment("cpu", "float64", [sys.executable], [], args=args,
+                             c_env={"OMP_NUM_THREADS": "1"})
+    mat, hkl = env["inputs"]
+    assert (mat["flag"], mat["size"], mat["exists"]) == ("-mat", 6, True)
+    assert mat["sha256"] == hashlib.sha256(b"1 0 0\n").hexdigest()
+    assert (hkl["flag"], hkl["exists"], hkl["sha256"]) == ("-hkl", False, None)
+    assert [r["flag"] for r in bundle.input_records(["-dump", "F.bin"])] == ["-dump"]
+    th = env["threads"]
+    assert th["c_side_env"] == {"OMP_NUM_THREADS": "1"} and "OMP_NUM_THREADS" in th["env"]
+    assert isinstance(th["torch_num_threads"], int) and "torch_parallel_info" in th
+    assert env["cpu_isa"] is None or isinstance(env["cpu_isa"], list)
+    assert env["c_program"]["binary"]["sha256"] and env["c_program"]["compiler"] is None
+    assert env["container_image"] == "torchbragg:cpu" and env["runtime"] == "docker"
+    json.dumps(env, allow_nan=False)
 
 
 def test_shell_command_quotes(tmp_path):

@@ -414,6 +414,8 @@ def write_rerun(bundle, c, py, inputs: list[dict], size, tolerance: float | None
         "# Re-run both sides of this torchbragg-parity bundle and compare their float images.",
         f"#   ./rerun.sh [WORKDIR]    (default WORKDIR: {RERUN_DIR}/ beside this script)",
         f"# Original scratch folders: C {c.cwd}, PY {py.cwd} (removed after the run).",
+        "# Both sides inherit this shell's environment (the run had PYTHONPATH="
+        f"{os.environ.get('PYTHONPATH', '(unset)')}).",
         "# Exit status: that of compare-images (0 pass, 1 fail); 2 when an input is missing",
         "# or a side fails.",
         "set -uo pipefail",

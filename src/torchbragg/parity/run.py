@@ -14,7 +14,7 @@ from torchbragg.parity.compare_images import (
 from torchbragg.parity.compare_traces import Tolerances, compare_traces, group_json
 from torchbragg.parity.pixels import annotate_pixels
 from torchbragg.parity.previews import Previews, render_previews
-from torchbragg.parity.report import fallback_of, fmt, headline, image_markdown, trace_markdown
+from torchbragg.parity.report import fallback_of, headline, image_markdown, trace_markdown
 from torchbragg.parity.sides import (
     ToolError, absolutise_inputs, c_argv, c_command, detector_size, float_value, py_argv,
     py_command, run_side, scratch_dir, strip_floatfile,
@@ -240,13 +240,13 @@ def _summary(opts, metrics, tc, image, image_ok, previews, env) -> str:
         state = (_not_compared(rec) if not rec["trace_compared"]
                  else "agree" if rec["exit_status"] == 0 else f"exit {rec['exit_status']}")
         tr = rec.get("transpose")
-        t_text = "—" if not tr else f"{fmt(tr['c_over_max'])} at {tuple(tr['pixel'])}"
+        t_text = "—" if not tr else f"{_rel(tr['c_over_max'])} at {tuple(tr['pixel'])}"
         label = rec["label"] + (" ⚠ dark, transpose bright" if rec["dark_with_bright_transpose"]
                                 else "")
         number = i if rec["pixel"] is not None and tuple(rec["pixel"]) in opts.pixels else "—"
         lines.append(f"| {number} | {tuple(rec['pixel']) if rec['pixel'] else '—'} | {label} | "
-                     f"{rec.get('c_value')} | {fmt(rec['c_over_max'])} | {rec.get('py_value')} | "
-                     f"{fmt(rec['py_over_max'])} | {t_text} | {state} | {div} |")
+                     f"{rec.get('c_value')} | {_rel(rec['c_over_max'])} | {rec.get('py_value')} | "
+                     f"{_rel(rec['py_over_max'])} | {t_text} | {state} | {div} |")
     if metrics["pixels"]:
         lines += ["", "Value / max: the pixel's value over the whole image's maximum; # is "
                   "the marker number on the previews.", ""]
@@ -262,6 +262,10 @@ def _summary(opts, metrics, tc, image, image_ok, previews, env) -> str:
               "lines to run from this folder. `sha256sum -c sha256.txt` verifies the bundle.",
               ""]
     return "\n".join(lines)
+
+
+def _rel(x) -> str:
+    return "—" if x is None else f"{x:.3g}"
 
 
 def provenance_markdown(env: dict) -> list[str]:
