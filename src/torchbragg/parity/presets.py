@@ -25,6 +25,18 @@ SUPERVISOR_ARGV = [
     "-noprogress",
 ]
 SUPERVISOR_INPUTS = ("A.mat", "scaled.hkl")
+SUPERVISOR_PIXELS = [(685, 1039), (1039, 685)]
+#: (fast, slow) detector pixels of the supervisor geometry
+SUPERVISOR_SIZE = (2463, 2527)
+
+#: The default of ``nox -s parity-cpu`` and of the payload: the users' supervisor geometry
+#: (detector, vectors, beam, flux, N, phi steps: every flag of :data:`SUPERVISOR_ARGV`) on the
+#: project's own generated crystal (:mod:`torchbragg.parity.crystal_inputs`), so a fresh clone
+#: runs a full-size parity job with no input files of its own.
+SUPERVISOR_LIKE = "supervisor-like"
+#: the supervisor's two pixels (slow, fast), and the brightest pixel of the generated crystal's
+#: image (a Bragg peak, so the trace follows a strong reflection through the whole chain)
+SUPERVISOR_LIKE_PIXELS = [*SUPERVISOR_PIXELS, (961, 1593)]
 
 SMOKE_ARGV = [
     "-cell", "100", "100", "100", "90", "90", "90", "-default_F", "100", "-N", "5",
@@ -43,6 +55,8 @@ class Preset:
     args: list[str]
     pixels: list[tuple[int, int]]
     description: str
+    #: detector (fast, slow) pixels, for reports; None when not known in advance
+    size: tuple[int, int] | None = None
 
 
 def inputs_dir() -> Path:
@@ -61,16 +75,39 @@ def inputs_dir() -> Path:
     return path.resolve()
 
 
+def supervisor_like_argv(files: dict[str, Path]) -> list[str]:
+    """:data:`SUPERVISOR_ARGV` with ``-mat``/``-hkl`` pointing at the generated files."""
+    from torchbragg.parity.crystal_inputs import HKL_NAME, MAT_NAME
+
+    swap = {"{inputs}/A.mat": str(files[MAT_NAME]), "{inputs}/scaled.hkl": str(files[HKL_NAME])}
+    args = [swap.get(a, a) for a in SUPERVISOR_ARGV]
+    assert not any("{inputs}" in a for a in args)
+    return args
+
+
 def get_preset(name: str) -> Preset:
     if name == "supervisor":
         inputs = str(inputs_dir())
         return Preset(name, [a.replace("{inputs}", inputs) for a in SUPERVISOR_ARGV],
-                      [(685, 1039), (1039, 685)],
-                      "the users' supervisor command (2463x2527 detector, A.mat, scaled.hkl)")
+                      list(SUPERVISOR_PIXELS),
+                      "the users' supervisor command (2463x2527 detector, A.mat, scaled.hkl)",
+                      SUPERVISOR_SIZE)
+    if name == SUPERVISOR_LIKE:
+        from torchbragg.parity import crystal_inputs
+
+        try:
+            files = crystal_inputs.write_crystal_inputs()
+        except OSError as exc:
+            raise PresetError(f"preset {SUPERVISOR_LIKE!r}: {exc}") from None
+        return Preset(name, supervisor_like_argv(files), list(SUPERVISOR_LIKE_PIXELS),
+                      "the users' supervisor geometry (2463x2527 detector, 10 phi steps) on "
+                      "the project's own generated crystal (tetragonal 79.1x79.1x37.9 A, "
+                      f"{crystal_inputs.REFLECTIONS} reflections to {crystal_inputs.D_MIN_A} A)",
+                      SUPERVISOR_SIZE)
     if name == "smoke":
         return Preset(name, list(SMOKE_ARGV), [(32, 32)],
-                      "small self-contained 64x64 run, no input files")
+                      "small self-contained 64x64 run, no input files", (64, 64))
     raise PresetError(f"unknown preset {name!r} (choose from: {', '.join(PRESETS)})")
 
 
-PRESETS = ("supervisor", "smoke")
+PRESETS = (SUPERVISOR_LIKE, "supervisor", "smoke")
