@@ -42,4 +42,4 @@ ENV PATH=/opt/torchbragg/venv/bin:${PATH} \
 USER 10001:10001
 WORKDIR /out
 ENTRYPOINT ["/opt/torchbragg/scripts/parity_payload.sh"]
-CMD ["--preset", "supervisor"]
+CMD ["--preset", "supervisor-like"]

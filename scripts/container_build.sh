@@ -9,7 +9,8 @@
 #   install the hash-locked requirements (--require-hashes; offline from --wheelhouse when it
 #   holds wheels), install the project from --src, then build the bundled C reference and the
 #   native noise helper into DIR/cache (TORCHBRAGG_CACHE, the exact flags torchbragg-cref uses
-#   on the host) and copy the payload scripts to DIR/scripts.  --c-source PATH (a .c file or a
+#   on the host), generate the supervisor-like preset's crystal inputs into DIR/cache/inputs,
+#   and copy the payload scripts to DIR/scripts.  --c-source PATH (a .c file or a
 #   folder of them, e.g. the upstream nanoBragg.c) is compiled to DIR/bin/nanobragg-user and
 #   DIR/payload.env sets NB_C_BIN to it.  --no-install skips the venv and pip (uses --python).
 # runtime: python3 and the compiler (torchbragg-cref needs one even for a cached build), and
@@ -87,6 +88,9 @@ do_build() {
     TORCHBRAGG_CACHE="$prefix/cache" "$python" -c \
         'import sys; from torchbragg.io import noise; sys.exit(0 if noise.native_available() else 1)' \
         || die "the native noise helper did not build"
+    # the default preset's generated crystal (read-only at run time, so made here)
+    TORCHBRAGG_CACHE="$prefix/cache" "$python" -m torchbragg.parity.crystal_inputs \
+        || die "the supervisor-like crystal inputs were not generated"
     cat "$prefix/cref-build-info.txt"
     : > "$prefix/payload.env"
     if [ -n "$c_source" ]; then

@@ -4,7 +4,8 @@
 #   parity_payload.sh [torchbragg-parity run options] [-- nanoBragg args]
 #   parity_payload.sh campaign SPEC.yaml [torchbragg-parity campaign options]
 #
-# Default arguments: --preset supervisor.  The bundle goes to $PARITY_OUT/<UTC timestamp>/
+# Default arguments: --preset supervisor-like (the users' supervisor geometry on the project's own
+# generated crystal; no input files needed).  The bundle goes to $PARITY_OUT/<UTC timestamp>/
 # (PARITY_OUT: /out in the images, reports/parity on the host) unless --out/--out-root is given.
 # NB_C_BIN comes from $TORCHBRAGG_PREFIX/payload.env when the image was built with C_SOURCE.
 # TORCHBRAGG_RUNTIME (docker|host) and TORCHBRAGG_RUNTIME_NOTE are recorded in summary.md and
@@ -22,7 +23,7 @@ if [ -z "${NB_C_BIN:-}" ] && [ -s "$prefix/payload.env" ]; then
     export NB_C_BIN
 fi
 if [ "$#" -eq 0 ]; then
-    set -- --preset supervisor
+    set -- --preset supervisor-like
 fi
 
 has_out=0

@@ -37,8 +37,8 @@ NO_INPUTS = (None, "A.mat, scaled.hkl not found in /nowhere")
 def test_docker_when_engine_answers(inputs):
     plan = tc.plan_parity("cpu", [], engine=ENGINE_OK, gpu=GPU_NO, inputs=inputs, env={})
     assert plan.mode == "docker"
-    assert plan.args == ["--preset", "supervisor"]
-    assert plan.inputs == str(inputs[0])
+    assert plan.args == ["--preset", "supervisor-like"]
+    assert plan.inputs == str(inputs[0]) and plan.notes == []
 
 
 def test_no_engine_falls_back_to_host_and_says_so(inputs):
@@ -66,7 +66,7 @@ def test_local_flag_runs_on_host_even_with_engine(inputs):
     plan = tc.plan_parity("cpu", ["--local", "--dtype", "float32"], engine=ENGINE_OK,
                           gpu=GPU_NO, inputs=inputs, env={"REQUIRE_DOCKER": "1"})
     assert plan.mode == "local"
-    assert plan.args == ["--preset", "supervisor", "--dtype", "float32"]
+    assert plan.args == ["--preset", "supervisor-like", "--dtype", "float32"]
 
 
 def test_posargs_forwarded_and_preset_kept(inputs):
@@ -86,18 +86,48 @@ def test_own_command_gets_no_preset(inputs):
     assert plan.mode == "docker" and "--preset" not in plan.args
 
 
-def test_missing_inputs_fall_back_to_smoke_with_a_note():
+def test_missing_inputs_change_nothing_the_default_needs_none():
+    """A fresh clone (no ../shared, no TORCHBRAGG_INPUTS): the same full-size default preset,
+    no fallback, no note."""
     plan = tc.plan_parity("cpu", [], engine=ENGINE_OK, gpu=GPU_NO, inputs=NO_INPUTS, env={})
     assert plan.mode == "docker"
-    assert plan.args == ["--preset", "smoke"]
-    assert plan.notes and "A.mat" in plan.notes[0] and "'smoke'" in plan.notes[0]
+    assert plan.args == ["--preset", "supervisor-like"] == ["--preset", tc.DEFAULT_PRESET]
+    assert plan.notes == []
     assert plan.inputs is None
+
+
+def test_fresh_clone_without_shared_runs_the_default(tmp_path):
+    repo = tmp_path / "clone"
+    repo.mkdir()
+    found = tc.find_inputs(repo, {})
+    assert found[0] is None and str(tmp_path / "shared" / "golden" / "inputs") in found[1]
+    plan = tc.plan_parity("cpu", [], engine=ENGINE_NO, gpu=GPU_NO, inputs=found, env={})
+    assert plan.mode == "local" and plan.args == ["--preset", "supervisor-like"]
+    assert plan.notes == []
 
 
 def test_explicit_supervisor_without_inputs_is_an_error():
     plan = tc.plan_parity("cpu", ["--preset", "supervisor"], engine=ENGINE_OK, gpu=GPU_NO,
                           inputs=NO_INPUTS, env={})
     assert plan.mode == "error" and "A.mat" in plan.reason
+    assert "TORCHBRAGG_INPUTS" in plan.reason and "supervisor-like" in plan.reason
+
+
+def test_explicit_supervisor_with_inputs_mounts_them(inputs):
+    plan = tc.plan_parity("cpu", ["--preset", "supervisor"], engine=ENGINE_OK, gpu=GPU_NO,
+                          inputs=inputs, env={})
+    assert plan.mode == "docker" and plan.args == ["--preset", "supervisor"]
+    assert plan.inputs == str(inputs[0])
+
+
+def test_default_preset_is_known_to_the_harness():
+    from torchbragg.parity.presets import PRESETS
+
+    assert tc.DEFAULT_PRESET in PRESETS and tc.SUPERVISOR_PRESET in PRESETS
+    script = (ROOT / "scripts/parity_payload.sh").read_text()
+    assert f"set -- --preset {tc.DEFAULT_PRESET}\n" in script
+    for dockerfile in tc.DOCKERFILES.values():
+        assert f'CMD ["--preset", "{tc.DEFAULT_PRESET}"' in (ROOT / dockerfile).read_text()
 
 
 def test_cuda_skips_without_gpu_and_errors_when_required(inputs):
@@ -111,7 +141,7 @@ def test_cuda_skips_without_gpu_and_errors_when_required(inputs):
 def test_cuda_adds_device_unless_given(inputs):
     plan = tc.plan_parity("cuda", [], engine=ENGINE_OK, gpu=GPU_OK, inputs=inputs, env={})
     assert plan.mode == "docker"
-    assert plan.args == ["--preset", "supervisor", "--device", "cuda"]
+    assert plan.args == ["--preset", "supervisor-like", "--device", "cuda"]
     plan = tc.plan_parity("cuda", ["--device", "cuda:1"], engine=ENGINE_OK, gpu=GPU_OK,
                           inputs=inputs, env={})
     assert plan.args.count("--device") == 1 and "cuda:1" in plan.args
@@ -370,6 +400,8 @@ def test_build_script_runs_natively(tmp_path):
     cached = list((prefix / "cache" / "build").glob("nanobragg-cref-*"))
     assert cached and os.access(cached[0], os.X_OK)
     assert list((prefix / "cache" / "build").glob("noise_native-*.so"))
+    generated = list((prefix / "cache" / "inputs").glob("v*/crystal.hkl"))
+    assert generated and (generated[0].parent / "crystal.mat").is_file()
     assert (prefix / "payload.env").read_text().strip() == \
         f"NB_C_BIN={prefix}/bin/nanobragg-user"
     assert os.access(prefix / "bin" / "nanobragg-user", os.X_OK)

@@ -43,7 +43,6 @@ from torchbragg.containers.commands import (
 from torchbragg.containers.config import (
     DEFAULT_PRESET,
     DOCKERFILES,
-    FALLBACK_PRESET,
     IMAGE_CPU,
     IMAGE_CUDA,
     IMAGES,
@@ -61,6 +60,7 @@ from torchbragg.containers.config import (
     SMOKE_PACKAGES,
     SMOKE_SUITE,
     SUPERVISOR_INPUTS,
+    SUPERVISOR_PRESET,
     WHEELHOUSE,
 )
 from torchbragg.containers.container_run import (
@@ -99,10 +99,10 @@ from torchbragg.containers.plan import (
 from torchbragg.containers.smoke import ensure_smoke_base, run_smoke, smoke_cache
 
 __all__ = [
-    "DEFAULT_PRESET", "DOCKERFILES", "FALLBACK_PRESET", "IMAGE_CPU", "IMAGE_CUDA", "IMAGES",
+    "DEFAULT_PRESET", "DOCKERFILES", "IMAGE_CPU", "IMAGE_CUDA", "IMAGES",
     "INPUTS_ENV", "INPUTS_MOUNT", "LOCKS", "OUT_MOUNT", "PAYLOAD", "PLACEHOLDER_DIGEST",
     "REPORTS", "REQUIRE_ENV", "SMOKE_BASE_TAG", "SMOKE_IMAGE", "SMOKE_MIRROR", "SMOKE_PACKAGES",
-    "SMOKE_SUITE", "SUPERVISOR_INPUTS", "WHEELHOUSE",
+    "SMOKE_SUITE", "SUPERVISOR_INPUTS", "SUPERVISOR_PRESET", "WHEELHOUSE",
     "ContainerError", "EngineUnavailable", "Daemon", "Plan",
     "annotate_bundle", "base_image_default", "build_command", "collect_bundles",
     "container_user", "debootstrap_command", "dockerd_command", "engine_status",

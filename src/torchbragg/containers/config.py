@@ -18,8 +18,12 @@ WHEELHOUSE = "build/wheelhouse"
 REPORTS = "reports/parity"
 PAYLOAD = "scripts/parity_payload.sh"
 
-DEFAULT_PRESET = "supervisor"
-FALLBACK_PRESET = "smoke"
+#: What ``parity-cpu``/``parity-cuda`` and the payload run when given no preset and no command:
+#: the users' supervisor geometry on the project's own generated crystal (no input files
+#: needed, nothing to fall back from).
+DEFAULT_PRESET = "supervisor-like"
+#: The users' own supervisor command; needs A.mat and scaled.hkl (``$TORCHBRAGG_INPUTS``).
+SUPERVISOR_PRESET = "supervisor"
 
 #: Debian suite and packages of the base image that ``docker-smoke`` makes with debootstrap
 #: (python3 of bookworm is 3.11, like the default base image; the compiler is already in it,

@@ -1,5 +1,5 @@
-"""How a ``parity-cpu``/``parity-cuda`` session runs: the payload's arguments (preset
-fallback), docker or a local run on the host, skip or error.  Pure apart from reading the
+"""How a ``parity-cpu``/``parity-cuda`` session runs: the payload's arguments (the default
+preset), docker or a local run on the host, skip or error.  Pure apart from reading the
 environment and the inputs folder."""
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from pathlib import Path
 from torchbragg.containers.config import (
     DEFAULT_PRESET,
     DOCKERFILES,
-    FALLBACK_PRESET,
     INPUTS_ENV,
     REQUIRE_ENV,
     SUPERVISOR_INPUTS,
+    SUPERVISOR_PRESET,
 )
 
 
@@ -92,25 +92,23 @@ def payload_args(rest: list[str], inputs: Path | None, inputs_reason: str,
                  device: str | None = None) -> tuple[list[str], list[str], str | None]:
     """(harness arguments, notes, error) for the payload.
 
-    No ``--preset`` and no nanoBragg command after ``--``: the default preset ``supervisor``,
-    or — its third-party inputs being absent — the self-contained ``smoke`` preset with a note
-    saying so.  An explicit ``--preset supervisor`` without inputs is an error (no silent
-    substitution of what the user asked for).  ``device`` adds ``--device`` unless given.
+    No ``--preset`` and no nanoBragg command after ``--``: the default preset
+    ``supervisor-like`` (the users' supervisor geometry on the project's own generated crystal;
+    it needs no input files, so nothing falls back).  ``--preset supervisor`` (the users' own
+    A.mat and scaled.hkl) without those inputs is an error naming where they were looked for.
+    ``device`` adds ``--device`` unless given.
     """
     args = list(rest)
     notes: list[str] = []
     head, sep, tail = _split_dashdash(args)
     preset = _option_value(args, "--preset")
     if preset is None and not tail:
-        if inputs is not None:
-            preset = DEFAULT_PRESET
-        else:
-            preset = FALLBACK_PRESET
-            notes.append(f"preset 'supervisor' needs A.mat and scaled.hkl: {inputs_reason}; "
-                         f"running the self-contained 'smoke' preset instead")
+        preset = DEFAULT_PRESET
         head = ["--preset", preset] + head
-    elif preset == DEFAULT_PRESET and inputs is None:
-        return [], notes, f"--preset supervisor needs A.mat and scaled.hkl: {inputs_reason}"
+    elif preset == SUPERVISOR_PRESET and inputs is None:
+        return [], notes, (f"--preset {SUPERVISOR_PRESET} needs A.mat and scaled.hkl: "
+                           f"{inputs_reason}; point {INPUTS_ENV} at their folder, or run the "
+                           f"default preset {DEFAULT_PRESET!r} (no inputs needed)")
     if device and _option_value(head, "--device") is None:
         head = head + ["--device", device]
     return head + sep + tail, notes, None
