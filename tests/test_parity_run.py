@@ -197,6 +197,9 @@ def test_headline_runtime_fallback_and_annotate(fake, tmp_path, monkeypatch):
                     device="cpu", runtime="host") == \
         "# FAIL — preset supervisor, 2463×2527, float64 cpu, host"
     assert fallback_of(None, "all fine") is None
+    assert fallback_of("no Docker engine answered (Cannot connect. Is it running?): running "
+                       "the payload on the host instead (container: none); set X=1") == \
+        "no Docker engine answered: running the payload on the host instead"
 
 
 def test_run_trace_divergence_fails(fake, tmp_path, monkeypatch):

@@ -135,7 +135,8 @@ _FALLBACK_RE = re.compile(r"\binstead\b|fall(?:s|ing)?[ -]?back", re.IGNORECASE)
 def fallback_of(*notes: str | None) -> str | None:
     """The clause of a note that says a fallback happened ("… instead", "fallback …")."""
     for note in notes:
-        for clause in re.split(r";\s*|\.\s+", note or ""):
+        plain = re.sub(r"\s*\([^()]*\)", "", note or "")  # asides may hold sentences
+        for clause in re.split(r";\s*|\.\s+", plain):
             if _FALLBACK_RE.search(clause):
                 return clause.strip().rstrip(".")
     return None
