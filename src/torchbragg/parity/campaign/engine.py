@@ -198,9 +198,8 @@ class _Run:
             (sub / "trace_c.log").write_text(tr.pop("c_log") + "\n")
             (sub / "trace_py.log").write_text(tr.pop("py_log") + "\n")
             rec["trace"] = tr
-        sig = next(((r.role, r.name) for r in j.roles
-                    if r.status not in ("identical", "within", "volatile")), None)
-        if (self.opts.shrink and case.kind not in ("golden", "guards") and sig is not None):
+        sig = compare.signature(j.roles, self.sides.dtype)
+        if self.opts.shrink and case.kind not in ("golden", "guards") and sig is not None:
             rec["reproducer"] = shrink_case(case, sig, self.sides, root / "shrink",
                                             self.opts.max_shrink_tries)
             (sub / "reproducer.sh").write_text(
@@ -222,8 +221,7 @@ class _Run:
         ref, test = keep / "ref.bin", keep / "test.bin"
         shutil.copyfile(c.files[name], ref)
         shutil.copyfile(py.files[name], test)
-        shape = detail.get("shape") or report.image_shape(case.argv, c.stdout, py.stdout,
-                                                          detail["pixels"])
+        shape = report.image_shape(case.argv, c.stdout, py.stdout, detail["pixels"])
         self.worst = (score, case.id, ref, test, shape)
 
     def finish_previews(self) -> None:

@@ -86,14 +86,20 @@ def run_c(case: Case, root: Path, c_cmd: Sequence[str], label: str = "C",
         cmd = [*c_cmd, *argv, *extra]
         side.commands.append(cmd)
         left = case.timeout - (time.monotonic() - t0)
-        run = run_side(label, cmd, cwd, {"OMP_NUM_THREADS": "1"}, max(left, 1.0))
-        side.exit, side.stdout, side.stderr = run.returncode, run.stdout, run.stderr
-        side.timed_out, side.start_error = run.timed_out, run.start_error
+        _subprocess(side, cmd, cwd, {"OMP_NUM_THREADS": "1"}, max(left, 1.0))
         if side.fault():
             break
     side.seconds = time.monotonic() - t0
     side.files = written_files(cwd)
     return side
+
+
+def _subprocess(side: SideResult, cmd: list[str], cwd: Path, env: dict[str, str],
+                timeout: float) -> None:
+    """One run of ``cmd`` (:func:`parity.sides.run_side`); its outcome into ``side``."""
+    run = run_side(side.label, cmd, cwd, env, timeout)
+    side.exit, side.stdout, side.stderr = run.returncode, run.stdout, run.stderr
+    side.timed_out, side.start_error = run.timed_out, run.start_error
 
 
 class _CaseTimeout(BaseException):
@@ -117,9 +123,7 @@ def run_torch(case: Case, root: Path, device: str, dtype: str,
         if py_cmd:
             cmd = [*py_cmd, *args]
             side.commands.append(cmd)
-            run = run_side("PY", cmd, cwd, {}, left)
-            side.exit, side.stdout, side.stderr = run.returncode, run.stdout, run.stderr
-            side.timed_out, side.start_error = run.timed_out, run.start_error
+            _subprocess(side, cmd, cwd, {}, left)
         else:
             side.commands.append(["torchbragg", *args])
             _in_process(side, args, cwd, left)

@@ -66,21 +66,13 @@ def merge_bundles(folders: list[str], out: str | None, out_root: str = "reports/
     inputs = paths[0] / "inputs"
     if inputs.is_dir():
         shutil.copytree(inputs, dest / "inputs")
-    timing = {k: round(sum(m["timing"].get(k) or 0 for m in shards), 2)
-              for k in ("c_seconds", "py_seconds")}
-    timing["wall_s"] = round(max(m["timing"]["wall_s"] for m in shards), 2)
-    n_c = sum(1 for r in records if r["kind"] != "golden")
-    timing["c_cases_per_s"] = round(n_c / timing["c_seconds"], 2) if timing["c_seconds"] else None
-    timing["py_cases_per_s"] = (round(len(records) / timing["py_seconds"], 2)
-                                if timing["py_seconds"] else None)
-    timing["cases_per_s"] = (round(len(records) / timing["wall_s"], 2)
-                             if timing["wall_s"] else None)
     metrics = {**first, "created_utc": bundle_mod.timestamp(), "shard": None,
                "merged_from": [str(p) for p in paths], "cases": records,
                "cases_run": len(records), "verdicts": report.verdict_counts(records),
                "interrupted": any(m.get("interrupted") for m in shards),
                "notes": sorted({note for m in shards for note in m.get("notes", [])}),
-               "timing": timing, "baseline": None}
+               "timing": report.timing(records, max(m["timing"]["wall_s"] for m in shards)),
+               "baseline": None}
     if base is not None:
         metrics["baseline"] = compare_baseline(base, records, sharded=False)
     previews = _worst_previews(paths, shards, dest)

@@ -26,9 +26,6 @@ def campaign_metrics(*, spec, opts, sides, records, total, notes, wall, interrup
     records = sorted(records, key=lambda r: r["index"])
     for rec in records:
         rec["families"] = sorted(families_of(rec["argv"]))
-    c_s = sum(r["seconds"]["c"] for r in records if r["kind"] != "golden")
-    py_s = sum(r["seconds"]["py"] for r in records)
-    n_c = sum(1 for r in records if r["kind"] != "golden")
     return {
         "schema_version": METRICS_SCHEMA,
         "tool": "torchbragg-parity campaign",
@@ -42,14 +39,21 @@ def campaign_metrics(*, spec, opts, sides, records, total, notes, wall, interrup
         "cases_total": total, "cases_run": len(records), "interrupted": interrupted,
         "verdicts": verdict_counts(records),
         "notes": list(notes),
-        "timing": {"wall_s": round(wall, 2), "c_seconds": round(c_s, 2),
-                   "py_seconds": round(py_s, 2),
-                   "c_cases_per_s": round(n_c / c_s, 2) if c_s else None,
-                   "py_cases_per_s": round(len(records) / py_s, 2) if py_s else None,
-                   "cases_per_s": round(len(records) / wall, 2) if wall else None},
+        "timing": timing(records, wall),
         "baseline": baseline,
         "cases": records,
     }
+
+
+def timing(records, wall: float) -> dict:
+    """Work seconds per side (summed over the cases), the wall time and the rates."""
+    c_s = sum(r["seconds"]["c"] for r in records if r["kind"] != "golden")
+    py_s = sum(r["seconds"]["py"] for r in records)
+    n_c = sum(1 for r in records if r["kind"] != "golden")
+    return {"wall_s": round(wall, 2), "c_seconds": round(c_s, 2), "py_seconds": round(py_s, 2),
+            "c_cases_per_s": round(n_c / c_s, 2) if c_s else None,
+            "py_cases_per_s": round(len(records) / py_s, 2) if py_s else None,
+            "cases_per_s": round(len(records) / wall, 2) if wall else None}
 
 
 def verdict_counts(records) -> dict:
