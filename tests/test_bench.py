@@ -7,14 +7,19 @@ from pathlib import Path
 from torchbragg.bench import workloads as workloads_module
 from torchbragg.bench.__main__ import compile_bytecode, markdown
 from torchbragg.bench.runner import Sample, run_workload, summarise, variants
-from torchbragg.bench.workloads import W1, W2, W3, workloads
+from torchbragg.bench.workloads import COMMON, W1, W2, W3, workloads
 
 TINY = "-cell 100 100 100 90 90 90 -default_F 100 -N 5 -detpixels 16 -nonoise -nopgm -noprogress".split()
 
 
 def test_workload_definitions():
     assert W2[:len(W1)] == W1 and "-mosaic_domains" in W2 and "-dispsteps" in W3
-    assert set(workloads()) == {"W1", "W2", "W3", "W4"}
+    assert set(workloads()) == {"W1", "W2", "W3", "W4", "W5"}
+    w5 = workloads()["W5"]
+    hkl = w5[w5.index("-hkl") + 1]
+    n = W1.index("-N")
+    assert w5 == W1[:n] + ["-N", "2"] + W1[n + 2:] + ["-hkl", hkl, "-oversample", "4"] + COMMON
+    assert Path(hkl).name == "crystal.hkl" and Path(hkl).is_file()
 
 
 def test_summary_statistics():

@@ -1,1 +1,1 @@
-"""Benchmarks: torchbragg against the C reference on the workloads W1–W4 (issue 7)."""
+"""Benchmarks: torchbragg against the C reference on the workloads W1–W5 (issues 7, 16)."""

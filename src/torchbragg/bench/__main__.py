@@ -1,4 +1,4 @@
-"""``python -m torchbragg.bench``: time torchbragg against the C reference (W1–W4, campaign).
+"""``python -m torchbragg.bench``: time torchbragg against the C reference (W1–W5, campaign).
 
 Writes ``bench.json`` and ``bench.md`` (ratios torchbragg/C) into
 ``reports/bench/<UTC timestamp>/`` (or ``--out``).
@@ -83,7 +83,7 @@ def cpu_model() -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m torchbragg.bench", description=__doc__.splitlines()[0])
-    ap.add_argument("--workloads", default="W1,W2,W3,W4")
+    ap.add_argument("--workloads", default="W1,W2,W3,W4,W5")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--no-compiled", action="store_true",
                     help="skip the compiled (AOTInductor) variants")

@@ -19,6 +19,11 @@ W4_TEMPLATE = (
     "-230.200866 -beam_vector 0.00051387949 0.0 -0.99999986 -Na 36 -Nb 47 -Nc 29 -osc 0.1 "
     "-phi 0 -phisteps 10 -detector_rotx 0 -detector_roty 0 -detector_rotz 0 -twotheta 0")
 COMMON = "-nonoise -nopgm -noprogress".split()
+#: W5: W1 with the project's own generated HKL table (:mod:`torchbragg.parity.crystal_inputs`,
+#: indices to ±75, so every evaluation of this detector stays inside the 4x4x4 neighbourhood),
+#: -N 2 (tricubic interpolation on by default, model.md §7.5) and 16 sub-pixels
+_N = W1.index("-N")
+W5_TEMPLATE = W1[:_N] + ["-N", "2"] + W1[_N + 2:] + ["-hkl", "{hkl}", "-oversample", "4"]
 
 
 def inputs_dir() -> Optional[Path]:
@@ -31,9 +36,21 @@ def inputs_dir() -> Optional[Path]:
     return None
 
 
+def generated_hkl() -> Optional[Path]:
+    """The generated ``crystal.hkl`` (written into the cache on first use), or None."""
+    from torchbragg.parity.crystal_inputs import HKL_NAME, write_crystal_inputs
+
+    try:
+        return write_crystal_inputs()[HKL_NAME]
+    except OSError:
+        return None
+
+
 def workloads() -> Dict[str, Optional[List[str]]]:
-    """Name → argv (None when the inputs of W4 are not available)."""
+    """Name → argv (None when the inputs of W4 or W5 are not available)."""
     inputs = inputs_dir()
     w4 = W4_TEMPLATE.format(inputs=inputs).split() if inputs else None
+    hkl = generated_hkl()
+    w5 = [a.format(hkl=hkl) for a in W5_TEMPLATE] if hkl else None
     return {"W1": W1 + COMMON, "W2": W2 + COMMON, "W3": W3 + COMMON,
-            "W4": w4 + COMMON if w4 else None}
+            "W4": w4 + COMMON if w4 else None, "W5": w5 + COMMON if w5 else None}
