@@ -11,32 +11,41 @@ import sys
 import pytest
 
 from torchbragg.parity import bundle, presets
-from torchbragg.parity.bundle import BundleError, new_bundle_dir, timestamp, write_sha256
+from torchbragg.parity.bundle import BundleError, StagedBundle, timestamp, write_sha256
 
 
 def test_timestamp_format():
     assert timestamp(0) == "19700101T000000Z"
 
 
+def _staged(out=None, root=None, files=("keep.txt",)):
+    stage = StagedBundle(out, root) if out is not None else StagedBundle(None, root)
+    with stage:
+        for name in files:
+            (stage.path / name).write_text("x")
+    return stage.final
+
+
 def test_timestamped_folders_are_never_reused(tmp_path):
-    first = new_bundle_dir(None, tmp_path)
-    (first / "keep.txt").write_text("x")
-    second = new_bundle_dir(None, tmp_path)
-    third = new_bundle_dir(None, tmp_path)
+    first = _staged(root=tmp_path)
+    second = _staged(root=tmp_path, files=())
+    third = _staged(root=tmp_path, files=())
     assert len({first, second, third}) == 3
     assert (first / "keep.txt").read_text() == "x"
     assert re.fullmatch(r"\d{8}T\d{6}Z", first.name)
     assert all(re.fullmatch(r"\d{8}T\d{6}Z(-\d+)?", p.name) for p in (second, third))
     assert all(p.parent == tmp_path for p in (first, second, third))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in
+                                                                (first, second, third))
 
 
 def test_explicit_out_must_be_new_or_empty(tmp_path):
     out = tmp_path / "b"
-    assert new_bundle_dir(out) == out
-    assert new_bundle_dir(out) == out          # empty: reusable
-    (out / "x").write_text("1")
-    with pytest.raises(BundleError):
-        new_bundle_dir(out)
+    assert _staged(out, files=()) == out
+    assert _staged(out) == out                 # empty: reusable
+    with pytest.raises(BundleError, match="not empty"):
+        StagedBundle(out)
+    assert (out / "keep.txt").read_text() == "x"
 
 
 def test_sha256_verifies_with_sha256sum(tmp_path):

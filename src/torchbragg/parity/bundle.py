@@ -1,14 +1,15 @@
 """Report bundles: the timestamped folder, env.json, commands.txt and sha256.txt."""
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import platform
 import shlex
 import shutil
-import subprocess
 import sys
+import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
@@ -17,7 +18,7 @@ SHA_FILE = "sha256.txt"
 
 
 class BundleError(OSError):
-    """The report folder cannot be created."""
+    """The report folder cannot be created or written (exit status 2)."""
 
 
 def timestamp(now: float | None = None) -> str:
@@ -25,43 +26,158 @@ def timestamp(now: float | None = None) -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
 
 
-def new_bundle_dir(out: str | os.PathLike | None = None,
-                   out_root: str | os.PathLike = "reports/parity") -> Path:
-    """Create the bundle folder; never reuse an existing one.
+class StagedBundle:
+    """A bundle folder built beside its final place and renamed there at the end.
 
-    With ``out`` the folder itself is given and must not exist (or be empty).  Otherwise a
-    ``<UTC timestamp>`` folder is created under ``out_root``, suffixed ``-1``, ``-2``, … when a
-    folder of that name already exists.
+    The constructor only checks the target: with ``out`` the folder itself, which must not
+    exist or be an empty folder; otherwise ``out_root/<UTC timestamp>`` (``-1``, ``-2``, …
+    when taken at the end). ``with stage:`` creates the missing parent folders and a hidden
+    ``.NAME.partial-XXXXXXXX`` folder beside the target (:attr:`path`, where the files are
+    written); a clean exit renames it into place (:attr:`final`), an exception removes it
+    and the parents it made. An ``OSError`` becomes a :class:`BundleError` naming the path
+    and the system's reason. An existing bundle is never written into or replaced.
     """
-    if out is not None:
-        path = Path(out)
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
-            raise BundleError(f"output folder {path} already exists and is not empty")
+
+    def __init__(self, out: str | os.PathLike | None = None,
+                 out_root: str | os.PathLike = "reports/parity"):
+        self.path: Path | None = None
+        self.final: Path | None = None
+        self._made: list[Path] = []
+        if out is not None:
+            self._target, self._stamped = Path(out), False
+            _check_free(self._target)
+        else:
+            self._target, self._stamped = Path(out_root) / timestamp(), True
+            if self._target.parent.exists() and not self._target.parent.is_dir():
+                raise BundleError(f"{self._target.parent} exists and is not a folder")
+
+    def __enter__(self) -> "StagedBundle":
+        parent = self._target.parent
         try:
-            path.mkdir(parents=True, exist_ok=True)
+            self._make_parents(parent)
+            self.path = Path(tempfile.mkdtemp(prefix=f".{self._target.name[:60]}.partial-",
+                                              dir=parent))
+            self.path.chmod(0o777 & ~_umask())      # mkdtemp's 0700: as a plain mkdir
         except OSError as exc:
-            raise BundleError(f"cannot create {path}: {exc.strerror}") from None
-        return path
-    root = Path(out_root)
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BundleError(f"cannot create {root}: {exc.strerror}") from None
-    stamp = timestamp()
-    for i in range(1000):
-        path = root / (stamp if i == 0 else f"{stamp}-{i}")
-        try:
-            path.mkdir()
+            self._discard()
+            raise BundleError(f"cannot create {_failed_path(exc, parent)}: "
+                              f"{exc.strerror or exc}") from None
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        if exc is None:
+            try:
+                self.final = self._commit()
+                return
+            except BaseException as error:
+                exc = error
+                self._discard()
+                if not isinstance(error, OSError) or isinstance(error, BundleError):
+                    raise
+        else:
+            self._discard()
+        if isinstance(exc, OSError) and not isinstance(exc, BundleError):
+            if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list):
+                _, dst, why = exc.args[0][0]       # copytree: the first file that failed
+                exc = OSError(None, str(why), dst)
+            raise BundleError(f"cannot write the bundle {self._shown(exc)}: "
+                              f"{exc.strerror or exc}") from None
+
+    def _shown(self, exc: OSError) -> str:
+        """The failing path, under the final name; the bundle folder when unknown."""
+        name = exc.filename if isinstance(exc.filename, str) else None
+        if name and self.path is not None and name.startswith(str(self.path)):
+            return str(self._target) + name[len(str(self.path)):]
+        return name or str(self._target)
+
+    def _make_parents(self, parent: Path) -> None:
+        missing = []
+        while not parent.exists():
+            missing.append(parent)
+            if parent.parent == parent:
+                break
+            parent = parent.parent
+        for folder in reversed(missing):
+            folder.mkdir()
+            self._made.append(folder)
+
+    def _commit(self) -> Path:
+        if not self._stamped:
+            try:
+                os.rename(self.path, self._target)
+            except OSError as exc:
+                if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+                    raise BundleError(f"output folder {self._target} already exists and is "
+                                      "not empty") from None
+                raise
+            return self._target
+        for i in range(1000):
+            name = self._target.name if i == 0 else f"{self._target.name}-{i}"
+            path = self._target.with_name(name)
+            try:
+                path.mkdir()             # reserve the name, then replace the empty folder
+            except FileExistsError:
+                continue
+            os.rename(self.path, path)
             return path
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise BundleError(f"cannot create {path}: {exc.strerror}") from None
-    raise BundleError(f"cannot find a free folder name under {root}")
+        raise BundleError(f"cannot find a free folder name under {self._target.parent}")
+
+    def _discard(self) -> None:
+        if self.path is not None:
+            shutil.rmtree(self.path, ignore_errors=True)
+        for folder in reversed(self._made):
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+
+
+def _umask() -> int:
+    """The process's umask (set back at once; called before any worker thread starts)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _check_free(path: Path) -> None:
+    """BundleError unless ``path`` is absent or an empty folder (not a link)."""
+    if not os.path.lexists(path):
+        return
+    if path.is_symlink() or not path.is_dir():
+        raise BundleError(f"output folder {path} already exists and is not a folder")
+    try:
+        empty = not any(path.iterdir())
+    except OSError as exc:
+        raise BundleError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not empty:
+        raise BundleError(f"output folder {path} already exists and is not empty")
+
+
+def _failed_path(exc: OSError, default: Path) -> str:
+    return exc.filename if isinstance(exc.filename, str) else str(default)
+
+
+def write_text(path, text: str) -> None:
+    """``Path(path).write_text(text)``, the OSError naming ``path`` (ENOSPC has no name)."""
+    try:
+        Path(path).write_text(text)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
 
 
 def write_json(path, data) -> None:
-    Path(path).write_text(json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n")
+    write_text(path, json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+
+def copy_file(src, dst) -> None:
+    """``shutil.copyfile``, the OSError naming ``dst`` for a write error (a full disk)."""
+    try:
+        shutil.copyfile(src, dst)
+    except OSError as exc:
+        name = exc.filename2 or exc.filename or str(dst)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            name = str(dst)
+        raise OSError(exc.errno, exc.strerror, name) from None
 
 
 def sha256_of(path) -> str:
@@ -82,7 +198,7 @@ def write_sha256(bundle) -> Path:
             continue
         lines.append(f"{sha256_of(path)}  {rel}\n")
     target = bundle / SHA_FILE
-    target.write_text("".join(lines))
+    write_text(target, "".join(lines))
     return target
 
 
@@ -115,11 +231,11 @@ def _version(dist: str) -> str | None:
 
 
 def _run_text(argv: list[str], cwd=None, timeout: float = 120) -> str | None:
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, cwd=cwd, timeout=timeout)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return proc.stdout.strip() if proc.returncode == 0 else None
+    """A helper program's stdout (None when it fails, cannot start or times out)."""
+    from torchbragg.parity.sides import run_process
+
+    done = run_process(argv, cwd, None, timeout)
+    return done.stdout.strip() if done.returncode == 0 and not done.timed_out else None
 
 
 def cpu_model() -> str | None:
@@ -370,7 +486,7 @@ def write_rerun(bundle, c, py, inputs: list[dict], size, tolerance: float | None
     python = python or sys.executable
     q = shlex.quote
     in_lines = [f"#   {r['flag']} {r['path']}  sha256 {r['sha256'] or 'MISSING'}" for r in inputs]
-    (bundle / "commands.txt").write_text("\n".join([
+    write_text(bundle / "commands.txt", "\n".join([
         "# Run from this bundle folder (cd into it first); each line recreates its scratch "
         f"folder under {RERUN_DIR}/.",
         "# ./rerun.sh does both, checks the inputs and compares the images.",
@@ -443,5 +559,5 @@ def write_rerun(bundle, c, py, inputs: list[dict], size, tolerance: float | None
         'if [ "$c_status" != 0 ] || [ "$py_status" != 0 ]; then exit 2; fi',
         *compare, ""]
     path = bundle / "rerun.sh"
-    path.write_text("\n".join(script))
+    write_text(path, "\n".join(script))
     path.chmod(0o755)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
-from torchbragg.parity.bundle import BundleError, write_json
+from torchbragg.parity.bundle import BundleError, StagedBundle, write_json, write_text
 from torchbragg.parity.campaign import command as campaign_command
 from torchbragg.parity.compare_images import (
     ImageError, crop, image_metrics, judge, read_float_image,
@@ -17,7 +16,7 @@ from torchbragg.parity.pixels import preset_pixel_labels
 from torchbragg.parity.presets import PRESETS, PresetError, get_preset
 from torchbragg.parity.previews import render_previews
 from torchbragg.parity.report import image_markdown, trace_markdown
-from torchbragg.parity.sides import ToolError
+from torchbragg.parity.sides import DEFAULT_TIMEOUT, ToolError
 from torchbragg.parity.tracefmt import TraceParseError, read_trace
 
 PROG = "torchbragg-parity"
@@ -51,6 +50,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _timeout(text: str) -> float:
+    value = _positive_float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+    return value
+
+
 def _add_pixel(p):
     p.add_argument("--pixel", nargs=2, type=int, action="append", default=None,
                    metavar=("SLOW", "FAST"), help="traced pixel, slow index first (repeatable)")
@@ -60,8 +66,9 @@ def _add_side_opts(p):
     p.add_argument("--device", default="cpu", help="Torch device: cpu, cuda, cuda:N (default cpu)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float64",
                    help="Torch precision (default float64)")
-    p.add_argument("--timeout", type=_positive_float, default=None,
-                   help="seconds allowed to each program")
+    p.add_argument("--timeout", type=_timeout, default=DEFAULT_TIMEOUT,
+                   help=f"seconds allowed to each program (default {DEFAULT_TIMEOUT:g}); "
+                   "then its whole process group is ended")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -147,20 +154,10 @@ def cmd_trace(ns, extra) -> int:
     return trace_run(extra, _pixels(ns), ns.device, ns.dtype, ns.out, timeout=ns.timeout)
 
 
-def _out_dir(path: str | None) -> Path | None:
-    if path is None:
-        return None
-    out = Path(path)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ToolError(f"cannot create {out}: {exc.strerror}") from None
-    return out
-
-
 def cmd_compare_traces(ns, extra) -> int:
     if extra:
         raise ToolError("compare-traces takes no arguments after '--'")
+    stage = StagedBundle(ns.out) if ns.out is not None else None
     tol = Tolerances(dtype=ns.dtype, rtol=ns.tolerance, per_name=dict(ns.rtol_name),
                      atol=ns.atol, skip=frozenset(ns.skip))
     c, py = read_trace(ns.c, "C"), read_trace(ns.py, "PY")
@@ -172,37 +169,45 @@ def cmd_compare_traces(ns, extra) -> int:
     verdict = {0: "PASS", 1: "FAIL (value mismatch)", 2: "FAIL (missing key or shape)"}[status]
     text = "\n".join([f"# {verdict}", "", f"C trace: `{ns.c}`; PY trace: `{ns.py}`", "",
                       *trace_markdown(tc)])
+    if stage is not None:
+        with stage:
+            write_text(stage.path / "summary.md", text + "\n")
+            write_json(stage.path / "metrics.json", {
+                "schema_version": 1, "tool": f"{PROG} compare-traces",
+                "verdict": "PASS" if status == 0 else "FAIL", "c_file": ns.c, "py_file": ns.py,
+                **comparison_json(tc)})
     print(text)
-    out = _out_dir(ns.out)
-    if out is not None:
-        (out / "summary.md").write_text(text + "\n")
-        write_json(out / "metrics.json", {"schema_version": 1, "tool": f"{PROG} compare-traces",
-                                          "verdict": "PASS" if status == 0 else "FAIL",
-                                          "c_file": ns.c, "py_file": ns.py,
-                                          **comparison_json(tc)})
     return status
 
 
 def cmd_compare_images(ns, extra) -> int:
     if extra:
         raise ToolError("compare-images takes no arguments after '--'")
+    stage = StagedBundle(ns.out) if ns.out is not None else None
     roi = tuple(ns.roi) if ns.roi else None
     ref = crop(read_float_image(ns.ref, ns.fpixels, ns.spixels), roi)
     test = crop(read_float_image(ns.test, ns.fpixels, ns.spixels), roi)
     metrics = image_metrics(ref, test, ns.peaks)
     ok = judge(metrics, ns.tolerance)
-    out = _out_dir(ns.out)
-    previews = render_previews(ref, test, out) if out is not None else None
-    text = "\n".join([f"# {'PASS' if ok else 'FAIL'}", "",
-                      *image_markdown(metrics, ns.tolerance, ok, ("ref", "test"), previews)])
+    if stage is None:
+        text = _images_text(metrics, ns.tolerance, ok, None)
+    else:
+        with stage:
+            previews = render_previews(ref, test, stage.path)
+            text = _images_text(metrics, ns.tolerance, ok, previews)
+            write_text(stage.path / "summary.md", text + "\n")
+            write_json(stage.path / "metrics.json", {
+                "schema_version": 1, "tool": f"{PROG} compare-images",
+                "verdict": "PASS" if ok else "FAIL", "ref": ns.ref, "test": ns.test,
+                "tolerance": ns.tolerance, "roi": list(roi) if roi else None,
+                "image": metrics})
     print(text)
-    if out is not None:
-        (out / "summary.md").write_text(text + "\n")
-        write_json(out / "metrics.json", {
-            "schema_version": 1, "tool": f"{PROG} compare-images",
-            "verdict": "PASS" if ok else "FAIL", "ref": ns.ref, "test": ns.test,
-            "tolerance": ns.tolerance, "roi": list(roi) if roi else None, "image": metrics})
     return 0 if ok else 1
+
+
+def _images_text(metrics, tolerance, ok, previews) -> str:
+    return "\n".join([f"# {'PASS' if ok else 'FAIL'}", "",
+                      *image_markdown(metrics, tolerance, ok, ("ref", "test"), previews)])
 
 
 def cmd_run(ns, extra) -> int:
@@ -256,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout = open(os.devnull, "w")
         return 0
     except OSError as exc:
-        print(f"{PROG}: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{PROG}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt as exc:
         return report_interrupt(PROG, exc)

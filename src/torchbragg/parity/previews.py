@@ -8,6 +8,8 @@ around every traced pixel.
 """
 from __future__ import annotations
 
+import contextlib
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -221,15 +223,20 @@ def render_previews(ref: np.ndarray, test: np.ndarray, out_dir, names=DEFAULT_NA
                   {"Title": f"difference {labels[1]} - {labels[0]}, linear scale",
                    "Comment": (f"{scale['diff']['formula']}; max |diff| = {dmax!r}"
                                if dmax else "the difference is zero everywhere (ALL ZERO)")}))
+    written = []
     try:
         for (body, bar_px, ends, title, overlay, text), name in zip(items, names):
             canvas = _compose(_zoom(body, zoom), bar_px, ends, title, overlay, marks, zoom)
             text = {**text, "Markers": mark_text, "Software": "torchbragg-parity",
                     "Scale": f"pooled {factor}x{factor} (max), enlarged x{zoom}"}
+            written.append(out_dir / name)
             write_png(out_dir / name, canvas, text)
     except OSError as exc:
-        return Previews([], f"cannot write the previews in {out_dir}: {exc.strerror or exc}",
-                        scale)
+        for path in written:          # no partial preview is left
+            with contextlib.suppress(OSError):
+                path.unlink()
+        return Previews([], f"cannot write the previews ({written[-1].name}): "
+                            f"{exc.strerror or exc}", scale)
     return Previews(list(names), None, scale)
 
 

@@ -1,9 +1,11 @@
 """``run`` and ``trace``: run both sides, compare images and traces, write the report bundle."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,8 +18,8 @@ from torchbragg.parity.pixels import annotate_pixels
 from torchbragg.parity.previews import Previews, render_previews
 from torchbragg.parity.report import fallback_of, headline, image_markdown, trace_markdown
 from torchbragg.parity.sides import (
-    ToolError, absolutise_inputs, c_argv, c_command, detector_size, float_value, py_argv,
-    py_command, run_side, scratch_dir, strip_floatfile,
+    DEFAULT_TIMEOUT, ToolError, absolutise_inputs, c_argv, c_command, check_outputs,
+    detector_size, float_value, py_argv, py_command, run_side, scratch_dir, strip_floatfile,
 )
 from torchbragg.parity.tracefmt import TraceParseError, parse_trace, trace_lines
 
@@ -37,7 +39,7 @@ class RunOptions:
     tolerance: float | None = None          # image criterion; default per dtype
     trace_rtol: float | None = None         # global override of the trace rtol classes
     rtol_names: dict[str, float] = field(default_factory=dict)
-    timeout: float | None = None
+    timeout: float | None = DEFAULT_TIMEOUT   # seconds per side (None: no limit)
     out: str | None = None
     out_root: str = "reports/parity"
     preset: str | None = None
@@ -57,10 +59,8 @@ def parity_run(opts: RunOptions) -> tuple[int, Path, dict]:
     c_cmd = c_command(opts.c_bin)
     p_cmd = py_command(opts.py_cmd)
     args = strip_floatfile(absolutise_inputs(opts.args))
-    try:
-        out = bundle_mod.new_bundle_dir(opts.out, opts.out_root)
-    except bundle_mod.BundleError as exc:
-        raise ToolError(str(exc)) from None
+    check_outputs(args)
+    stage = bundle_mod.StagedBundle(opts.out, opts.out_root)
     c_dir, p_dir = scratch_dir("c"), scratch_dir("py")
     c_env = {"OMP_NUM_THREADS": "1"}
     try:
@@ -69,24 +69,26 @@ def parity_run(opts: RunOptions) -> tuple[int, Path, dict]:
                       p_dir, {}, opts.timeout)
         env = bundle_mod.environment(opts.device, opts.dtype, c_cmd, p_cmd, args=args,
                                      c_env=c_env, py_env={})
-        metrics, summary = _assemble(out, opts, args, c, py, env)
+        with stage:
+            out = stage.path
+            metrics, summary = _assemble(out, opts, args, c, py, env)
+            bundle_mod.write_text(out / "summary.md", summary)
+            bundle_mod.write_json(out / "metrics.json", metrics)
+            bundle_mod.write_json(out / "env.json", env)
+            bundle_mod.write_sha256(out)
     finally:
         if not opts.keep_work:
             shutil.rmtree(c_dir, ignore_errors=True)
             shutil.rmtree(p_dir, ignore_errors=True)
-    (out / "summary.md").write_text(summary)
-    bundle_mod.write_json(out / "metrics.json", metrics)
-    bundle_mod.write_json(out / "env.json", env)
-    bundle_mod.write_sha256(out)
-    return EXIT_FOR_VERDICT[metrics["verdict"]], out, metrics
+    return EXIT_FOR_VERDICT[metrics["verdict"]], stage.final, metrics
 
 
 def _write_side_files(out: Path, tag: str, side) -> None:
-    (out / f"{tag}.stdout.txt").write_text(side.stdout)
+    bundle_mod.write_text(out / f"{tag}.stdout.txt", side.stdout)
     if side.stderr:
-        (out / f"{tag}.stderr.txt").write_text(side.stderr)
+        bundle_mod.write_text(out / f"{tag}.stderr.txt", side.stderr)
     if side.float_path.is_file():
-        shutil.copyfile(side.float_path, out / f"{tag}.float.bin")
+        bundle_mod.copy_file(side.float_path, out / f"{tag}.float.bin")
 
 
 def _assemble(out: Path, opts: RunOptions, args: list[str], c, py, env: dict
@@ -94,8 +96,8 @@ def _assemble(out: Path, opts: RunOptions, args: list[str], c, py, env: dict
     _write_side_files(out, "c", c)
     _write_side_files(out, "py", py)
     c_lines, p_lines = trace_lines(c.stdout, "C"), trace_lines(py.stdout, "PY")
-    (out / "trace_c.log").write_text("".join(line + "\n" for line in c_lines))
-    (out / "trace_py.log").write_text("".join(line + "\n" for line in p_lines))
+    bundle_mod.write_text(out / "trace_c.log", "".join(line + "\n" for line in c_lines))
+    bundle_mod.write_text(out / "trace_py.log", "".join(line + "\n" for line in p_lines))
 
     errors = [msg for msg in (c.problem(), py.problem()) if msg]
     notes: list[str] = []
@@ -306,12 +308,14 @@ def _not_compared(rec: dict) -> str:
 
 # --------------------------------------------------------------------------- trace
 def trace_run(args: list[str], pixels: list[tuple[int, int]], device: str, dtype: str,
-              out: str, py_cmd: list[str] | None = None, timeout: float | None = None) -> int:
+              out: str, py_cmd: list[str] | None = None,
+              timeout: float | None = DEFAULT_TIMEOUT) -> int:
     """Run the Torch side once and keep its ``TRACE_PY:`` lines (``out`` may be ``-``)."""
     if not pixels:
         raise ToolError("give at least one --pixel S F")
-    argv = py_argv(py_command(py_cmd), strip_floatfile(absolutise_inputs(args)), pixels,
-                   device, dtype)
+    args = strip_floatfile(absolutise_inputs(args))
+    check_outputs(args)
+    argv = py_argv(py_command(py_cmd), args, pixels, device, dtype)
     work = scratch_dir("trace")
     try:
         side = run_side("PY", argv, work, {}, timeout)
@@ -327,11 +331,28 @@ def trace_run(args: list[str], pixels: list[tuple[int, int]], device: str, dtype
     if out == "-":
         sys.stdout.write(text)
     else:
-        try:
-            Path(out).write_text(text)
-        except OSError as exc:
-            raise ToolError(f"cannot write {out}: {exc.strerror}") from None
+        write_replacing(Path(out), text)
     return 0
+
+
+def write_replacing(path: Path, text: str) -> None:
+    """Write ``path`` through a temporary file beside it, renamed over it when complete
+    (a failure leaves the old file as it was and no temporary behind)."""
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:60]}.", suffix=".tmp",
+                                   dir=str(path.parent))
+        with os.fdopen(fd, "w") as fh:
+            os.fchmod(fh.fileno(), 0o644)
+            fh.write(text)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise ToolError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 __all__ = ["RunOptions", "parity_run", "trace_run", "SCHEMA_VERSION"]

@@ -3,6 +3,8 @@
 Both sides get the same nanoBragg arguments (input paths made absolute, ``-floatfile``
 replaced by ``float.bin`` in their own working folder), the traced pixels as
 ``-trace_pixel S F`` (slow, fast) and, for the Torch side only, ``-device``/``-dtype``.
+Every child runs in its own process group with a time limit (:data:`DEFAULT_TIMEOUT`); on
+timeout, Ctrl-C or SIGTERM the whole group is ended (docs/parity.md).
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +25,19 @@ DEFAULT_C_BIN = "torchbragg-cref"
 C_BIN_ENV = "NB_C_BIN"
 PY_CMD_ENV = "TORCHBRAGG_PY_CMD"
 FLOAT_NAME = "float.bin"
+#: seconds a side of ``run``/``trace`` may take unless ``--timeout`` says otherwise
+DEFAULT_TIMEOUT = 1200.0
+#: seconds a child gets between SIGTERM and SIGKILL when its group is ended
+KILL_GRACE = 2.0
+#: bytes of a child's stdout or stderr kept (the rest is cut, with a note)
+OUTPUT_LIMIT = 64 << 20
 
 _INPUT_PREFIXES = ("-hkl", "-mat", "-img", "-mask", "-sourcefile")
 _INPUT_EXACT = ("-stol", "-4stol", "-Q")
+#: flags whose operand is a file the program writes (substring patterns, as the CLI matches
+#: them); ``-dump`` is one too when ``-hkl`` is present
+OUTPUT_PATTERNS = ("-floatfile", "-floatimage", "-intfile", "-intimage", "-pgmfile",
+                   "-pgmimage", "-noisefile", "-noiseimage", "-stolout")
 _SIZE_RE = re.compile(r"\((\d+)x(\d+) pixels\)")
 
 
@@ -56,6 +69,10 @@ def c_command(c_bin: str | None = None) -> list[str]:
     return argv
 
 
+def _has_hkl(args: list[str]) -> bool:
+    return any(a.startswith("-") and "-hkl" in a for a in args)
+
+
 def _is_input_flag(flag: str, has_hkl: bool) -> bool:
     return (flag.startswith(_INPUT_PREFIXES) or flag in _INPUT_EXACT
             or (flag.startswith("-dump") and flag != "-dump_pixel" and not has_hkl))
@@ -63,7 +80,7 @@ def _is_input_flag(flag: str, has_hkl: bool) -> bool:
 
 def input_files(args: list[str]) -> list[tuple[str, str]]:
     """(flag, path) of every input file operand (``-dump`` only when it is read: no -hkl)."""
-    has_hkl = any(a.startswith("-hkl") for a in args)
+    has_hkl = _has_hkl(args)
     return [(flag, args[i + 1]) for i, flag in enumerate(args[:-1])
             if _is_input_flag(flag, has_hkl) and not args[i + 1].startswith("-")]
 
@@ -75,7 +92,7 @@ def absolutise_inputs(args: list[str], cwd: Path | None = None) -> list[str]:
     ``-hkl`` it would be written, which must stay inside the scratch folder).
     """
     cwd = Path(cwd or os.getcwd())
-    has_hkl = any(a.startswith("-hkl") for a in args)
+    has_hkl = _has_hkl(args)
     out = list(args)
     for i, flag in enumerate(args[:-1]):
         is_input = _is_input_flag(flag, has_hkl)
@@ -85,18 +102,54 @@ def absolutise_inputs(args: list[str], cwd: Path | None = None) -> list[str]:
     return out
 
 
+def _is_floatfile(tok: str) -> bool:
+    return tok.startswith("-") and ("-floatfile" in tok or "-floatimage" in tok)
+
+
 def strip_floatfile(args: list[str]) -> list[str]:
-    """Drop ``-floatfile X`` / ``-floatimage X``: the harness names the float image itself."""
+    """Drop ``-floatfile X`` / ``-floatimage X`` (any token containing them, as the CLI
+    matches): the harness names the float image itself."""
     out, skip = [], False
     for a in args:
         if skip:
             skip = False
             continue
-        if a.startswith(("-floatfile", "-floatimage")):
+        if _is_floatfile(a):
             skip = True
             continue
         out.append(a)
     return out
+
+
+def output_operands(args: list[str]) -> list[tuple[str, str]]:
+    """(flag, path) of every file operand the program would write: the
+    :data:`OUTPUT_PATTERNS` flags, and ``-dump`` (``-dump_pixel`` too) when ``-hkl`` is
+    present."""
+    has_hkl = _has_hkl(args)
+    return [(tok, args[i + 1]) for i, tok in enumerate(args[:-1])
+            if tok.startswith("-") and (any(p in tok for p in OUTPUT_PATTERNS)
+                                        or (has_hkl and "-dump" in tok))]
+
+
+def leaves_folder(path: str, cwd: str = ".", links: tuple[str, ...] = ()) -> bool:
+    """Whether writing ``path`` from the folder ``cwd`` (relative to a scratch root holding
+    the symbolic links ``links``) could reach outside that root: an absolute path, a
+    ``..`` above the root, or a path through one of the links."""
+    if os.path.isabs(path):
+        return True
+    target = os.path.normpath(os.path.join(cwd, path))
+    if target == ".." or target.startswith("../"):
+        return True
+    return any(target == link or target.startswith(link.rstrip("/") + "/") for link in links)
+
+
+def check_outputs(args: list[str], cwd: str = ".", links: tuple[str, ...] = (),
+                  where: str = "") -> None:
+    """ToolError naming the first output flag whose file would leave the scratch folder."""
+    for flag, path in output_operands(args):
+        if leaves_folder(path, cwd, links):
+            raise ToolError(f"{where}{flag} {path}: output files must stay in the side's "
+                            "scratch folder (give a relative name without '..')")
 
 
 def trace_flags(pixels: list[tuple[int, int]]) -> list[str]:
@@ -157,32 +210,121 @@ class SideRun:
                 "timed_out": self.timed_out, "start_error": self.start_error}
 
 
-def run_side(label: str, argv: list[str], cwd: Path, env_extra: dict[str, str],
-             timeout: float | None) -> SideRun:
-    """Run ``argv`` in ``cwd`` with ``env_extra`` added; kill its process group on timeout."""
-    side = SideRun(label, argv, cwd, dict(env_extra))
-    env = {**os.environ, **env_extra}
-    t0 = time.monotonic()
-    try:
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
-    except OSError as exc:
-        side.start_error = f"{argv[0]}: {exc.strerror or exc}"
-        return side
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        side.timed_out = True
+@dataclass
+class Finished:
+    """How a child process ended (``returncode`` None: it could not start)."""
+
+    returncode: int | None
+    stdout: str
+    stderr: str
+    seconds: float
+    timed_out: bool = False
+    start_error: str | None = None
+
+
+_ACTIVE: set[int] = set()        # process groups of the children now running
+_ACTIVE_LOCK = threading.Lock()
+_STOPPING = threading.Event()    # set by end_children: start nothing, end what runs
+
+
+def end_group(pgid: int, grace: float = KILL_GRACE) -> None:
+    """SIGTERM to the process group ``pgid``, SIGKILL after ``grace`` seconds if any
+    member is left (the group leader is not reaped here)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        out, err = proc.communicate()
-    side.seconds = time.monotonic() - t0
-    side.returncode = proc.returncode
-    side.stdout = out.decode("utf-8", errors="replace")
-    side.stderr = err.decode("utf-8", errors="replace")
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        if sig == signal.SIGTERM:
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline:
+                try:
+                    os.killpg(pgid, 0)
+                except (ProcessLookupError, PermissionError):
+                    return
+                if _exited(pgid):     # only the (unreaped) leader may be left
+                    break
+                time.sleep(0.02)
+
+
+def end_children() -> None:
+    """End every child process group still running and start no new one until
+    :func:`allow_children` (Ctrl-C or SIGTERM while worker threads run children)."""
+    _STOPPING.set()
+    with _ACTIVE_LOCK:
+        groups = list(_ACTIVE)
+    for pgid in groups:
+        end_group(pgid, grace=0.5)
+
+
+def allow_children() -> None:
+    _STOPPING.clear()
+
+
+def _exited(pid: int) -> bool:
+    """Whether the child ``pid`` has exited (it is left to be reaped by Popen)."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
+
+
+def _read(fh) -> str:
+    fh.seek(0, os.SEEK_END)
+    size = fh.tell()
+    fh.seek(0)
+    data = fh.read(OUTPUT_LIMIT).decode("utf-8", errors="replace")
+    if size > OUTPUT_LIMIT:
+        data += f"\n[torchbragg-parity: {size - OUTPUT_LIMIT} more bytes not kept]\n"
+    return data
+
+
+def run_process(argv: list[str], cwd=None, env: dict[str, str] | None = None,
+                timeout: float | None = DEFAULT_TIMEOUT) -> Finished:
+    """Run ``argv`` in its own session with stdout/stderr in anonymous files.
+
+    Waits for the child itself (not for its pipes: a grandchild holding the output open
+    cannot stall it), at most ``timeout`` seconds (None: no limit); then, and on any
+    exception such as Ctrl-C, its whole process group is ended (SIGTERM, then SIGKILL).
+    """
+    t0 = time.monotonic()
+    if _STOPPING.is_set():
+        return Finished(None, "", "", 0.0, start_error="the harness is stopping")
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=err,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        except OSError as exc:
+            return Finished(None, "", "", 0.0, start_error=f"{argv[0]}: {exc.strerror or exc}")
+        with _ACTIVE_LOCK:
+            _ACTIVE.add(proc.pid)
+        timed_out = False
+        try:
+            deadline = None if timeout is None else t0 + timeout
+            delay = 0.001
+            while not _exited(proc.pid) and not _STOPPING.is_set():
+                if deadline is not None and time.monotonic() >= deadline:
+                    timed_out = True
+                    break
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+        finally:
+            end_group(proc.pid)          # stragglers too: the leader is not reaped yet
+            proc.wait()
+            with _ACTIVE_LOCK:
+                _ACTIVE.discard(proc.pid)
+        return Finished(proc.returncode, _read(out), _read(err), time.monotonic() - t0,
+                        timed_out=timed_out)
+
+
+def run_side(label: str, argv: list[str], cwd: Path, env_extra: dict[str, str],
+             timeout: float | None = DEFAULT_TIMEOUT) -> SideRun:
+    """Run ``argv`` in ``cwd`` with ``env_extra`` added (:func:`run_process`)."""
+    side = SideRun(label, argv, cwd, dict(env_extra))
+    done = run_process(argv, cwd, {**os.environ, **env_extra}, timeout)
+    side.returncode, side.stdout, side.stderr = done.returncode, done.stdout, done.stderr
+    side.seconds, side.timed_out, side.start_error = done.seconds, done.timed_out, \
+        done.start_error
     return side
 
 

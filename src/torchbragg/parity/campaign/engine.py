@@ -22,11 +22,13 @@ from torchbragg.parity.campaign.cases import Case, safe_name, shard_of
 from torchbragg.parity.campaign import compare
 from torchbragg.parity.campaign.compare import FLOAT32_REL_L2, Judgement, judge
 from torchbragg.parity.campaign.diagnose import Sides, shrink_case, trace_pixel
-from torchbragg.parity.campaign.execute import SideResult, golden_side, run_c, run_torch
+from torchbragg.parity.campaign.execute import (
+    SideResult, confine_outputs, golden_side, run_c, run_torch,
+)
 from torchbragg.parity.campaign.expand import expand
 from torchbragg.parity.campaign.generator import campaign_argv, write_campaign_inputs
 from torchbragg.parity.campaign.spec import SpecError, load_spec
-from torchbragg.parity.sides import ToolError, c_command
+from torchbragg.parity.sides import ToolError, allow_children, c_command, end_children
 
 
 @dataclass
@@ -56,17 +58,22 @@ def run_campaign(opts: CampaignOptions) -> tuple[int, Path, dict]:
     baseline = load_baseline(opts.baseline) if opts.baseline else None
     needs_c = any(s.kind != "golden" for s in spec.suites)
     c_cmd = tuple(c_command(opts.c_bin)) if needs_c else ()
-    try:
-        out = bundle_mod.new_bundle_dir(opts.out, opts.out_root)
-    except bundle_mod.BundleError as exc:
-        raise ToolError(str(exc)) from None
+    stage = bundle_mod.StagedBundle(opts.out, opts.out_root)
+    with stage:
+        metrics = _campaign(opts, spec, baseline, c_cmd, stage.path)
+    return metrics["exit_status"], stage.final, metrics
+
+
+def _campaign(opts: CampaignOptions, spec, baseline, c_cmd: tuple, out: Path) -> dict:
+    """Run the cases and write the bundle's files into ``out`` (the staged folder)."""
     inputs_dir = out / "inputs"
     names = write_campaign_inputs(inputs_dir, spec.inputs)
     try:
         all_cases, notes = expand(spec, str(inputs_dir), campaign_argv, names)
     except SpecError as exc:
-        shutil.rmtree(out, ignore_errors=True)
         raise ToolError(str(exc)) from None
+    for case in all_cases:
+        confine_outputs(case)
     index = {c.id: k for k, c in enumerate(all_cases)}
     cases = shard_of(all_cases, opts.shard)
     tolerance = spec.float32_tolerance or FLOAT32_REL_L2
@@ -97,7 +104,7 @@ def run_campaign(opts: CampaignOptions) -> tuple[int, Path, dict]:
                         bundle_mod.environment(opts.device, opts.dtype, list(c_cmd),
                                                list(opts.py_cmd or ["torchbragg (in-process)"])),
                         run.previews)
-    return metrics["exit_status"], out, metrics
+    return metrics
 
 
 class _Run:
@@ -113,21 +120,25 @@ class _Run:
 
     def all(self, cases: list[Case]) -> None:
         jobs = self.opts.jobs or os.cpu_count() or 1
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = {c.id: self._submit(pool, c) for c in cases}
-            try:
-                for k, case in enumerate(cases, 1):
-                    c1, c2 = (f.result() if f else None for f in futures[case.id])
-                    try:
-                        self._one(case, c1, c2, k, len(cases))
-                    except Exception as exc:  # a harness bug on one case: say so, go on
-                        self._harness_error(case, exc, k, len(cases))
-            except BaseException:
-                for pair in futures.values():
-                    for f in pair:
-                        if f is not None:
-                            f.cancel()
-                raise
+        try:
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                futures = {c.id: self._submit(pool, c) for c in cases}
+                try:
+                    for k, case in enumerate(cases, 1):
+                        c1, c2 = (f.result() if f else None for f in futures[case.id])
+                        try:
+                            self._one(case, c1, c2, k, len(cases))
+                        except Exception as exc:  # a harness bug on one case: say so, go on
+                            self._harness_error(case, exc, k, len(cases))
+                except BaseException:
+                    for pair in futures.values():
+                        for f in pair:
+                            if f is not None:
+                                f.cancel()
+                    end_children()          # the pool's running C processes, at once
+                    raise
+        finally:
+            allow_children()
 
     def _submit(self, pool, case: Case) -> tuple[Future | None, Future | None]:
         if case.kind == "golden":
@@ -184,25 +195,27 @@ class _Run:
         sub.mkdir(parents=True, exist_ok=True)
         rec["bundle"] = str(sub.relative_to(self.out))
         for tag, side in (("c", c), ("py", py)):
-            (sub / f"{tag}.stdout.txt").write_text(side.stdout)
+            bundle_mod.write_text(sub / f"{tag}.stdout.txt", side.stdout)
             if side.stderr:
-                (sub / f"{tag}.stderr.txt").write_text(side.stderr)
+                bundle_mod.write_text(sub / f"{tag}.stderr.txt", side.stderr)
         for r in j.roles:
             if r.status != "identical" and r.role not in ("exit", "files", "stdout"):
                 for tag, side in (("c", c), ("py", py)):
                     if r.name in side.files:
-                        shutil.copyfile(side.files[r.name], sub / f"{tag}.{safe_name(r.name)}")
+                        bundle_mod.copy_file(side.files[r.name],
+                                             sub / f"{tag}.{safe_name(r.name)}")
         detail = j.float_detail or {}
         if case.kind != "golden" and detail.get("worst_pixel"):
             tr = trace_pixel(case, detail["worst_pixel"], self.sides, root / "diagnose")
-            (sub / "trace_c.log").write_text(tr.pop("c_log") + "\n")
-            (sub / "trace_py.log").write_text(tr.pop("py_log") + "\n")
+            bundle_mod.write_text(sub / "trace_c.log", tr.pop("c_log") + "\n")
+            bundle_mod.write_text(sub / "trace_py.log", tr.pop("py_log") + "\n")
             rec["trace"] = tr
         sig = compare.signature(j.roles, self.sides.dtype)
         if self.opts.shrink and case.kind not in ("golden", "guards") and sig is not None:
             rec["reproducer"] = shrink_case(case, sig, self.sides, root / "shrink",
                                             self.opts.max_shrink_tries)
-            (sub / "reproducer.sh").write_text(
+            bundle_mod.write_text(
+                sub / "reproducer.sh",
                 "#!/bin/sh\n# minimal command line with the same divergence "
                 f"({sig[0]} {sig[1]}); run in a folder holding the campaign's inputs/\n"
                 + rec["reproducer"]["command"] + "\n")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 from torchbragg.parity.campaign.cases import Case
-from torchbragg.parity.sides import run_side
+from torchbragg.parity.sides import ToolError, check_outputs, run_side
 
 
 @dataclass
@@ -76,6 +76,25 @@ def written_files(cwd: Path) -> dict[str, Path]:
     return dict(sorted(out.items()))
 
 
+def confine_outputs(case: Case) -> None:
+    """ToolError when a run of ``case`` would write a file outside its scratch root (an
+    absolute path, ``..`` above the root, or through an input link)."""
+    links = tuple(rel for rel, _ in case.links)
+    for argv in case.runs:
+        check_outputs(list(argv), case.cwd, links, where=f"case {case.id}: ")
+
+
+def _refused(side: SideResult, case: Case, argv: Sequence[str]) -> bool:
+    """Refuse (as a start error) a run whose output would leave the scratch root: the
+    shrinker's variants are checked here, the spec's cases when it is expanded."""
+    try:
+        check_outputs(list(argv), case.cwd, tuple(rel for rel, _ in case.links))
+    except ToolError as exc:
+        side.start_error = f"refused: {exc}"
+        return True
+    return False
+
+
 def run_c(case: Case, root: Path, c_cmd: Sequence[str], label: str = "C",
           extra: Sequence[str] = ()) -> SideResult:
     """Every run of ``case`` with the C program (``OMP_NUM_THREADS=1``)."""
@@ -83,6 +102,8 @@ def run_c(case: Case, root: Path, c_cmd: Sequence[str], label: str = "C",
     side = SideResult(label, [], cwd)
     t0 = time.monotonic()
     for argv in case.runs:
+        if _refused(side, case, argv):
+            break
         cmd = [*c_cmd, *argv, *extra]
         side.commands.append(cmd)
         left = case.timeout - (time.monotonic() - t0)
@@ -118,6 +139,8 @@ def run_torch(case: Case, root: Path, device: str, dtype: str,
     tail = [*extra, "-device", device, "-dtype", dtype]
     t0 = time.monotonic()
     for argv in case.runs:
+        if _refused(side, case, argv):
+            break
         args = [*argv, *tail]
         left = max(case.timeout - (time.monotonic() - t0), 1.0)
         if py_cmd:
@@ -142,6 +165,8 @@ def _in_process(side: SideResult, args: list[str], cwd: Path, timeout: float) ->
     old_cwd = os.getcwd()
     use_alarm = hasattr(signal, "SIGALRM") and _main_thread()
     old_handler = signal.signal(signal.SIGALRM, _alarm) if use_alarm else None
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)} \
+        if use_alarm else {}
     try:
         os.chdir(cwd)
         if use_alarm:
@@ -155,7 +180,8 @@ def _in_process(side: SideResult, args: list[str], cwd: Path, timeout: float) ->
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, old_handler)
         os.chdir(old_cwd)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # main() installed its own handler
+        for sig, handler in handlers.items():   # main() installs its own: the campaign's
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
     side.stdout, side.stderr = out.getvalue(), err.getvalue()
     if side.exit in (130, 143):  # Ctrl-C / SIGTERM reached torchbragg: stop the campaign
         raise KeyboardInterrupt

@@ -36,6 +36,7 @@ def merge_bundles(folders: list[str], out: str | None, out_root: str = "reports/
                   baseline: str | None = None) -> tuple[int, Path, dict]:
     if not folders:
         raise ToolError("merge: give the shard bundle folders")
+    stage = bundle_mod.StagedBundle(out, out_root)     # an existing bundle: refused first
     paths = [Path(f) for f in folders]
     shards = [_read(p) for p in paths]
     first = shards[0]
@@ -51,14 +52,19 @@ def merge_bundles(folders: list[str], out: str | None, out_root: str = "reports/
         raise ToolError(f"merge: need shards 1..{n} of {n}, each once; got "
                         + ", ".join(f"{i}/{m}" for i, m in numbers))
     base = load_baseline(baseline) if baseline else None
-    try:
-        dest = bundle_mod.new_bundle_dir(out, out_root)
-    except bundle_mod.BundleError as exc:
-        raise ToolError(str(exc)) from None
     records = sorted((r for m in shards for r in m["cases"]), key=lambda r: r["index"])
     ids = [r["id"] for r in records]
     if len(set(ids)) != len(ids):
         raise ToolError("merge: a case appears in two shards")
+    with stage:
+        metrics = _merge(paths, shards, records, base, stage.path)
+    return metrics["exit_status"], stage.final, metrics
+
+
+def _merge(paths: list[Path], shards: list[dict], records: list[dict], base, dest: Path
+           ) -> dict:
+    """Copy the shards' sub-bundles and write the merged bundle's files into ``dest``."""
+    first = shards[0]
     for p in paths:
         cases = p / "cases"
         if cases.is_dir():
@@ -85,7 +91,7 @@ def merge_bundles(folders: list[str], out: str | None, out_root: str = "reports/
     env = {"shards": [json.loads((p / "env.json").read_text()) if (p / "env.json").exists()
                       else None for p in paths]}
     report.write_bundle(dest, metrics, commands, env, previews[1] if previews else [])
-    return metrics["exit_status"], dest, metrics
+    return metrics
 
 
 def _worst_previews(paths, shards, dest: Path):
@@ -102,5 +108,5 @@ def _worst_previews(paths, shards, dest: Path):
     names = [n for n in ("c.png", "py.png", "diff.png") if (best[2] / n).exists()]
     for name in names + ["worst_case.txt"]:
         if (best[2] / name).exists():
-            shutil.copyfile(best[2] / name, dest / name)
+            bundle_mod.copy_file(best[2] / name, dest / name)
     return best[1], names

@@ -207,10 +207,10 @@ def write_bundle(out: Path, metrics: dict, commands: list[str], env: dict,
                           baseline_json(metrics["cases"], metrics["spec"]["sha256"],
                                         metrics["dtype"]))
     bundle_mod.write_json(out / "env.json", env)
-    (out / "commands.txt").write_text("\n".join(commands) + "\n")
+    bundle_mod.write_text(out / "commands.txt", "\n".join(commands) + "\n")
     if previews is None:
         previews = [p for p in ("c.png", "py.png", "diff.png") if (out / p).exists()]
-    (out / "summary.md").write_text(summary_markdown(metrics, previews))
+    bundle_mod.write_text(out / "summary.md", summary_markdown(metrics, previews))
     bundle_mod.write_sha256(out)
 
 
@@ -229,5 +229,5 @@ def write_worst_previews(out: Path, case_id: str, score: float, ref: Path, test:
     b = np.fromfile(test, dtype="<f4").reshape(shape)
     names = write_previews(a, b, out, ("c.png", "py.png", "diff.png"))
     if names:
-        (out / "worst_case.txt").write_text(f"{case_id}\nmax_rel {score:g}\n")
+        bundle_mod.write_text(out / "worst_case.txt", f"{case_id}\nmax_rel {score:g}\n")
     return names
