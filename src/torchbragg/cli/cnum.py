@@ -5,7 +5,8 @@ import re
 
 from torchbragg.io import cscan
 
-_INT = re.compile(r"[ \t\n\v\f\r]*([+-]?\d+)")
+#: ASCII digits only: C atoi reads no other digits (str patterns would match "１６")
+_INT = re.compile(r"[ \t\n\v\f\r]*([+-]?[0-9]+)")
 
 
 def atof(text: str) -> float:
@@ -33,7 +34,7 @@ def atoi(text: str) -> int:
 #             same number. "2.5" (atoi truncates to 2) and "1e3" (atoi reads 1) are refused.
 # Refused: empty, trailing junk ("5mm"), hexadecimal, nan, inf (except where a flag gives
 # "inf" a meaning, see cli/strict.py), values that overflow, integers outside the C int range.
-_STRICT_INT = re.compile(r"[ \t\n\v\f\r]*([+-]?\d+)(?:\.0*)?[ \t\n\v\f\r]*")
+_STRICT_INT = re.compile(r"[ \t\n\v\f\r]*([+-]?[0-9]+)(?:\.0*)?[ \t\n\v\f\r]*")
 INT_MIN, INT_MAX = -(2 ** 31), 2 ** 31 - 1
 LONG_MIN, LONG_MAX = -(2 ** 63), 2 ** 63 - 1
 

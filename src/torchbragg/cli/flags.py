@@ -9,13 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, List, Sequence
 
-from torchbragg.cli.cnum import atof, atoi
+from torchbragg.cli.cnum import atof, atoi, strict_int
 from torchbragg.cli.state import ParseState
 from torchbragg.compat import CompatProfile
 from torchbragg.errors import InputError
 from torchbragg.physics.vec3 import RTD
 
 Action = Callable[[ParseState, List[str], str, CompatProfile], None]
+
+#: Tokens after a flag handed to its action: more than any flag reads (``-cell``: six values
+#: and the token that stops it). A window keeps the scan linear in the number of tokens.
+MAX_VALUES = 8
 
 
 @dataclass(frozen=True)
@@ -144,10 +148,10 @@ def _printout_pixel(st, args, tok, prof):
 
 
 def _trace_pixel(st, args, tok, prof):
-    try:
-        st.trace_pixels.append((int(args[0]), int(args[1])))
-    except ValueError:
-        raise InputError(f"-trace_pixel: expected two integers SLOW FAST, got {args[0]!r} {args[1]!r}") from None
+    slow, fast = strict_int(args[0]), strict_int(args[1])
+    if slow is None or fast is None:
+        raise InputError(f"-trace_pixel: expected two integers SLOW FAST, got {args[0]!r} {args[1]!r}")
+    st.trace_pixels.append((slow, fast))
 
 
 def _choice(attr, choices):
@@ -159,12 +163,9 @@ def _choice(attr, choices):
 
 
 def _chunk(st, args, tok, prof):
-    try:
-        st.chunk_pixels = int(args[0])
-        if st.chunk_pixels <= 0:
-            raise ValueError
-    except ValueError:
-        raise InputError(f"{tok}: expected a positive pixel count, got {args[0]!r}") from None
+    st.chunk_pixels = strict_int(args[0], 1)
+    if st.chunk_pixels is None:
+        raise InputError(f"{tok}: expected a positive pixel count, got {args[0]!r}")
 
 
 def _stol(st, args, tok, prof):
@@ -376,15 +377,41 @@ def header_files(argv: Sequence[str]):
     return img, mask
 
 
+class FlagIndex:
+    """The flags of ``table`` a token matches, in table order.
+
+    Only the patterns whose first two characters occur at one of the token's ``-`` positions
+    are tested (every pattern starts with ``-``), and each distinct token is matched once, so
+    a long command line is checked in time linear in its length."""
+
+    def __init__(self, table: Sequence[Flag]):
+        self.table = tuple(table)
+        self._by_key: dict = {}
+        for n, flag in enumerate(self.table):
+            self._by_key.setdefault(flag.pattern[:2], []).append(n)
+        self._seen: dict = {}
+
+    def matching(self, tok: str) -> tuple:
+        hit = self._seen.get(tok)
+        if hit is None:
+            found: set = set()
+            at = tok.find("-")
+            while at >= 0:
+                found.update(self._by_key.get(tok[at:at + 2], ()))
+                at = tok.find("-", at + 1)
+            hit = tuple(self.table[n] for n in sorted(found) if self.table[n].matches(tok))
+            self._seen[tok] = hit
+        return hit
+
+
 def scan(argv: Sequence[str], state: ParseState, profile: CompatProfile) -> ParseState:
     """The main pass: left to right, every matching pattern acts."""
+    index = FlagIndex(FLAGS)
     for i, tok in enumerate(argv):
         if not tok.startswith("-"):
             continue
-        for flag in FLAGS:
-            if not flag.matches(tok):
-                continue
-            rest = list(argv[i + 1:])
+        for flag in index.matching(tok):
+            rest = list(argv[i + 1:i + 1 + MAX_VALUES])
             if len(rest) < flag.arity:
                 if flag.guard_broken:
                     raise InputError(f"{tok}: missing value (it is the last argument)")

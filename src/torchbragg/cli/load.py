@@ -19,6 +19,7 @@ from torchbragg.compat import get_profile
 from torchbragg.config import (BeamConfig, CrystalConfig, DetectorConfig, SamplingConfig,
                                SimulationConfig, StructureFactors)
 from torchbragg.errors import InputError
+from torchbragg.io.files import opens
 from torchbragg.physics.vec3 import RTD
 
 
@@ -104,13 +105,17 @@ def _read_header_file(path: str, is_mask: bool, state: ParseState, run: LoadedRu
     return img
 
 
-def _opens(path: str) -> bool:
-    """Whether ``path`` opens for reading (the C's test for a structure-factor cache)."""
-    try:
-        with open(path, "rb"):
-            return True
-    except OSError:
-        return False
+#: The most pixels a detector may have (the C reference refuses more, csrc/nb_main.c).
+MAX_DETECTOR_PIXELS = 4e9
+
+
+def _pixel_count(extent_m: float, pixel_m: float) -> float:
+    """``ceil(extent/pixel - 0.5)`` (cli.md §2.4) as a float: an absurd ratio (``-detsize
+    1e308``) stays a comparable number instead of overflowing an integer."""
+    if not pixel_m:
+        return 0.0
+    ratio = extent_m / pixel_m - 0.5
+    return float(math.ceil(ratio)) if math.isfinite(ratio) else ratio
 
 
 def parse_argv(argv: Sequence[str], now: Optional[int] = None) -> LoadedRun:
@@ -133,7 +138,7 @@ def parse_argv(argv: Sequence[str], now: Optional[int] = None) -> LoadedRun:
     if state.seed is None:
         state.seed = start_seed
     misset_seed = state.misset_seed if state.misset_seed is not None else start_seed
-    if state.hklfile is None and state.default_F == 0 and not _opens(state.dumpfile):
+    if state.hklfile is None and state.default_F == 0 and not opens(state.dumpfile):
         # checked before the cell (cli.md §7: no arguments at all print this line too)
         raise UsageError("no hkl file and no dump file to read.",
                          prefix="ERROR: no hkl file and no dump file to read.")
@@ -144,10 +149,12 @@ def parse_argv(argv: Sequence[str], now: Optional[int] = None) -> LoadedRun:
         state.detsize_f = state.pixel * state.fpixels
     if state.spixels != 0:
         state.detsize_s = state.pixel * state.spixels
-    fpixels = math.ceil(state.detsize_f / state.pixel - 0.5) if state.pixel else 0
-    spixels = math.ceil(state.detsize_s / state.pixel - 0.5) if state.pixel else 0
-    if fpixels <= 0 or spixels <= 0:
-        raise InputError(f"detector has {fpixels}x{spixels} pixels: check -detpixels/-detsize/-pixel")
+    fpixels = _pixel_count(state.detsize_f, state.pixel)
+    spixels = _pixel_count(state.detsize_s, state.pixel)
+    if fpixels <= 0 or spixels <= 0 or fpixels * spixels > MAX_DETECTOR_PIXELS:
+        raise InputError(f"detector has {fpixels:.6g}x{spixels:.6g} pixels: check "
+                         "-detpixels/-detsize/-pixel")
+    fpixels, spixels = int(fpixels), int(spixels)
     if mask_img is not None:
         run.mask = _detector_mask(mask_img, mask_path, fpixels, spixels, profile, run)
         state.maskfile, state.maskfile_used = mask_path, True

@@ -24,6 +24,7 @@ import math
 from typing import Callable, List, Optional, Sequence
 
 from torchbragg.cli.cnum import LONG_MAX, LONG_MIN, strict_int, strict_real
+from torchbragg.cli.flags import MAX_VALUES, FlagIndex
 from torchbragg.errors import InputError
 
 # kinds
@@ -236,7 +237,7 @@ def check_argv(argv: Sequence[str], profile=None,
                warn: Optional[Callable[[str], None]] = None) -> List[str]:
     """Validate ``argv``; raise :class:`InputError` naming the flag; return the warnings
     (unknown flags), also sent to ``warn``."""
-    table = _flag_table()
+    index = FlagIndex(_flag_table())
     warnings: List[str] = []
     value_positions = set()
     for i, tok in enumerate(argv):
@@ -244,7 +245,7 @@ def check_argv(argv: Sequence[str], profile=None,
             continue
         if strict_real(tok) is not None:
             continue  # a negative number
-        matched = [f for f in table if f.matches(tok)]
+        matched = list(index.matching(tok))
         # skip-rest: the C stops testing a token after these flags (cli.md §1.1)
         for n, f in enumerate(matched):
             if f.skip_rest:
@@ -257,7 +258,7 @@ def check_argv(argv: Sequence[str], profile=None,
         patterns = [f.pattern for f in matched]
         primary = [f for f in matched
                    if not any(f.pattern != p and f.pattern in p for p in patterns)]
-        args = list(argv[i + 1:])
+        args = list(argv[i + 1:i + 1 + MAX_VALUES])
         for f in primary:
             n = _check_flag(f.pattern, tok, args)
             value_positions.update(range(i + 1, i + 1 + n))

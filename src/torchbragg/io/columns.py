@@ -13,7 +13,7 @@ import re
 
 from torchbragg.errors import InputError
 from torchbragg.io import cscan
-from torchbragg.io.files import read_or_fail
+from torchbragg.io.files import read_input, read_or_fail
 
 DELIMITERS = b" \t,;:!"
 NUMBER_CHARS = b"0123456789-+.EGeg"
@@ -87,8 +87,7 @@ def read_columns(path: str | os.PathLike, ncols: int) -> list[list[float]]:
     """
     name = os.fspath(path)
     try:
-        with open(name, "rb") as fh:
-            data = fh.read()
+        data = read_input(name)
     except IsADirectoryError:
         data = b""
     except OSError as exc:

@@ -43,7 +43,10 @@ def read_fdump(path: str | os.PathLike,
     :class:`~torchbragg.errors.InputError` (the C's behaviour is undefined there).
     """
     name = os.fspath(path)
-    data = read_like_c(name)
+    try:
+        data = read_like_c(name)
+    except InputError as exc:  # a FIFO, device or socket
+        raise InputError(f"-dump {exc} (structure-factor cache)") from None
     if data is None:
         return None
     pos = 0

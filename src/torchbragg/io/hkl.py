@@ -19,6 +19,7 @@ import numpy as np
 
 from torchbragg.errors import InputError
 from torchbragg.io import cscan
+from torchbragg.io.files import read_input
 
 #: Initial extremes (C ``int`` variables).
 EXTREME = 1_000_000_000
@@ -229,8 +230,7 @@ def read_hkl(path: str | os.PathLike, default_F: float = 0.0,
     log = log or (lambda line: None)
     name = os.fspath(path)
     try:
-        with open(name, "rb") as fh:
-            data = fh.read()
+        data = read_input(name)
     except IsADirectoryError as exc:
         if strict:
             raise InputError(f"-hkl {name}: is a folder") from exc

@@ -74,7 +74,8 @@ def validate_mat(data: bytes, name: str) -> list[float]:
     det = (a[0] * (a[4] * a[8] - a[5] * a[7]) - a[1] * (a[3] * a[8] - a[5] * a[6])
            + a[2] * (a[3] * a[7] - a[4] * a[6]))
     scale = max(abs(x) for x in a)
-    if not (abs(det) > 1e-12 * scale ** 3) or det != det:
+    # (products, not scale ** 3: huge entries overflow to inf and read as singular, as in C)
+    if not (abs(det) > 1e-12 * (scale * scale * scale)) or det != det:
         raise InputError(f"{name}: the orientation matrix is singular (determinant {det:g})")
     return values
 

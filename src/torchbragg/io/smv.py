@@ -12,12 +12,14 @@ import math
 import os
 import sys
 from dataclasses import dataclass, fields
+from typing import Optional
 
 import numpy as np
 
 from torchbragg.errors import InputError
 from torchbragg.io import cscan
 from torchbragg.io.atomic import atomic_write
+from torchbragg.io.files import NotRegularFile, read_input
 
 HEADER_SIZE = 512
 MAGIC = b"{\nHEADER_BYT"
@@ -40,7 +42,8 @@ class SMVImage:
 
     ``header_text``: the header bytes up to the first NUL (C string), decoded as Latin-1.
     ``header_bytes``: the header size used (``HEADER_BYTES``). ``width``/``height``: fast and
-    slow pixel counts. ``pixels``: ``np.uint16`` array of shape (height, width).
+    slow pixel counts. ``pixels``: ``np.uint16`` array of shape (height, width), None when
+    only the header was read.
     """
 
     path: str
@@ -48,7 +51,7 @@ class SMVImage:
     header_bytes: int
     width: int
     height: int
-    pixels: np.ndarray
+    pixels: Optional[np.ndarray]
 
     def get(self, key: str) -> float:
         """Value of ``key`` by the C's lookup rule (io.md §8.2): NaN if absent, 0 if there is no
@@ -87,8 +90,14 @@ def _count(value: float, what: str, name: str) -> int:
     return int(value)
 
 
-def parse_smv(data: bytes, name: str = "") -> SMVImage:
-    """Interpret file content as the C does; see :func:`read_smv` for errors."""
+#: The most pixels an image header may claim (as many as a detector may have).
+MAX_PIXELS = 4e9
+
+
+def parse_smv(data: bytes, name: str = "", with_pixels: bool = True) -> SMVImage:
+    """Interpret file content as the C does; see :func:`read_smv` for errors. A header
+    claiming more than :data:`MAX_PIXELS` pixels raises :class:`InputError` before anything
+    is allocated; ``with_pixels=False`` reads the header only."""
     if len(data) < HEADER_SIZE:
         raise InputError(f"SMV file header: {name}: file shorter than {HEADER_SIZE} bytes")
     if data[:len(MAGIC)] != MAGIC:
@@ -104,6 +113,11 @@ def parse_smv(data: bytes, name: str = "") -> SMVImage:
     width = _count(width_v, "SIZE1", name)
     height = _count(height_v, "SIZE2", name)
     npix = width * height
+    if npix > MAX_PIXELS:
+        raise InputError(f"ERROR: {name}: SMV header claims {width}x{height} pixels, more than "
+                         f"{MAX_PIXELS:g}")
+    if not with_pixels:
+        return SMVImage(name, text, size, width, height, None)
     raw = data[size:size + 2 * npix]
     if len(raw) < 2 * npix:
         raw = raw + bytes(2 * npix - len(raw))  # a short file leaves the missing pixels 0
@@ -121,10 +135,11 @@ def read_smv(path: str | os.PathLike) -> SMVImage:
     """
     name = os.fspath(path)
     try:
-        with open(name, "rb") as fh:
-            data = fh.read()
+        data = read_input(name)
     except IsADirectoryError as exc:
         raise InputError(f"SMV file header: {name}: {exc.strerror}") from exc
+    except NotRegularFile as exc:
+        raise InputError(f"{name}: {exc.strerror}") from exc
     except OSError as exc:
         raise SMVUnreadable(f"{name}: {exc.strerror}") from exc
     return parse_smv(data, name)
@@ -262,8 +277,7 @@ def read_smv_strict(path: str | os.PathLike, flag: str, need_pixels: bool) -> SM
     name = os.fspath(path)
     where = f"{flag} {name}"
     try:
-        with open(name, "rb") as fh:
-            data = fh.read()
+        data = read_input(name)
     except OSError as exc:
         raise InputError(f"{where}: cannot open: {exc.strerror}") from exc
     if len(data) < HEADER_SIZE:
@@ -273,7 +287,7 @@ def read_smv_strict(path: str | os.PathLike, flag: str, need_pixels: bool) -> SM
         raise InputError(f"{where}: not an SMV (ADSC) image (it does not start with "
                          "'{' and HEADER_BYTES)")
     try:
-        img = parse_smv(data, name)
+        img = parse_smv(data, name, with_pixels=False)
     except InputError as exc:
         raise InputError(f"{where}: {str(exc).replace('ERROR: ', '').replace(name + ': ', '')}") \
             from None
@@ -285,6 +299,8 @@ def read_smv_strict(path: str | os.PathLike, flag: str, need_pixels: bool) -> SM
     if need_pixels and len(data) < img.header_bytes + 2 * img.width * img.height:
         raise InputError(f"{where}: pixel data truncated ({len(data) - img.header_bytes} bytes "
                          f"for {img.width}x{img.height} 2-byte pixels)")
+    if need_pixels:  # the file holds them all (checked above): nothing is padded
+        img = parse_smv(data, name)
     for key in POSITIVE_KEYS:
         v = img.get(key)
         if v == v and not (0 < v < float("inf")):

@@ -132,12 +132,17 @@ def resolve_mosaic(spread: Optional[float], domains: Optional[int]) -> Tuple[int
     return int(domains), sp, ""
 
 
+#: Recommendations from here on fall back to 1 (as in the C reference).
+MAX_RECOMMENDED_OVERSAMPLE = 1_000_000
+
+
 def recommended_oversample(xtal_max_m: float, wavelength_m: float, distance_m: float,
                            pixel_m: float) -> int:
-    """§6.11: ceil(3·xtal_max/(λ0·d/p)), at least 1."""
+    """§6.11: ceil(3·xtal_max/(λ0·d/p)); 1 when that is below 1, not finite or 1e6 and more
+    (the C reference's rule, csrc/nb_main.c: ``-N 30000000`` renders 1-fold, not 9e6-fold)."""
     recip_pix = wavelength_m * distance_m / pixel_m
     try:
         n = math.ceil(3.0 * xtal_max_m / recip_pix)
     except (ValueError, OverflowError, ZeroDivisionError):
-        n = 1
-    return max(1, n)
+        return 1
+    return n if 1 <= n < MAX_RECOMMENDED_OVERSAMPLE else 1

@@ -1,0 +1,213 @@
+"""Issue #21, the torchbragg side: bad input never blocks, hangs or ends in an internal error;
+a failed run leaves every output untouched; signals and a closed stdout end cleanly.
+
+Inputs are made by the tests in ``tmp_path``. Most runs are in-process (the console script's
+``main``); what depends on the process (signals, closed standard streams) runs the real
+entry point as a subprocess.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from torchbragg import errors
+
+REPO = Path(__file__).resolve().parents[1]
+SRC = REPO / "src"
+CELL = ["-cell", "100", "100", "100", "90", "90", "90"]
+BASE = CELL + ["-default_F", "10", "-N", "2", "-detpixels", "16", "-nonoise", "-nopgm",
+               "-noprogress", "-floatfile", "f.bin", "-intfile", "i.img"]
+
+
+class Result:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+class _Hang(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise _Hang()
+
+
+def run(args, cwd, env=None, limit=60):
+    """``main(args)`` in ``cwd``; a run that blocks for ``limit`` seconds fails the test."""
+    from torchbragg.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    old, saved = os.getcwd(), dict(os.environ)
+    old_term, old_alarm = signal.getsignal(signal.SIGTERM), signal.signal(signal.SIGALRM, _alarm)
+    os.environ.update(env or {})
+    signal.alarm(limit)
+    try:
+        os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = main(list(args))
+    except _Hang:
+        pytest.fail(f"blocked for {limit} s: {args}")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old_alarm)
+        signal.signal(signal.SIGTERM, old_term)
+        os.chdir(old)
+        os.environ.clear()
+        os.environ.update(saved)
+    return Result(rc, out.getvalue(), err.getvalue())
+
+
+def spawn(args, cwd, **kwargs):
+    """The real entry point (``python -m torchbragg``) as a child process."""
+    env = dict(os.environ, PYTHONPATH=str(SRC), TORCHBRAGG_COMPILE="off")
+    return subprocess.Popen([sys.executable, "-m", "torchbragg", *args], cwd=cwd, env=env,
+                            **kwargs)
+
+
+def assert_clean_failure(res, status, *words):
+    assert res.returncode == status, (res.returncode, res.stderr)
+    assert "Traceback" not in res.stderr
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, res.stderr
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+
+
+def listing(folder: Path) -> dict:
+    """Every entry of ``folder`` with its bytes (None for non-files)."""
+    return {p.name: (p.read_bytes() if p.is_file() and not p.is_fifo() else None)
+            for p in sorted(folder.iterdir())}
+
+
+def _smv_header(folder: Path, name: str, lines: str, pixel_bytes: int = 0) -> None:
+    raw = ("{\nHEADER_BYTES=512;\n" + lines + "}").encode() + b"\x0c"
+    (folder / name).write_bytes(raw.ljust(512, b" ") + b"\x01\x00" * (pixel_bytes // 2))
+
+
+# ----------------------------------------------------------------------------- inputs
+NONREGULAR = [
+    (["-hkl", "fifo"], "-hkl", "FIFO"),
+    (["-img", "fifo"], "-img", "FIFO"),
+    (["-mask", "fifo"], "-mask", "FIFO"),
+    (["-mat", "fifo"], "-mat", "FIFO"),
+    (["-sourcefile", "fifo"], "-sourcefile", "FIFO"),
+    (["-stol", "fifo"], "-stol", "FIFO"),
+    (["-hkl", "/dev/zero"], "-hkl", "/dev/zero"),
+    (["-mat", "/dev/urandom"], "-mat", "/dev/urandom"),
+    (["-img", "/dev/zero"], "-img", "/dev/zero"),
+]
+
+
+@pytest.mark.parametrize("args, flag, word", NONREGULAR, ids=[" ".join(c[0]) for c in NONREGULAR])
+def test_fifo_and_device_inputs_refused_without_blocking(args, flag, word, tmp_path):
+    os.mkfifo(tmp_path / "fifo")
+    res = run(BASE + args, tmp_path)
+    assert_clean_failure(res, errors.EXIT_INPUT, flag, word, "not a regular file")
+    assert sorted(listing(tmp_path)) == ["fifo"]
+
+
+def test_fifo_structure_factor_cache_refused(tmp_path):
+    os.mkfifo(tmp_path / "Fdump.bin")
+    args = [a for a in BASE if a not in ("-default_F", "10")]
+    res = run(args, tmp_path)
+    assert_clean_failure(res, errors.EXIT_INPUT, "-dump", "Fdump.bin", "FIFO")
+
+
+@pytest.mark.parametrize("flag, size", [("-img", "2000000000"), ("-mask", "60000")])
+def test_smv_header_sizes_checked_before_allocating(flag, size, tmp_path):
+    """A 1 KiB file whose header claims 2e9 x 2e9 or 60000 x 60000 pixels."""
+    _smv_header(tmp_path, "big.img", f"SIZE1={size};\nSIZE2={size};\nPIXEL_SIZE=0.1;\n", 512)
+    res = run(CELL + ["-default_F", "10", "-nonoise", "-noprogress", flag, "big.img"], tmp_path)
+    assert_clean_failure(res, errors.EXIT_INPUT, flag, "big.img")
+
+
+def test_img_header_claiming_a_huge_detector_is_refused_by_the_limits(tmp_path):
+    _smv_header(tmp_path, "big.img", "SIZE1=60000;\nSIZE2=60000;\nPIXEL_SIZE=0.1;\n")
+    res = run(CELL + ["-default_F", "10", "-nonoise", "-noprogress", "-img", "big.img"],
+              tmp_path, env={"TORCHBRAGG_MAX_MEMORY": str(2**30)})
+    assert_clean_failure(res, errors.EXIT_INPUT, "refusing to run", "60000")
+
+
+def test_detsize_overflow_is_bad_input(tmp_path):
+    args = CELL + ["-default_F", "10", "-nonoise", "-noprogress", "-detsize", "1e308"]
+    assert_clean_failure(run(args, tmp_path), errors.EXIT_INPUT, "-detsize")
+
+
+def test_matrix_with_huge_entries_is_bad_input(tmp_path):
+    (tmp_path / "big.mat").write_text("1e308 0 0\n0 1e308 0\n0 0 1e308\n")
+    args = BASE[7:] + ["-mat", "big.mat"]
+    assert_clean_failure(run(args, tmp_path), errors.EXIT_INPUT, "-mat", "big.mat", "singular")
+
+
+def test_auto_oversample_of_a_huge_crystal_falls_back_to_one(tmp_path):
+    """-N 30000000 recommends 9e6-fold oversampling; the C reference takes 1 from 1e6 on."""
+    res = run(BASE + ["-N", "30000000"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "auto-selected 1-fold oversampling" in res.stdout
+    assert "  1x1 pixel oversample steps" in res.stdout
+
+
+def test_recommended_oversample_cap():
+    from torchbragg.physics.sampling import recommended_oversample
+
+    # recip_pix = 1e-10 m * 0.1 m / 1e-4 m = 1e-7 m; n = ceil(3 * xtal / 1e-7)
+    assert recommended_oversample(3.3e-2, 1e-10, 0.1, 1e-4) == 990000
+    assert recommended_oversample(3.4e-2, 1e-10, 0.1, 1e-4) == 1
+    assert recommended_oversample(float("inf"), 1e-10, 0.1, 1e-4) == 1
+
+
+# ----------------------------------------------------------------------------- numbers, argv
+def test_non_ascii_digits_refused(tmp_path):
+    from torchbragg.cli.cnum import atoi, strict_int
+
+    assert strict_int("\uff11\uff16") is None and atoi("\uff11\uff16") == 0
+    assert strict_int("16") == 16 and atoi("16") == 16
+    res = run(BASE + ["-detpixels", "\uff11\uff16"], tmp_path)
+    assert_clean_failure(res, errors.EXIT_INPUT, "-detpixels")
+    res = run(BASE + ["-trace_pixel", "\u0661", "1"], tmp_path)
+    assert_clean_failure(res, errors.EXIT_INPUT, "-trace_pixel")
+
+
+class _CountingArgv(list):
+    """A list that counts the elements handed out by slicing."""
+
+    sliced = 0
+
+    def __getitem__(self, item):
+        got = super().__getitem__(item)
+        if isinstance(item, slice):
+            type(self).sliced += len(got)
+        return got
+
+
+def test_argument_checking_is_linear_in_the_tokens(monkeypatch):
+    """Per token, a bounded number of pattern tests and of value tokens copied."""
+    from torchbragg.cli import flags, strict
+    from torchbragg.cli.state import ParseState
+    from torchbragg.compat import get_profile
+
+    tests = {"n": 0}
+    real = flags.Flag.matches
+
+    def counting(self, token):
+        tests["n"] += 1
+        return real(self, token)
+
+    monkeypatch.setattr(flags.Flag, "matches", counting)
+    per_token = {}
+    for n in (3000, 12000):
+        tokens = CELL + ["-distance", "100"] * n + [f"-foo{i}" for i in range(n)] + ["-N", "2"] * n
+        argv = _CountingArgv(tokens)
+        _CountingArgv.sliced, tests["n"] = 0, 0
+        strict.check_argv(argv)
+        flags.scan(argv, ParseState(), get_profile("nanobragg"))
+        per_token[n] = (tests["n"] / len(tokens), _CountingArgv.sliced / len(tokens))
+    for n, (pattern_tests, copied) in per_token.items():
+        assert pattern_tests < 12 and copied <= 2 * flags.MAX_VALUES, (n, per_token)
