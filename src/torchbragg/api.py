@@ -33,11 +33,17 @@ def simulate(config: SimulationConfig, *, device: Union[str, torch.device] = "cp
     """Render the image (photons per pixel) as a ``[spixels, fpixels]`` tensor in ``dtype``.
 
     Pixels outside the ROI or masked are 0. The C reference stores ``image.to(float32)``.
+    Fields given as tensors that require gradients are differentiated; one without a
+    derivative, or without effect on the image, raises ``InputError`` (docs/gradients.md).
     """
+    from torchbragg.gradfields import check_fields, check_reached
     from torchbragg.physics.render import render, rendered_indices
     from torchbragg.physics.setup import build_experiment, make_plan
 
+    check_fields(config)
     exp = build_experiment(config)
     plan = make_plan(exp, device, dtype)
     indices = rendered_indices(plan, config.sampling.roi, config.sampling.mask)
-    return render(plan, indices, chunk=chunk_pixels).values.to(dtype)
+    image = render(plan, indices, chunk=chunk_pixels).values.to(dtype)
+    check_reached(config, image)
+    return image

@@ -64,7 +64,7 @@ def reciprocal_from_cell(a, b, c, alpha, beta, gamma):
     if volume <= 0.0:
         warnings.append(f"WARNING: impossible unit cell volume: {float(volume):g}")
         volume = DBL_MIN
-    vstar = 1.0 / volume
+    vstar = v3.div(1.0, volume)
     a_s = b * c * sin(alpha) * vstar
     b_s = c * a * sin(beta) * vstar
     c_s = a * b * sin(gamma) * vstar
@@ -72,12 +72,12 @@ def reciprocal_from_cell(a, b, c, alpha, beta, gamma):
         warnings.append("WARNING: impossible reciprocal cell lengths: "
                         f"{float(a_s):g} {float(b_s):g} {float(c_s):g}")
         a_s, b_s, c_s = (abs(x) if abs(x) > 0 else DBL_MIN for x in (a_s, b_s, c_s))
-    sin_as = a * vstar / b_s / c_s
-    sin_bs = b * vstar / a_s / c_s
-    sin_gs = c * vstar / a_s / b_s
-    cos_as = (cos(beta) * cos(gamma) - cos(alpha)) / (sin(beta) * sin(gamma))
-    cos_bs = (cos(gamma) * cos(alpha) - cos(beta)) / (sin(gamma) * sin(alpha))
-    cos_gs = (cos(alpha) * cos(beta) - cos(gamma)) / (sin(alpha) * sin(beta))
+    sin_as = v3.div(v3.div(a * vstar, b_s), c_s)
+    sin_bs = v3.div(v3.div(b * vstar, a_s), c_s)
+    sin_gs = v3.div(v3.div(c * vstar, a_s), b_s)
+    cos_as = v3.div(cos(beta) * cos(gamma) - cos(alpha), sin(beta) * sin(gamma))
+    cos_bs = v3.div(cos(gamma) * cos(alpha) - cos(beta), sin(gamma) * sin(alpha))
+    cos_gs = v3.div(cos(alpha) * cos(beta) - cos(gamma), sin(alpha) * sin(beta))
     # (the reference labels the last line ``cos9gamma_star)``, cli.md §8.2 row 12)
     warnings += _oddball("reciprocal ", "_star", ((sin_as, cos_as), (sin_bs, cos_bs),
                                                    (sin_gs, cos_gs)), "cos9gamma_star)")
@@ -85,8 +85,8 @@ def reciprocal_from_cell(a, b, c, alpha, beta, gamma):
     cos_as, cos_bs, cos_gs = (_clamp_cosine(x) for x in (cos_as, cos_bs, cos_gs))
     a_star = (a_s, 0.0, 0.0)
     b_star = (b_s * cos_gs, b_s * sin_gs, 0.0)
-    c_star = (c_s * cos_bs, c_s * (cos_as - cos_bs * cos_gs) / sin_gs,
-              c_s * volume / (a * b * c * sin_gs))
+    c_star = (c_s * cos_bs, v3.div(c_s * (cos_as - cos_bs * cos_gs), sin_gs),
+              v3.div(c_s * volume, a * b * c * sin_gs))
     return a_star, b_star, c_star, volume, warnings
 
 
@@ -119,7 +119,7 @@ def build_lattice(cfg: CrystalConfig, wavelength_m: float, table: ShuffleTable) 
         warnings += w
     if cfg.amatrix is not None:
         m = cfg.amatrix
-        factor = 1e-10 / wavelength_m
+        factor = v3.div(1e-10, wavelength_m)
         a_star = (m[0] * factor, m[3] * factor, m[6] * factor)
         b_star = (m[1] * factor, m[4] * factor, m[7] * factor)
         c_star = (m[2] * factor, m[5] * factor, m[8] * factor)
@@ -136,11 +136,11 @@ def build_lattice(cfg: CrystalConfig, wavelength_m: float, table: ShuffleTable) 
     C = v3.cross(c_star, a_star)
     vstar = v3.dot(a_star, B)
     if cell is not None:
-        B = v3.rescale(B, cell[0] / volume)
-        C = v3.rescale(C, cell[1] / volume)
-        A = v3.rescale(A, cell[2] / volume)
-        vstar = 1.0 / volume
-    volume = 1.0 / vstar if bool(vstar != 0.0) else math.inf
+        B = v3.rescale(B, v3.div(cell[0], volume))
+        C = v3.rescale(C, v3.div(cell[1], volume))
+        A = v3.rescale(A, v3.div(cell[2], volume))
+        vstar = v3.div(1.0, volume)
+    volume = v3.div(1.0, vstar) if bool(vstar != 0.0) else math.inf
     a_real = v3.scale(B, volume)
     b_real = v3.scale(C, volume)
     c_real = v3.scale(A, volume)

@@ -54,7 +54,7 @@ def get_block_fn(plan, work: float, differentiable: bool = False,
                  notify: Optional[Callable[[str], None]] = None):
     """The block function for a run of ``work`` evaluations: compiled (CPU, no gradients, see
     :mod:`aot`) or eager."""
-    build = _policy(work, differentiable)
+    build = _policy(work, differentiable or _continuous_n(plan))
     if build is None:
         return block_accumulate
     from torchbragg.physics.aot import compiled_block
@@ -66,12 +66,17 @@ def get_chunk_fn(plan, work: float, differentiable: bool = False,
                  notify: Optional[Callable[[str], None]] = None):
     """A compiled whole-chunk function (:mod:`aot_chunk`) where the configuration allows one
     and the policy wants it, else None."""
-    build = _policy(work, differentiable)
+    build = _policy(work, differentiable or _continuous_n(plan))
     if build is None:
         return None
     from torchbragg.physics.aot_chunk import compiled_chunk
 
     return compiled_chunk(plan, build, notify)
+
+
+def _continuous_n(plan) -> bool:
+    """A tensor N (lattice_factor.sincg_continuous): the packages take the C's form only."""
+    return any(plan.shape.continuous)
 
 
 def _policy(work: float, differentiable: bool) -> Optional[bool]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 
@@ -24,6 +24,10 @@ class ShapeParams:
     a_star: Tuple[float, float, float]  # Å⁻¹ (fixed, Q17)
     b_star: Tuple[float, float, float]
     c_star: Tuple[float, float, float]
+    #: per axis: N was given as a tensor (continuous N, :func:`sincg_continuous`)
+    continuous: Tuple[bool, bool, bool] = (False, False, False)
+    #: per axis: that tensor's value as a float when it is a whole number, else None
+    whole: Tuple[Optional[float], Optional[float], Optional[float]] = (None, None, None)
 
 
 def _differentiable(*xs) -> bool:
@@ -51,6 +55,37 @@ def sinc3(x: torch.Tensor) -> torch.Tensor:
     xs = _safe(x, zero) if _differentiable(x) else x
     value = 3.0 * (torch.sin(xs) / xs - torch.cos(xs)) / (xs * xs)
     return torch.where(zero, torch.ones_like(x), value)
+
+
+def sincg_continuous(x: torch.Tensor, x0: torch.Tensor, n: torch.Tensor,
+                     whole: Optional[float] = None) -> torch.Tensor:
+    """The SQUARE factor for a continuous (tensor) N: bounded and smooth between integers.
+
+    With δ = x − x0 ∈ [−½, ½] (x0 the nearest node) and N_r = round(N):
+
+        F(x, N) = (−1)^((N_r − 1)·x0) · sin(N·π·δ)/sin(π·δ)        (N at δ = 0)
+
+    For whole-number N this *is* the C's ``sin(N·π·x)/sin(π·x)`` (the identity of
+    :func:`sincg_shifted`), and then the C's form gives the value, to the bit (``whole``),
+    with this one's derivative in N. Between integers |F| ≤ N (|sin(N·u)| ≤ N·sin(u) for
+    0 ≤ u ≤ π/2), F² is smooth in x and N near every node, and continuous at the half-integer
+    cells' edges, where its slope in x jumps by 2·N·π·sin(N·π) against a peak of N². (The
+    C's form itself has poles at every node x0 ≠ 0 for non-integer N.)
+    """
+    d = x - x0
+    zero = d == 0
+    ds = _safe(d, zero)
+
+    def reduced(m):
+        return torch.where(zero, m * torch.ones_like(d),
+                           torch.sin(math.pi * ds * m) / torch.sin(math.pi * ds))
+
+    nr = torch.round(n.detach())
+    sign = 1.0 - 2.0 * torch.remainder((nr - 1.0) * x0, 2.0)
+    if whole is None:
+        return sign * reduced(n)
+    # the C's value; the difference term is exactly 0 and carries d/dN
+    return sincg(math.pi * x, whole) + sign * (reduced(n) - reduced(n.detach()))
 
 
 def sincg_shifted(x: torch.Tensor, x0: torch.Tensor, n: float, low=None,
@@ -97,12 +132,16 @@ def square_factors(h, k, l, h0, k0, l0, p: ShapeParams, shifted: bool = False, l
     """Per-axis SQUARE factors (exactly 1 for an axis with N ≤ 1, Q18)."""
     one = torch.ones_like(h, dtype=low or h.dtype)
     out = []
-    for x, x0, n in ((h, h0, p.Na), (k, k0, p.Nb), (l, l0, p.Nc)):
-        if not isinstance(n, torch.Tensor) and n <= 1:
+    for x, x0, n, cont, whole in zip((h, k, l), (h0, k0, l0), (p.Na, p.Nb, p.Nc),
+                                     p.continuous, p.whole):
+        if cont:  # (binary32 mode: in binary64, then rounded)
+            factor = sincg_continuous(x, x0, n, whole)
+            out.append(factor.to(low) if low is not None else factor)
+        elif not isinstance(n, torch.Tensor) and n <= 1:
             out.append(one)
         elif shifted:
             out.append(sincg_shifted(x, x0, n, low, signed))
-        elif low is not None:  # (continuous N, binary32 mode) the plain form in binary64
+        elif low is not None:  # (N as a package input, binary32 mode) in binary64
             out.append(sincg(math.pi * x, n).to(low))
         else:
             out.append(sincg(math.pi * x, n))

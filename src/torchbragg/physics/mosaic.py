@@ -9,6 +9,7 @@ from typing import List, Tuple
 import numpy as np
 import torch
 
+from torchbragg.physics import vec3 as v3
 from torchbragg.rng import UniformStream, fl32
 
 Matrix = Tuple[float, ...]
@@ -51,8 +52,8 @@ def random_rotation(stream: UniformStream, spread_rad: float) -> Matrix:
     rho = math.sqrt(1.0 - r2 * r2)
     cap = _powf(fl32(1.0 - r3 * r3), _THIRD_F32)
     if isinstance(spread_rad, torch.Tensor):  # differentiable in the spread, same binary32 steps
-        rot = (spread_rad.to(torch.float32) * torch.tensor(cap, dtype=torch.float32)).double()
-        c, s = torch.cos(rot), torch.sin(rot)
+        rot = cap_angle(spread_rad, cap)
+        c, s = v3.cos(rot), v3.sin(rot)
     else:
         rot = fl32(fl32(spread_rad) * cap)
         c, s = math.cos(rot), math.sin(rot)
@@ -65,6 +66,13 @@ def random_rotation(stream: UniformStream, spread_rad: float) -> Matrix:
         t * vx * vy + s * vz, c + t * vy * vy, t * vy * vz - s * vx,
         t * vx * vz - s * vy, t * vy * vz + s * vx, c + t * vz * vz,
     )
+
+
+def cap_angle(spread_rad: torch.Tensor, cap: float) -> torch.Tensor:
+    """The rotation angle spread·cap of a tensor spread, formed in binary32 as the C does
+    (Q26), with the derivative cap: a staircase of binary32 steps (6e-8 relative), which
+    finite differences must step over (docs/gradients.md)."""
+    return (spread_rad.to(torch.float32) * torch.tensor(cap, dtype=torch.float32)).double()
 
 
 def domain_matrices(stream: UniformStream, spread_rad: float, count: int) -> List[Matrix]:

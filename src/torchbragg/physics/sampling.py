@@ -9,6 +9,8 @@ import math
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
+import torch
+
 from torchbragg.physics.vec3 import RTD
 
 
@@ -21,44 +23,65 @@ class Steps:
     step: float
 
 
-def _u(x: Optional[float]) -> float:
-    return -1.0 if x is None else float(x)
+def _u(x) -> float:
+    """The value for decisions: −1 when unset, a plain float for a tensor (no graph)."""
+    if x is None:
+        return -1.0
+    return float(x.detach()) if isinstance(x, torch.Tensor) else float(x)
 
 
-def resolve_phi(osc: Optional[float], step: Optional[float], count: Optional[int]) -> Steps:
-    """§3.1: φ steps. Unset values are −1; a given count of 0 is treated as 1."""
+def _keep(x, value: float):
+    """``x`` itself when it is a tensor (its graph is kept), else the plain ``value``."""
+    return x if isinstance(x, torch.Tensor) else value
+
+
+def resolve_phi(osc, step, count: Optional[int]) -> Steps:
+    """§3.1: φ steps. Unset values are −1; a given count of 0 is treated as 1.
+
+    Counts are decided on the values; a tensor range or step is carried into the result
+    (gradients in the oscillation and its step)."""
     o, s = _u(osc), _u(step)
+    O, S = _keep(osc, o), _keep(step, s)
     if count is None or count < 0:
         if o < 0:
-            return Steps(2, s, s) if s > 0 else Steps(1, 0.0, 0.0)
+            return Steps(2, S, S) if s > 0 else Steps(1, 0.0, 0.0)
         if s <= 0:
-            return Steps(2, o, o / 2.0)
-        return Steps(math.ceil(o / s), o, s)
+            return Steps(2, O, O / 2.0)
+        return Steps(math.ceil(o / s), O, S)
     n = max(int(count), 1)
     if o < 0:
         if s <= 0:
             o = 1.0 / RTD
             return Steps(n, o, o / n)
-        return Steps(2, s, s)
+        return Steps(2, S, S)
     if s < 0:
-        return Steps(n, o, o / n)
-    return Steps(n, o, s)
+        return Steps(n, O, O / n)
+    return Steps(n, O, S)
 
 
-def resolve_grid(rng: Optional[float], step: Optional[float], count: Optional[int],
-                 unset_range_default: float = 1.0, range_unset_value: float = -1.0) -> Steps:
-    """§5.2: divergence and dispersion grids, with the final sanity reset."""
-    r = range_unset_value if rng is None else float(rng)
+def resolve_grid(rng, step, count: Optional[int], unset_range_default: float = 1.0,
+                 range_unset_value: float = -1.0) -> Steps:
+    """§5.2: divergence and dispersion grids, with the final sanity reset.
+
+    A tensor range or step is carried into the result. A tensor range of exactly 0 with a
+    declared count keeps its grid of coincident points (the differentiable branch at the
+    switch point, docs/gradients.md); the float path resets it to one point as the C does."""
+    r = range_unset_value if rng is None else _u(rng)
     s = _u(step)
+    R, S = _keep(rng, r), _keep(step, s)
     n = -1 if count is None else int(count)
+    declared = n > 0
     if n <= 0:
         if r < 0:
             if s <= 0:
                 n, r, s = 1, 0.0, 0.0
+                R, S = r, s
             else:
                 r, n = s, 2
+                R = S
         elif s <= 0:
             s, n = r, 2
+            S = R
         else:
             n = math.ceil(r / s)
     else:
@@ -66,17 +89,22 @@ def resolve_grid(rng: Optional[float], step: Optional[float], count: Optional[in
             if s <= 0:
                 r = unset_range_default
                 s = r / n
+                R, S = r, s
             else:
                 r, n = s, 2
+                R = S
         elif s <= 0:
             n = max(n, 2)
             s = r / (n - 1)
-    if r <= 0 or s <= 0 or n <= 0:
+            S = R / (n - 1)
+    keep_zero = declared and isinstance(R, torch.Tensor) and r == 0 and s == 0
+    if (r <= 0 or s <= 0 or n <= 0) and not keep_zero:
         n, r, s = 1, 0.0, 0.0
-    return Steps(int(n), r, s)
+        R, S = r, s
+    return Steps(int(n), R, S)
 
 
-def resolve_dispersion(fraction: float, count: Optional[int]) -> Steps:
+def resolve_dispersion(fraction, count: Optional[int]) -> Steps:
     """§5.2 with the dispersion defaults: range 0 when unset, no step flag."""
     return resolve_grid(fraction, None, count, unset_range_default=1.0, range_unset_value=0.0)
 
@@ -92,44 +120,58 @@ class Layers:
     mu_defaulted: bool
 
 
-def resolve_layers(thickness: float, count: Optional[int], mu: Optional[float]) -> Layers:
-    """§6.10: layer count and spacing; μ defaults to 1/T when a sensor is present."""
+def resolve_layers(thickness, count: Optional[int], mu) -> Layers:
+    """§6.10: layer count and spacing; μ defaults to 1/T when a sensor is present.
+
+    Tensor thickness and μ are carried into the result (counts decided on the values)."""
     n = -1 if count is None else int(count)
-    t = float(thickness)
+    t = _u(thickness)
+    T = _keep(thickness, t)
     if n <= 0:
         if t >= 0:
-            n, dt = 2, t / 2.0
+            n, dt, DT = 2, t / 2.0, T / 2.0
         else:
-            n, dt = 1, 0.0
+            n, dt, DT = 1, 0.0, 0.0
     else:
         if t >= 0:
             n = max(n, 2)
-            dt = t / (n - 1)
+            dt, DT = t / (n - 1), T / (n - 1)
         else:  # unreachable from the command line (model.md §6.10); cli.md §5.5
-            t = 0.5e-6
-            dt = t / (n - 1) if n > 1 else t
+            t = T = 0.5e-6
+            dt = DT = t / (n - 1) if n > 1 else t
     if t <= 0 or dt <= 0 or n <= 0:
-        n, t, dt = 1, 0.0, 0.0
+        n, T, DT = 1, 0.0, 0.0
     defaulted = False
     mu_v = -1.0 if mu is None else mu
     if t > 0 and mu is None:
-        mu_v = 1.0 / t
+        mu_v = _ratio(1.0, T)
         defaulted = True
-    return Layers(n, dt, t, mu_v, defaulted)
+    return Layers(n, DT, T, mu_v, defaulted)
 
 
-def resolve_mosaic(spread: Optional[float], domains: Optional[int]) -> Tuple[int, float, str]:
-    """§4.1: (domain count, spread, warning or '')."""
-    sp = -1.0 if spread is None else float(spread)
+def _ratio(x, y):
+    """``x / y`` as a true division also for a tensor ``y`` (torch's ``number / tensor`` is a
+    reciprocal times the number)."""
+    return y.new_tensor(x) / y if isinstance(y, torch.Tensor) else x / y
+
+
+def resolve_mosaic(spread, domains: Optional[int]) -> Tuple[int, object, str]:
+    """§4.1: (domain count, spread, warning or '').
+
+    A tensor spread is returned as is (its graph kept); one of exactly 0 with a declared
+    domain count keeps its domains (the differentiable branch at the switch point)."""
+    sp = _u(spread)
+    tensor = isinstance(spread, torch.Tensor)
     if domains is None or domains <= 0:
         if sp > 0:
-            return 10, sp, "WARNING: finite mosaicity with only one domain! upping to 10 mosaic domains"
+            return 10, _keep(spread, sp), ("WARNING: finite mosaicity with only one domain! "
+                                          "upping to 10 mosaic domains")
         return 1, max(sp, 0.0), ""
     if sp < 0:
         return 1, 0.0, "WARNING: no mosaic spread specified.  setting mosaic_domains = 1"
-    if sp == 0:
+    if sp == 0 and not tensor:
         return 1, 0.0, "WARNING: zero mosaic spread specified.  setting mosaic_domains = 1"
-    return int(domains), sp, ""
+    return int(domains), _keep(spread, sp), ""
 
 
 #: Recommendations from here on fall back to 1 (as in the C reference).

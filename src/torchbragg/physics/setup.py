@@ -73,7 +73,7 @@ def build_experiment(cfg: SimulationConfig, table: Optional[ShuffleTable] = None
     # step 4: fluence and beam clipping (§7.10, Q21)
     fluence = b.fluence_per_m2
     if b.flux_per_s != 0 and b.exposure_s > 0 and b.beamsize_m >= 0:
-        fluence = div(div(b.flux_per_s * b.exposure_s, b.beamsize_m), b.beamsize_m)
+        fluence = _div(_div(b.flux_per_s * b.exposure_s, b.beamsize_m), b.beamsize_m)
     sx, sy, sz = c.sample_x_m, c.sample_y_m, c.sample_z_m
     clips = []
     if b.beamsize_m >= 0:
@@ -115,9 +115,8 @@ def build_experiment(cfg: SimulationConfig, table: Optional[ShuffleTable] = None
         srcs = sources_from_rows(b.sources, det.beam, b.wavelength_m)
     if srcs is None:
         srcs = generate_sources(det.beam, det.polar, b.wavelength_m, hdiv, vdiv, disp, b.round_div)
-    # step 15: mosaic domains (the stream always draws, Q26)
-    if isinstance(c.mosaic_spread_rad, torch.Tensor) and spread > 0:
-        spread = c.mosaic_spread_rad  # keep the graph: gradients in the spread (fixed draws)
+    # step 15: mosaic domains (the stream always draws, Q26); a tensor spread keeps its graph
+    # (gradients in the spread, the draws fixed by the seed)
     mosaics = domain_matrices(UniformStream(table, c.mosaic_seed), spread, domains)
     # step 16
     steps = len(srcs.sources) * domains * phi.count * oversample * oversample
@@ -128,6 +127,13 @@ def build_experiment(cfg: SimulationConfig, table: Optional[ShuffleTable] = None
                      recommended, interp, interp_auto, srcs, steps, I_bg, xtal_max)
     exp.phi_lattices = phi_lattice_tables(exp)
     return exp
+
+
+def _div(x, y):
+    """IEEE ``x / y`` (±inf, NaN) for floats, one true division when a tensor is involved."""
+    if isinstance(x, torch.Tensor) or isinstance(y, torch.Tensor):
+        return v3.div(x, y)
+    return div(x, y)
 
 
 def _f(x) -> float:
@@ -150,7 +156,10 @@ def phi_lattice_tables(exp: Experiment):
     rotated = [tuple(v3.rotate_axis(v, axis, ang) for v in base) if ang != 0 else None
                for ang in angles]
     if not exp.config.profile.phi_zero_carry_over:
-        return [[r if r is not None else base for r in rotated]] * 2
+        # (a tensor angle of 0 is rotated too: the same values, with its graph)
+        return [[r if r is not None else (tuple(v3.rotate_axis(v, axis, ang) for v in base)
+                                          if isinstance(ang, torch.Tensor) else base)
+                 for r, ang in zip(rotated, angles)]] * 2
     last_nonzero = next((r for r in reversed(rotated) if r is not None), base)
     later, first = [], []
     prev_later, prev_first = last_nonzero, base
@@ -167,11 +176,17 @@ def _apply_mosaic(exp: Experiment, table):
     rows_a, rows_b, rows_c = [], [], []
     for abc in table:
         for U in exp.mosaics:
-            vecs = [v3.mat_apply(U, v) for v in abc] if exp.mosaic_spread_rad > 0 else abc
+            vecs = [v3.mat_apply(U, v) for v in abc] if _mosaic_on(exp) else abc
             rows_a.append(vecs[0])
             rows_b.append(vecs[1])
             rows_c.append(vecs[2])
     return rows_a, rows_b, rows_c
+
+
+def _mosaic_on(exp: Experiment) -> bool:
+    """Domain rotations are applied: spread > 0, or a tensor spread (also at 0: the
+    differentiable branch, docs/gradients.md)."""
+    return isinstance(exp.mosaic_spread_rad, torch.Tensor) or exp.mosaic_spread_rad > 0
 
 
 def _same(a, b) -> bool:
@@ -242,8 +257,10 @@ def make_plan(exp: Experiment, device="cpu", dtype=torch.float64) -> KernelPlan:
     lat = exp.lattice
     N = [n.to(dev, geom) if isinstance(n, torch.Tensor) else float(n)
          for n in (exp.Na, exp.Nb, exp.Nc)]
-    shape = ShapeParams(cfg.crystal.shape, *N,
-                        cfg.crystal.fudge, lat.a_star, lat.b_star, lat.c_star)
+    continuous = tuple(isinstance(n, torch.Tensor) for n in N)
+    whole = tuple(_whole(n) if c else None for n, c in zip(N, continuous))
+    shape = ShapeParams(cfg.crystal.shape, *N, cfg.crystal.fudge, lat.a_star, lat.b_star,
+                        lat.c_star, continuous, whole)
     return KernelPlan(
         device=dev, dtype=dtype, geom_dtype=geom, shifted_lattice=_shifted(dtype, N),
         fpixels=det.fpixels, spixels=det.spixels,
@@ -252,8 +269,9 @@ def make_plan(exp: Experiment, device="cpu", dtype=torch.float64) -> KernelPlan:
         close_distance_m=scalar(det.close_distance_m, dev, geom),
         distance_m=scalar(det.distance_m, dev, geom), curved=det.curved,
         point_pixel=det.point_pixel, layers=exp.layers.count,
-        layer_spacing_m=exp.layers.spacing_m, thickness_m=exp.layers.thickness_m,
-        mu_per_m=exp.layers.mu_per_m, absorb=_absorbs(exp), incident=T(incident),
+        layer_spacing_m=scalar(exp.layers.spacing_m, dev, geom),
+        thickness_m=scalar(exp.layers.thickness_m, dev, geom),
+        mu_per_m=scalar(exp.layers.mu_per_m, dev, geom), absorb=_absorbs(exp), incident=T(incident),
         polar_incident=T(polar_incident),
         wavelength_m=T([s.wavelength_m for s in exp.sources.sources]),
         lat_a=lat_tensors[0], lat_b=lat_tensors[1], lat_c=lat_tensors[2], first_lat=first_lat,
@@ -261,15 +279,27 @@ def make_plan(exp: Experiment, device="cpu", dtype=torch.float64) -> KernelPlan:
         phisteps=exp.phi.count, domains=exp.mosaic_domains, shape=shape,
         sf=SFLookup.build(cfg.structure_factors, dev, dtype),
         kahn_factor=scalar(cfg.beam.kahn_factor, dev, geom),
-        kahn_on=bool(cfg.beam.kahn_factor != 0), nopolar=cfg.beam.nopolar,
+        kahn_on=_switched_on(cfg.beam.kahn_factor), nopolar=cfg.beam.nopolar,
         polar_b=T(pb), polar_e=T(pe), oversample_thick=cfg.sampling.oversample_thick,
         oversample_polar=cfg.sampling.oversample_polar,
         oversample_omega=cfg.sampling.oversample_omega, dmin_m=cfg.sampling.dmin_m,
-        water_on=cfg.sampling.water_m != 0, I_bg=scalar(exp.I_bg, dev, geom),
+        water_on=_switched_on(cfg.sampling.water_m), I_bg=scalar(exp.I_bg, dev, geom),
         fluence_factor=scalar(R_E_SQR * exp.fluence, dev, geom),
         fluence=scalar(exp.fluence, dev, geom), steps=exp.steps, interpolate=exp.interpolate,
         interpolation_global_switch_off=cfg.profile.interpolation_global_switch_off,
     )
+
+
+def _whole(n: torch.Tensor):
+    """The value of a continuous N as a float when it is a whole number, else None."""
+    v = float(n.detach())
+    return v if v.is_integer() else None
+
+
+def _switched_on(x) -> bool:
+    """A term the C evaluates only for a non-zero value; a tensor always takes the evaluated
+    (differentiable) branch, so that its derivative at 0 is right (docs/gradients.md)."""
+    return isinstance(x, torch.Tensor) or x != 0
 
 
 def _absorbs(exp: Experiment) -> bool:

@@ -5,6 +5,8 @@ import math
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
+import torch
+
 from torchbragg.physics import vec3 as v3
 from torchbragg.physics.sampling import Steps
 from torchbragg.physics.vec3 import Vec3
@@ -79,9 +81,14 @@ def sources_from_rows(rows: Sequence[Sequence[float]], beam: Vec3,
     out = []
     for row in rows:
         vals = list(row) + [math.nan] * (5 - len(row))
-        pos = tuple(-SOURCE_DISTANCE_M * beam[i] if math.isnan(vals[i]) else vals[i]
+        pos = tuple(-SOURCE_DISTANCE_M * beam[i] if _missing(vals[i]) else vals[i]
                     for i in range(3))
-        weight = 1.0 if math.isnan(vals[3]) else vals[3]
-        lam = wavelength_m if math.isnan(vals[4]) else vals[4]
+        weight = 1.0 if _missing(vals[3]) else vals[3]
+        lam = wavelength_m if _missing(vals[4]) else vals[4]
         out.append(Source(pos, weight, lam, _incident(pos)))  # type: ignore[arg-type]
     return SourceSet(tuple(out), (), (), True)
+
+
+def _missing(x) -> bool:
+    """A NaN column (a tensor value is looked at without its graph)."""
+    return math.isnan(float(x.detach()) if isinstance(x, torch.Tensor) else x)

@@ -29,7 +29,9 @@ class SFLookup:
     def build(cls, sf: StructureFactors, device, dtype) -> "SFLookup":
         if sf.grid is None or sf.count <= 0:
             grid = torch.zeros(1, device=device, dtype=dtype)
-            return cls(grid, grid, 0, 0, 0, 0, 0, 0, float(sf.default_F), False)
+            F = sf.default_F  # (a tensor keeps its graph: gradients in a constant F)
+            F = F.to(device=device, dtype=dtype) if isinstance(F, torch.Tensor) else float(F)
+            return cls(grid, grid, 0, 0, 0, 0, 0, 0, F, False)
         grid = torch.as_tensor(sf.grid, dtype=torch.float64)
         hr, kr, lr = sf.ranges
         padded = torch.full((hr + 2, kr + 2, lr + 2), float(sf.default_F), dtype=torch.float64)

@@ -22,12 +22,30 @@ RTD = 180.0 * (1.0 / math.pi)
 DBL_MIN = 2.2250738585072014e-308
 
 
+def _libm(x: torch.Tensor, value: torch.Tensor, exact) -> torch.Tensor:
+    """``value`` (torch's, with its graph) moved onto the C library's result ``exact(x)`` for a
+    0-dim tensor: torch's CPU sine and cosine differ from glibc's in the last bit for ~0.2 %
+    of arguments, and the set-up must give the float path's bytes (docs/gradients.md)."""
+    if x.dim() != 0:
+        return value
+    target = value.new_tensor(exact(float(x.detach())))
+    return value + (target - value.detach())  # (the difference is exact: same binade)
+
+
 def sin(x: Scalar) -> Scalar:
-    return torch.sin(x) if isinstance(x, torch.Tensor) else math.sin(x)
+    return _libm(x, torch.sin(x), math.sin) if isinstance(x, torch.Tensor) else math.sin(x)
 
 
 def cos(x: Scalar) -> Scalar:
-    return torch.cos(x) if isinstance(x, torch.Tensor) else math.cos(x)
+    return _libm(x, torch.cos(x), math.cos) if isinstance(x, torch.Tensor) else math.cos(x)
+
+
+def div(x: Scalar, y: Scalar) -> Scalar:
+    """``x / y`` as one IEEE division also when only ``y`` is a tensor (torch evaluates
+    ``number / tensor`` as ``number · (1/tensor)``: two roundings)."""
+    if isinstance(y, torch.Tensor) and not isinstance(x, torch.Tensor):
+        return y.new_tensor(x) / y
+    return x / y
 
 
 def sqrt(x: Scalar) -> Scalar:
@@ -63,7 +81,7 @@ def unit(v: Vec3) -> Vec3:
     m = magnitude(v)
     if not isinstance(m, torch.Tensor) and m == 0.0:
         return (v[0], v[1], v[2])
-    return (v[0] / m, v[1] / m, v[2] / m)
+    return (div(v[0], m), div(v[1], m), div(v[2], m))
 
 
 def scale(v: Vec3, s: Scalar) -> Vec3:
@@ -83,7 +101,7 @@ def rescale(v: Vec3, length: Scalar) -> Vec3:
     m = magnitude(v)
     if not isinstance(m, torch.Tensor) and m <= 0.0:
         m = 1.0
-    factor = length / m
+    factor = div(length, m)
     return scale(v, factor)
 
 
