@@ -3,9 +3,19 @@
 >>> from torchbragg import simulate, config_from_argv
 >>> cfg = config_from_argv("-cell 100 100 100 90 90 90 -default_F 100 -N 5 -detpixels 64".split())
 >>> image = simulate(cfg)                       # torch.float64 tensor [spixels, fpixels]
+
+Many command lines in one process (each exactly as its own ``torchbragg`` run: console text,
+files, exit status), reusing the imports and the loaded compiled kernels:
+
+>>> from torchbragg.api import run_command
+>>> status = run_command("-cell 100 100 100 90 90 90 -default_F 100 -N 5 -detpixels 64 "
+...                      "-floatfile img.bin -nonoise -nopgm", cwd="/tmp")
 """
 from __future__ import annotations
 
+import os
+import shlex
+import signal
 from typing import Optional, Sequence, Union
 
 import torch
@@ -47,3 +57,38 @@ def simulate(config: SimulationConfig, *, device: Union[str, torch.device] = "cp
     image = render(plan, indices, chunk=chunk_pixels).values.to(dtype)
     check_reached(config, image)
     return image
+
+
+def run_command(argv: Union[str, Sequence[str]], *, cwd: Optional[str] = None) -> int:
+    """Run one ``torchbragg`` command line in this process; its exit status (never raised).
+
+    The same as the ``torchbragg`` command with these arguments: the console text goes to
+    ``sys.stdout``/``sys.stderr`` (redirect them to capture it), the same files are written,
+    errors give the same one-line message and status (README "Exit status and errors"); 130
+    means Ctrl-C reached the run. ``argv``: a list, or a string split as a POSIX shell would;
+    ``cwd``: the run's working folder (the caller's is restored). The process's SIGTERM
+    handler is restored afterwards too.
+    """
+    from torchbragg.cli.main import main
+
+    argv = shlex.split(argv) if isinstance(argv, str) else list(argv)
+    old_cwd = os.getcwd() if cwd is not None else None
+    old_term = _sigterm_handler()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        return main(argv)
+    finally:
+        if old_cwd is not None:
+            os.chdir(old_cwd)
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+
+
+def _sigterm_handler():
+    """The current SIGTERM handler where it can be restored (main thread), else None."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.getsignal(signal.SIGTERM)

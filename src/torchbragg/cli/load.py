@@ -241,8 +241,10 @@ def _detector_mask(mask_img, path: str, fpixels: int, spixels: int, profile,
     return flat.reshape(spixels, fpixels)
 
 
-def load_structure_factors(run: LoadedRun, log: Callable[[str], None]) -> None:
-    """HKL file (and cache write), else the cache file, else ``default_F`` (cli.md §6.11)."""
+def load_structure_factors(run: LoadedRun, log: Callable[[str], None],
+                           write_cache: bool = True) -> None:
+    """HKL file (and cache write unless ``write_cache`` is false), else the cache file, else
+    ``default_F`` (cli.md §6.11)."""
     from dataclasses import replace
 
     from torchbragg.io.fdump import read_fdump, write_fdump
@@ -252,11 +254,12 @@ def load_structure_factors(run: LoadedRun, log: Callable[[str], None]) -> None:
     table = None
     if st.hklfile is not None:
         table = read_hkl(st.hklfile, st.default_F, log, strict=True)
-        try:
-            write_fdump(st.dumpfile, table)
-            log(f"writing dump file for next time: {st.dumpfile}")
-        except Exception:
-            log(f"WARNING: unable to open dump file: {st.dumpfile}")
+        if write_cache:
+            try:
+                write_fdump(st.dumpfile, table)
+                log(f"writing dump file for next time: {st.dumpfile}")
+            except Exception:
+                log(f"WARNING: unable to open dump file: {st.dumpfile}")
         run.sf_source = "hkl"
     else:
         table = read_fdump(st.dumpfile, run.stderr.append)

@@ -1,7 +1,9 @@
 """``torchbragg``: the nanoBragg command line (same flags, outputs and console report).
 
 ``-h``/``--help`` print the usage text and ``--version`` the version, on stdout, exit 0 (exact
-tokens, anywhere on the line; the C has no such flags).
+tokens, anywhere on the line; the C has no such flags). ``--batch FILE`` runs each line of FILE
+as its own command line in this process (:mod:`torchbragg.cli.batch`); ``--prepare ARGS``
+builds the compiled kernels that ``ARGS`` would use (:mod:`torchbragg.cli.prepare`).
 
 Exit status (torchbragg.errors): 0 success; 9 bad input or missing inputs (as the C); 10 an
 output file cannot be written; 70 internal error; 130 interrupted (Ctrl-C), 143 terminated
@@ -30,6 +32,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = debug_enabled(argv)
     argv = [a for a in argv if a != "--debug"]
+    if argv[:1] == ["--batch"]:
+        from torchbragg.cli.batch import run_batch
+
+        return run_batch(argv[1:], lambda line: main(line + ["--debug"] if debug else line))
     request = contact_request(argv)
     if request is not None:  # -h, --help, --version: stdout, exit 0, before anything is read
         sys.stdout.write(help_text() if request == "help" else version_text())
@@ -37,6 +43,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     install_sigterm_handler()
     keep_freed_memory()
     try:
+        if argv[:1] == ["--prepare"]:
+            from torchbragg.cli.prepare import prepare
+
+            return prepare(argv[1:])
         return run(argv)
     except UsageError as exc:
         sys.stdout.write(BANNER + "\n")

@@ -119,7 +119,9 @@ def contact_request(argv: Sequence[str]) -> Optional[str]:
 def help_text(prog: str = "torchbragg") -> str:
     """What ``-h``/``--help`` print: the C's usage text, then the extensions and these flags."""
     return (usage_text() + "\n" + EXTENSIONS + "\n"
-            f"{prog} -h|--help: this text;  {prog} --version: the version (both exit 0)\n")
+            f"{prog} -h|--help: this text;  {prog} --version: the version (both exit 0)\n"
+            f"{prog} --batch FILE: each line of FILE as one {prog} command line, in one "
+            f"process;  {prog} --prepare ARGS: build the compiled kernels ARGS would use\n")
 
 
 def version_text(prog: str = "torchbragg") -> str:

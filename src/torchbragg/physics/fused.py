@@ -42,6 +42,13 @@ AUTO_BUILD_EVALUATIONS = 2e9
 MIN_COMPILED_EVALUATIONS = 1e6
 
 
+def evaluations(plan, pixels: int) -> int:
+    """Kernel evaluations of a run over ``pixels`` pixels (rows × sources × layers ×
+    sub-pixels each): the measure of work the compile policy uses."""
+    return (pixels * plan.lat_a.shape[0] * plan.incident.shape[0] * plan.layers
+            * plan.oversample * plan.oversample)
+
+
 def compile_mode() -> str:
     """``TORCHBRAGG_COMPILE``: ``auto`` (default: use compiled packages when cached and the run
     is not tiny, build them for very large runs), ``on`` (always compiled, building missing

@@ -13,7 +13,7 @@ quantities from inside this same code path.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 
@@ -58,11 +58,12 @@ def _v(t: torch.Tensor):
 
 def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: int,
                  policy: InterpolationPolicy, rec=None, keep_last: bool = False,
-                 block_fn=None) -> ChunkResult:
+                 block_fn=None, step: Optional[Callable[[], None]] = None) -> ChunkResult:
     """Render pixels (slow ``s``, fast ``f``); ``fresh_row`` (or −1) runs the first φ loop.
 
     ``block_fn`` (see :mod:`fused`) replaces the eager block where no per-evaluation record
-    is needed.
+    is needed. ``step`` is called after each (layer, sub-pixel, source) step of the chunk
+    (progress within a chunk).
     """
     if rec is not None or keep_last:
         block_fn = None
@@ -140,6 +141,8 @@ def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: 
                             policy.mode == "off" or not plan.interpolate):
                         I = block_fn(plan, d_in, source, culled, I, capture, polar, omega)
                         outer += 1
+                        if step is not None:
+                            step()
                         continue
                     if S is None:
                         S = scattering_vector(d_in, source)
@@ -156,6 +159,8 @@ def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: 
                     if left is not None:
                         left.record(plan, (posx, posy, posz), S, blk, culled, fresh)
                     outer += 1
+                    if step is not None:
+                        step()
     value = plan.fluence_factor * I / plan.steps
     if not plan.oversample_thick:
         value = value * capture

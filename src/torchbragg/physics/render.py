@@ -13,7 +13,8 @@ from typing import Callable, Optional
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from torchbragg.physics.fused import block_accumulate, get_block_fn, get_chunk_fn
+from torchbragg.physics.fused import (block_accumulate, evaluations, get_block_fn,
+                                      get_chunk_fn)
 from torchbragg.physics.kernel import (InterpolationPolicy, first_true, first_uncut_pixel,
                                        render_chunk)
 from torchbragg.physics.leftovers import fill_forward
@@ -123,8 +124,7 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
     interp_on = plan.interpolate
     warning = None
     differentiable = torch.is_grad_enabled() and plan_requires_grad(plan)
-    work = (total * plan.lat_a.shape[0] * plan.incident.shape[0] * plan.layers
-            * plan.oversample * plan.oversample)
+    work = evaluations(plan, total)
     chunk_fn = get_chunk_fn(plan, work, differentiable, notify)
     # (with a compiled chunk only the run's first chunk is rendered here: keep it eager)
     block_fn = block_accumulate if chunk_fn else get_block_fn(plan, work, differentiable, notify)
@@ -134,13 +134,26 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
 
     verified = False  # the compiled chunk has reproduced the eager kernel's bits once
 
-    def run_chunk(s, f, fresh, policy, chunk_rec):
+    steps = plan.layers * plan.oversample * plan.oversample * plan.incident.shape[0]
+
+    def stepper(start, count):
+        """Progress within a chunk: after each of its ``steps`` (layer, sub-pixel, source)."""
+        if progress is None:
+            return None
+        done = [0]
+
+        def step():
+            done[0] = min(done[0] + 1, steps)  # (a chunk rendered again reports no more)
+            progress(start + count * done[0] // steps, total)
+        return step
+
+    def run_chunk(s, f, fresh, policy, chunk_rec, step):
         nonlocal chunk_fn, block_fn, verified
         if (chunk_fn is not None and chunk_fn.covers(s) and fresh < 0 and chunk_rec is None
                 and not keep and policy.mode == "off"):
             if verified:
                 return chunk_fn(s, f)
-            eager = render_chunk(plan, s, f, fresh, policy, None, False, block_fn)
+            eager = render_chunk(plan, s, f, fresh, policy, None, False, block_fn, step)
             verified = _same_bits(chunk_fn(s, f), eager)
             if not verified:  # (seen with AVX2 builds: last-bit differences in float64)
                 chunk_fn = None
@@ -152,7 +165,7 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
         if differentiable:  # keep one chunk's graph at a time: recompute it in backward
             return checkpoint(render_chunk, plan, s, f, fresh, policy, chunk_rec, keep,
                               block_fn, use_reentrant=False)
-        return render_chunk(plan, s, f, fresh, policy, chunk_rec, keep, block_fn)
+        return render_chunk(plan, s, f, fresh, policy, chunk_rec, keep, block_fn, step)
 
     for start in range(0, total, chunk):
         idx = indices[start:start + chunk]
@@ -163,11 +176,12 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
             fresh = 0 if plan.dmin_m <= 0 else first_uncut_pixel(plan, s, f)
         chunk_rec = recorder.for_chunk(s, f) if recorder is not None else None
         policy = InterpolationPolicy("on" if interp_on else "off")
-        res = run_chunk(s, f, fresh, policy, chunk_rec)
+        step = stepper(start, int(idx.numel()))
+        res = run_chunk(s, f, fresh, policy, chunk_rec, step)
         if first_loop_pending and res.uncut is not None and first_true(res.uncut) != fresh:
             fresh = first_true(res.uncut)  # the estimate missed by an ulp: render again
             chunk_rec = recorder.for_chunk(s, f) if recorder is not None else None
-            res = run_chunk(s, f, fresh, policy, chunk_rec)
+            res = run_chunk(s, f, fresh, policy, chunk_rec, step)
         first_loop_pending = first_loop_pending and fresh < 0
         switch_row = None
         if res.first_out_of_range is not None:
@@ -175,7 +189,7 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
             if chunk_rec is not None:
                 chunk_rec = recorder.for_chunk(s, f)
             res = render_chunk(plan, s, f, fresh, InterpolationPolicy("split", switch_row, index),
-                               chunk_rec, keep)
+                               chunk_rec, keep, step=step)
             warning = res.switch_off_hkl
             interp_on = False
         if chunk_rec is not None:
