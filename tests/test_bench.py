@@ -73,3 +73,35 @@ def test_campaign_benchmark_reports_both_sides():
     assert row["c_cases_per_s"] > 0 and row["py_cases_per_s"] > 0 and row["wall_s"] > 0
     assert row["target_wall_s"] == 4.5
     assert "3 random cases" in "\n".join(campaign_markdown(row))
+
+
+def test_cold_variants_get_an_empty_cache_per_run(tmp_path, monkeypatch):
+    from torchbragg.bench import runner
+
+    names = [v.name for v in variants("cpu", compiled=False, cold=True)]
+    assert "torch-float64-cold" in names and "torch-float32-cold" in names
+    cold = next(v for v in variants("cpu", compiled=False, cold=True)
+                if v.name == "torch-float64-cold")
+    assert cold.env["TORCHBRAGG_COMPILE"] == "auto"
+    seen = []
+    popen = runner.subprocess.Popen
+
+    def spy(cmd, **kwargs):
+        seen.append(kwargs["env"].get("TORCHBRAGG_CACHE"))
+        return popen(cmd, **kwargs)
+
+    monkeypatch.setattr(runner.subprocess, "Popen", spy)
+    rows = run_workload(TINY, [cold], reps=2, timeout=300)
+    assert rows["torch-float64-cold"]["failures"] == 0
+    assert len(seen) == 2 and len(set(seen)) == 2 and all(s.endswith("cold-cache") for s in seen)
+
+
+def test_w6_in_process_equals_one_process_per_case():
+    from torchbragg.bench.w6 import markdown as w6_markdown
+    from torchbragg.bench.w6 import run_w6
+
+    row = run_w6(4, seed=7, processes=2)
+    assert row["cases"] == 4 and row["per_process_cases"] == 2 and row["compared"] == 2
+    assert row["same_status"] == 2 and row["same_image"] == 2
+    assert row["in_process"]["cases_per_s"] > 0 and row["per_process"]["cases_per_s"] > 0
+    assert "| torchbragg in-process" in "\n".join(w6_markdown(row))

@@ -1,4 +1,4 @@
-"""``python -m torchbragg.bench``: time torchbragg against the C reference (W1–W5, campaign).
+"""``python -m torchbragg.bench``: time torchbragg against the C reference (W1–W6, campaign).
 
 Writes ``bench.json`` and ``bench.md`` (ratios torchbragg/C) into
 ``reports/bench/<UTC timestamp>/`` (or ``--out``).
@@ -92,6 +92,14 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="output folder (default reports/bench/<UTC>)")
     ap.add_argument("--campaign", type=int, default=200, metavar="N",
                     help="random campaign cases to time, both sides (default 200; 0: skip)")
+    ap.add_argument("--cold", action="store_true",
+                    help="also run W1–W5 with the default policy from an empty package cache "
+                         "(a fresh user's first run)")
+    ap.add_argument("--w6", type=int, default=200, metavar="N",
+                    help="W6: N random small cases back to back, in-process and one process per "
+                         "case (default 200; 0: skip)")
+    ap.add_argument("--w6-processes", type=int, default=None, metavar="N",
+                    help="W6 cases also run one process per case (default: all)")
     args = ap.parse_args(argv)
     import torch
 
@@ -101,7 +109,7 @@ def main(argv=None) -> int:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out = Path(args.out or Path("reports") / "bench" / stamp)
     out.mkdir(parents=True, exist_ok=False)
-    vs = variants(device, compiled=not args.no_compiled)
+    vs = variants(device, compiled=not args.no_compiled, cold=args.cold)
     all_w = workloads()
     result = {"schema_version": 1, "created": stamp, "cpu": cpu_model(), "device": device,
               "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
@@ -122,6 +130,15 @@ def main(argv=None) -> int:
         result["campaign"] = run_campaign_bench(args.campaign)
         (out / "bench.json").write_text(json.dumps(result, indent=1))
         text += "\n".join(campaign_markdown(result["campaign"])) + "\n"
+    if args.w6 > 0:
+        from torchbragg.bench.runner import c_command
+        from torchbragg.bench.w6 import markdown as w6_markdown
+        from torchbragg.bench.w6 import run_w6
+
+        print(f"W6: {args.w6} small random cases", file=sys.stderr, flush=True)
+        result["w6"] = run_w6(args.w6, processes=args.w6_processes, c_command=c_command())
+        (out / "bench.json").write_text(json.dumps(result, indent=1))
+        text += "\n".join(w6_markdown(result["w6"])) + "\n"
     (out / "bench.md").write_text(text)
     sys.stdout.write(text)
     print(f"report: {out}", file=sys.stderr)

@@ -16,6 +16,8 @@ from typing import Dict, List, Optional
 
 #: every run writes its float image here (in its own folder), to compare the variants' outputs
 IMAGE = "img.bin"
+#: variant setting: the run gets an empty package cache of its own (TORCHBRAGG_CACHE)
+COLD_CACHE = "_COLD_CACHE"
 
 
 @dataclass
@@ -48,7 +50,9 @@ def c_command() -> Optional[List[str]]:
     return [path] if path else None
 
 
-def variants(device: str, compiled: bool) -> List[Variant]:
+def variants(device: str, compiled: bool, cold: bool = False) -> List[Variant]:
+    """C, then torchbragg per dtype: eager, compiled (warm cache), and with ``cold`` the
+    default policy (``TORCHBRAGG_COMPILE=auto``) over an empty package cache per run."""
     worker = [sys.executable, "-m", "torchbragg.bench.worker"]
     out = []
     c = c_command()
@@ -57,15 +61,21 @@ def variants(device: str, compiled: bool) -> List[Variant]:
     for dtype in ("float64", "float32"):
         # (the compiled packages are CPU code: on CUDA the kernel is the eager one)
         modes = [("eager", "off")] + ([("compiled", "on")] if compiled and device == "cpu" else [])
+        if cold:
+            modes.append(("cold", "auto"))
         for label, flag in modes:
-            out.append(Variant(f"torch-{dtype}-{label}", worker,
-                               {"TORCHBRAGG_COMPILE": flag, "_DTYPE": dtype, "_DEVICE": device}))
+            env = {"TORCHBRAGG_COMPILE": flag, "_DTYPE": dtype, "_DEVICE": device}
+            if label == "cold":
+                env[COLD_CACHE] = "1"
+            out.append(Variant(f"torch-{dtype}-{label}", worker, env))
     return out
 
 
 def run_once(variant: Variant, args: List[str], workdir: str, timeout: float) -> Sample:
     timing = os.path.join(workdir, "timing.json")
     env = dict(os.environ, **{k: v for k, v in variant.env.items() if not k.startswith("_")})
+    if variant.env.get(COLD_CACHE):  # a package cache that starts empty, for this run only
+        env["TORCHBRAGG_CACHE"] = os.path.join(workdir, "cold-cache")
     if variant.torch_side:
         cmd = [*variant.command, timing, *args, "-dtype", variant.env["_DTYPE"],
                "-device", variant.env["_DEVICE"]]
