@@ -170,6 +170,31 @@ def test_tensor_forward_equals_float_path(case, tmp_path, monkeypatch):
             assert torch.equal(img, floats), int((img != floats).sum())
 
 
+def _mosaic_gradient_and_fd(h):
+    cfg = _config(" -mosaic 0.5 -mosaic_domains 3")
+    path, x0, v = "crystal.mosaic_spread_rad", 0.5 / RTD, 0.05 / RTD
+    t = torch.tensor(0.0, dtype=torch.float64, requires_grad=True)
+    (grad,) = torch.autograd.grad(_loss(cfg, path, x0, v, t), t)
+
+    def f(s):
+        with torch.no_grad():
+            return float(_loss(cfg, path, x0, v, torch.tensor(s, dtype=torch.float64)))
+    return float(grad), _fd(f, h, False)
+
+
+def test_mosaic_spread_gradient_is_that_of_the_smooth_cap_angle(monkeypatch):
+    """At an ordinary spread: with the cap angle in binary64 (the smooth function whose
+    derivative the binary32 one carries) to 1e-6; on the C's binary32 staircase (Q26) to the
+    precision its steps allow at a step of 1 % of the spread."""
+    from torchbragg.physics import mosaic
+
+    grad, fd = _mosaic_gradient_and_fd(0.2)
+    assert abs(grad - fd) <= 1e-4 * abs(fd), (grad, fd)
+    monkeypatch.setattr(mosaic, "cap_angle", lambda spread, cap: spread * cap)
+    grad, fd = _mosaic_gradient_and_fd(1e-2)
+    assert abs(grad - fd) <= 1e-6 * abs(fd), (grad, fd)
+
+
 def test_tensor_forward_equals_float_path_larger_image():
     """Many fields as tensors at once, 96x96 with spots (cell, misset, geometry, beam)."""
     cfg = config_from_argv("-cell 60 70 80 85 95 100 -misset 10 20 30 -default_F 100 -N 4 "
