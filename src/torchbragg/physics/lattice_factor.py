@@ -74,11 +74,11 @@ def sincg_continuous(x: torch.Tensor, x0: torch.Tensor, n: torch.Tensor,
     """
     d = x - x0
     zero = d == 0
-    ds = _safe(d, zero)
+    u = math.pi * _safe(d, zero)
+    den = torch.sin(u)
 
     def reduced(m):
-        return torch.where(zero, m * torch.ones_like(d),
-                           torch.sin(math.pi * ds * m) / torch.sin(math.pi * ds))
+        return torch.where(zero, m.to(d.dtype), torch.sin(u * m) / den)
 
     nr = torch.round(n.detach())
     sign = 1.0 - 2.0 * torch.remainder((nr - 1.0) * x0, 2.0)
