@@ -327,3 +327,62 @@ def test_a_signal_ends_both_sides_and_leaves_no_bundle(fake, tmp_path, signum, s
     assert all(_wait_dead(pid) for pid in children)
     assert not (tmp_path / "reports").exists()
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+# --------------------------------------------------------------------------- input files
+def _fifo(path: Path) -> str:
+    os.mkfifo(path)
+    return str(path)
+
+
+def test_input_files_that_would_block_are_refused(tmp_path, capsys):
+    fifo = _fifo(tmp_path / "fifo")
+    img = _image(tmp_path / "r.bin")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(CAMPAIGN.split("      - name: bad")[0])
+    shard = tmp_path / "shard"
+    shard.mkdir()
+    _fifo(shard / "metrics.json")
+    cases = [
+        (["compare-images", "--ref", fifo, "--test", img, "--fpixels", "4", "--spixels", "4"],
+         fifo),
+        (["compare-images", "--ref", img, "--test", "/dev/zero", "--fpixels", "4",
+          "--spixels", "4"], "/dev/zero"),
+        (["compare-images", "--ref", img, "--test", img, "--fpixels", "0", "--spixels", "4"],
+         "positive"),
+        (["compare-traces", "--c", fifo, "--py", fifo], fifo),
+        (["compare-traces", "--c", "/dev/zero", "--py", "/dev/zero"], "/dev/zero"),
+        (["campaign", fifo, "--out", str(tmp_path / "c1")], fifo),
+        (["campaign", str(spec), "--baseline", "/dev/zero", "--c-bin", sys.executable,
+          "--out", str(tmp_path / "c2")], "/dev/zero"),
+        (["merge", str(shard), "--out", str(tmp_path / "m")], str(shard)),
+    ]
+    for argv, word in cases:
+        capsys.readouterr()
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and word in err and "Traceback" not in err, (argv, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "r.bin", "shard", "spec.yaml"]
+
+
+def test_a_signal_ends_a_campaign_and_its_c_pool(tmp_path):
+    pids = tmp_path / "pids"
+    slow = _script(tmp_path / "slow.sh", f"echo $$ >> {pids}\nsleep 120\n")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(CAMPAIGN.split("      - name: bad")[0])
+    out = tmp_path / "camp"
+    proc = _harness(tmp_path, ["campaign", str(spec), "--out", str(out), "--c-bin", slow,
+                               "--jobs", "2", "--py-cmd", slow, "--quiet"],
+                    {"TMPDIR": str(tmp_path)})
+    end = time.monotonic() + 60
+    while time.monotonic() < end and len(pids.read_text().split() if pids.exists() else []) < 2:
+        time.sleep(0.05)
+    children = [int(p) for p in pids.read_text().split()]
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=100)
+    assert time.monotonic() - t0 < 60           # not the C runs' 300 s case timeout
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert all(_wait_dead(pid) for pid in children)
+    assert json.loads((out / "metrics.json").read_text())["interrupted"]
+    _no_leftovers(tmp_path)

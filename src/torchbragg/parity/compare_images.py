@@ -1,10 +1,13 @@
 """Compare two raw float32 images (little-endian, slow-major) and compute parity metrics."""
 from __future__ import annotations
 
+import errno
 import math
 from pathlib import Path
 
 import numpy as np
+
+from torchbragg.parity.readfile import read_regular
 
 #: Default image criterion: max|test - ref| / max|ref| (per dtype of the Torch run).
 DEFAULT_IMAGE_TOLERANCE = {"float64": 1e-6, "float32": 1e-3}
@@ -17,14 +20,18 @@ class ImageError(ValueError):
 def read_float_image(path, fpixels: int, spixels: int) -> np.ndarray:
     """Read ``fpixels*spixels`` little-endian float32 values as a (spixels, fpixels) array."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ImageError(f"cannot read image {path}: {exc.strerror}") from None
+    if fpixels <= 0 or spixels <= 0:
+        raise ImageError(f"image size {fpixels} fast x {spixels} slow: both must be positive")
     want = fpixels * spixels * 4
+    shape = f"({fpixels} fast x {spixels} slow float32 values)"
+    try:
+        data = read_regular(path, limit=want)
+    except OSError as exc:
+        if exc.errno == errno.EFBIG:
+            raise ImageError(f"{path}: more than {want} bytes, expected {want} {shape}") from None
+        raise ImageError(f"cannot read image {path}: {exc.strerror}") from None
     if len(data) != want:
-        raise ImageError(f"{path}: {len(data)} bytes, expected {want} "
-                         f"({fpixels} fast x {spixels} slow float32 values)")
+        raise ImageError(f"{path}: {len(data)} bytes, expected {want} {shape}")
     return np.frombuffer(data, dtype="<f4").reshape(spixels, fpixels)
 
 

@@ -11,6 +11,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from torchbragg.parity.readfile import read_text
+
 # --------------------------------------------------------------------------- name tables
 BLOCK_A = (
     "pix0_vector_meters", "fdet_vec", "sdet_vec", "pixel_pos_meters", "R_distance_meters",
@@ -292,8 +294,7 @@ def _find_or_add(groups: list[Group], pixel: tuple[int, int] | None) -> Group:
 def read_trace(path, side: str) -> Trace:
     """Read and parse a trace file; raises :class:`TraceParseError` when unreadable."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            text = fh.read()
+        text = read_text(path, errors="replace")
     except OSError as exc:
         raise TraceParseError(f"cannot read trace file {path}: {exc.strerror}") from None
     return parse_trace(text, side)

@@ -7,9 +7,9 @@ in the baseline (a new case included); a *newly fixed* case failed there and pas
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from torchbragg.parity.campaign.compare import FAILING, PASSING
+from torchbragg.parity.readfile import read_text
 from torchbragg.parity.sides import ToolError
 
 BASELINE_SCHEMA = 1
@@ -18,7 +18,7 @@ BASELINE_SCHEMA = 1
 def load_baseline(path: str) -> dict[str, str]:
     """Case id → verdict from a baseline or metrics file (ToolError when unreadable)."""
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads(read_text(path))
     except OSError as exc:
         raise ToolError(f"--baseline {path}: {exc.strerror}") from None
     except ValueError as exc:

@@ -14,12 +14,13 @@ from torchbragg.parity import bundle as bundle_mod
 from torchbragg.parity.campaign import report
 from torchbragg.parity.campaign.baseline import compare_baseline, load_baseline
 from torchbragg.parity.campaign.compare import score as score_of
+from torchbragg.parity.readfile import read_text
 from torchbragg.parity.sides import ToolError
 
 
 def _read(folder: Path) -> dict:
     try:
-        m = json.loads((folder / "metrics.json").read_text())
+        m = json.loads(read_text(folder / "metrics.json"))
     except OSError as exc:
         raise ToolError(f"{folder}: no campaign metrics.json ({exc.strerror})") from None
     except ValueError as exc:
@@ -86,9 +87,9 @@ def _merge(paths: list[Path], shards: list[dict], records: list[dict], base, des
     metrics["exit_status"] = report.exit_status(metrics)
     commands = []
     for p in paths:
-        text = (p / "commands.txt").read_text() if (p / "commands.txt").exists() else ""
+        text = read_text(p / "commands.txt") if (p / "commands.txt").exists() else ""
         commands.append(f"# shard bundle {p}\n{text.rstrip()}")
-    env = {"shards": [json.loads((p / "env.json").read_text()) if (p / "env.json").exists()
+    env = {"shards": [json.loads(read_text(p / "env.json")) if (p / "env.json").exists()
                       else None for p in paths]}
     report.write_bundle(dest, metrics, commands, env, previews[1] if previews else [])
     return metrics

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from torchbragg.parity.readfile import read_text
+
 SCHEMA_VERSION = 1
 KINDS = ("cases", "golden", "grid", "pairwise", "random", "guards")
 DEFAULT_TIMEOUT = 300.0
@@ -334,7 +336,7 @@ def load_spec(path: str | os.PathLike) -> Spec:
     """Read the spec file ``path`` (SpecError for a missing file or a bad spec)."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = read_text(p)
     except OSError as exc:
         raise SpecError(f"{p}: cannot read the spec: {exc.strerror}") from None
     except UnicodeDecodeError:
