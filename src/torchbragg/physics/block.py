@@ -29,6 +29,8 @@ class Block:
     skip: torch.Tensor  # [M, P] evaluations that add nothing
     first_out_of_range: Optional[torch.Tensor]  # [P] flat index per pixel, −1 if none
     switch_off_hkl: Optional[tuple]
+    #: nearest-node F everywhere (an ``on`` pass with the global switch-off, Q11)
+    F_near: Optional[torch.Tensor] = None
 
 
 def scattering_vector(d, source):
@@ -84,8 +86,13 @@ def skip_mask(plan: KernelPlan, F_latt, culled):
     return torch.zeros_like(F_latt, dtype=torch.bool) if skip is None else skip
 
 
-def evaluate_block(plan: KernelPlan, S, culled, policy, outer: int, fresh_row: int) -> Block:
-    """Miller indices, lattice and structure factors for one source (S in binary64)."""
+def evaluate_block(plan: KernelPlan, S, culled, policy, outer: int, fresh_row: int,
+                   limit: int = -1) -> Block:
+    """Miller indices, lattice and structure factors for one source (S in binary64).
+
+    ``limit`` (≥ 0, an ``on`` pass): only pixels before it are interpolated — a pixel at or
+    after an out-of-range evaluation of an earlier pixel of the chunk ends up nearest-node.
+    """
     h, k, l = fractional_indices(plan, S)
     if fresh_row >= 0:  # the run's first φ loop (Q1): this pixel uses the fresh tables
         r = slice(fresh_row, fresh_row + 1)
@@ -97,16 +104,18 @@ def evaluate_block(plan: KernelPlan, S, culled, policy, outer: int, fresh_row: i
     F_latt, axes = lattice_factor(h, k, l, h0, k0, l0, plan.shape, shifted=plan.shifted_lattice,
                                   low=low_dtype(plan))
     skip = skip_mask(plan, F_latt, culled)
-    F_cell, first, hkl_at = _structure_factor(plan, policy, h, k, l, h0, k0, l0, skip, outer)
-    return Block(h, k, l, h0, k0, l0, F_latt, axes, F_cell, skip, first, hkl_at)
+    F_cell, first, hkl_at, near = _structure_factor(plan, policy, h, k, l, h0, k0, l0, skip,
+                                                    outer, limit)
+    return Block(h, k, l, h0, k0, l0, F_latt, axes, F_cell, skip, first, hkl_at, near)
 
 
-def _structure_factor(plan, policy, h, k, l, h0, k0, l0, skip, outer):
-    """F_cell per evaluation; in an ``on`` pass also the first out-of-range index per pixel."""
+def _structure_factor(plan, policy, h, k, l, h0, k0, l0, skip, outer, limit=-1):
+    """F_cell per evaluation; in an ``on`` pass also the first out-of-range index per pixel
+    and (with the global switch-off) the nearest-node F."""
     sf = plan.sf
     nearest = sf.nearest(h0, k0, l0)
     if not plan.interpolate or policy.mode == "off":
-        return nearest, None, None
+        return nearest, None, None, None
     M, P = h.shape
     oor = sf.out_of_interpolation_range(h, k, l)
     rows = outer * M + torch.arange(M, device=h.device)[:, None]
@@ -118,16 +127,22 @@ def _structure_factor(plan, policy, h, k, l, h0, k0, l0, skip, outer):
         if policy.row < P and outer * M <= policy.index < (outer + 1) * M:
             m = policy.index - outer * M
             hkl_at = tuple(float(x[m, policy.row]) for x in (h, k, l, h0, k0, l0))
-        return torch.where(use, sf.tricubic(h, k, l, use), nearest), None, hkl_at
+        return torch.where(use, sf.tricubic(h, k, l, use), nearest), None, hkl_at, None
     use = ~oor
-    interp = sf.tricubic(h, k, l, use)
-    first = None
-    if plan.interpolation_global_switch_off:
-        trig = oor & ~skip
-        hit = trig.any(dim=0)
-        idx = torch.argmax(trig.to(torch.int8), dim=0)
-        first = torch.where(hit, outer * M + idx, torch.full_like(idx, -1))
-    return torch.where(use, interp, nearest), first, None
+    if 0 <= limit < P:
+        c = slice(0, limit)
+        F_cell = torch.cat([torch.where(use[:, c], sf.tricubic(h[:, c], k[:, c], l[:, c],
+                                                               use[:, c]), nearest[:, c]),
+                            nearest[:, limit:]], dim=1)
+    else:
+        F_cell = torch.where(use, sf.tricubic(h, k, l, use), nearest)
+    if not plan.interpolation_global_switch_off:
+        return F_cell, None, None, None
+    trig = oor & ~skip
+    hit = trig.any(dim=0)
+    idx = torch.argmax(trig.to(torch.int8), dim=0)
+    first = torch.where(hit, outer * M + idx, torch.full_like(idx, -1))
+    return F_cell, first, None, nearest
 
 
 def accumulate(plan: KernelPlan, I, term, skip, capture, polar, omega):

@@ -28,8 +28,10 @@ class InterpolationPolicy:
     """How F_cell is looked up in one chunk pass (model.md §7.5, Q11).
 
     mode ``off``: nearest node everywhere. ``on``: interpolate where in range, nearest
-    elsewhere (and record the first out-of-range evaluation). ``split``: interpolate before the
-    evaluation (row, index) where the global switch-off happens, nearest from it on.
+    elsewhere; with the global switch-off also record each pixel's first out-of-range
+    evaluation and accumulate the nearest-node image beside (the pixels after the switch-off).
+    ``split``: interpolate before the evaluation (row, index) where the global switch-off
+    happens, nearest from it on.
     """
 
     mode: str
@@ -50,6 +52,8 @@ class ChunkResult:
     last: Optional[dict] = None
     #: with -dmin: pixels with at least one source not cut (that ran a φ loop)
     uncut: Optional[torch.Tensor] = None
+    #: an ``on`` pass with the global switch-off: the values with nearest-node F everywhere
+    value_near: Optional[torch.Tensor] = None
 
 
 def _v(t: torch.Tensor):
@@ -80,6 +84,13 @@ def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: 
     sensor = plan.absorb
     first_oor = None
     best = torch.full((P,), -1, device=dev, dtype=torch.long) if policy.mode == "on" else None
+    # (Q11) the nearest-node accumulator, and the pixels still to interpolate: on the CPU only
+    # those before the chunk's first out-of-range pixel found so far (later ones end nearest)
+    switching = (policy.mode == "on" and plan.interpolate
+                 and plan.interpolation_global_switch_off)
+    I_near = I if switching else None
+    limit = -1
+    track = switching and dev.type == "cpu" and not _tracing()
     switch_hkl = None
     fresh_pending = fresh_row >= 0
     polar_cached = False  # (CPU) every pixel's polarization factor is cached (Q12)
@@ -146,28 +157,28 @@ def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: 
                         continue
                     if S is None:
                         S = scattering_vector(d_in, source)
-                    blk = evaluate_block(plan, S, culled, policy, outer, fresh)
+                    blk = evaluate_block(plan, S, culled, policy, outer, fresh, limit)
                     if blk.first_out_of_range is not None:
                         best = torch.where((best < 0) & (blk.first_out_of_range >= 0),
                                            blk.first_out_of_range, best)
+                        if track:
+                            limit = first_true(best >= 0)
                     if blk.switch_off_hkl is not None:
                         switch_hkl = blk.switch_off_hkl
                     if rec is not None and k == 0:
                         rec.block_b(plan, fresh >= 0, blk, culled)
                     I = accumulate(plan, I, term(blk.F_cell, blk.F_latt, dt), blk.skip, capture,
                                    polar, omega)
+                    if I_near is not None:
+                        I_near = accumulate(plan, I_near, term(blk.F_near, blk.F_latt, dt),
+                                            blk.skip, capture, polar, omega)
                     if left is not None:
                         left.record(plan, (posx, posy, posz), S, blk, culled, fresh)
                     outer += 1
                     if step is not None:
                         step()
-    value = plan.fluence_factor * I / plan.steps
-    if not plan.oversample_thick:
-        value = value * capture
-    if not plan.oversample_polar:
-        value = value * polar
-    if not plan.oversample_omega:
-        value = value * omega
+    value = _final(plan, I, capture, polar, omega)
+    value_near = _final(plan, I_near, capture, polar, omega) if I_near is not None else None
     if rec is not None:
         rec.block_c(plan, I, capture, polar, omega, last_i, last_d, value)
     if best is not None:
@@ -178,7 +189,19 @@ def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: 
     last = None
     if left is not None:
         last = dict(left=left, I=I, polar=polar, omega=omega, capture=capture, value=value)
-    return ChunkResult(value, omega_sum, first_oor, switch_hkl, last, uncut)
+    return ChunkResult(value, omega_sum, first_oor, switch_hkl, last, uncut, value_near)
+
+
+def _final(plan: KernelPlan, I, capture, polar, omega):
+    """A pixel's value from its sum: r_e²Φ·I/steps and the factors not applied per step."""
+    value = plan.fluence_factor * I / plan.steps
+    if not plan.oversample_thick:
+        value = value * capture
+    if not plan.oversample_polar:
+        value = value * polar
+    if not plan.oversample_omega:
+        value = value * omega
+    return value
 
 
 def subpixel_position(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, t: int, j: int,

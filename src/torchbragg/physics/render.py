@@ -15,8 +15,8 @@ from torch.utils.checkpoint import checkpoint
 
 from torchbragg.physics.fused import (block_accumulate, evaluations, get_block_fn,
                                       get_chunk_fn)
-from torchbragg.physics.kernel import (InterpolationPolicy, first_true, first_uncut_pixel,
-                                       render_chunk)
+from torchbragg.physics.kernel import (ChunkResult, InterpolationPolicy, first_true,
+                                       first_uncut_pixel, render_chunk)
 from torchbragg.physics.leftovers import fill_forward
 from torchbragg.physics.plan import KernelPlan
 
@@ -186,11 +186,15 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
         switch_row = None
         if res.first_out_of_range is not None:
             switch_row, index = res.first_out_of_range
-            if chunk_rec is not None:
-                chunk_rec = recorder.for_chunk(s, f)
-            res = render_chunk(plan, s, f, fresh, InterpolationPolicy("split", switch_row, index),
-                               chunk_rec, keep, step=step)
-            warning = res.switch_off_hkl
+            if chunk_rec is not None or keep:  # (per-evaluation records: the whole chunk again)
+                if chunk_rec is not None:
+                    chunk_rec = recorder.for_chunk(s, f)
+                res = render_chunk(plan, s, f, fresh,
+                                   InterpolationPolicy("split", switch_row, index), chunk_rec, keep,
+                                   step=step)
+                warning = res.switch_off_hkl
+            else:
+                res, warning = _switch_off(plan, s, f, fresh, res, switch_row, index)
             interp_on = False
         if chunk_rec is not None:
             chunk_rec.finish(res.value)
@@ -216,6 +220,18 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
     # the C adds each value to a zeroed binary32 pixel: -0.0 is stored as +0.0 (io.md §9)
     image = (values + 0.0).to(torch.float32)
     return RenderResult(image, values, float(omega_total.detach()), warning)
+
+
+def _switch_off(plan: KernelPlan, s, f, fresh: int, res, row: int, index: int):
+    """The chunk's values when interpolation switches off at evaluation ``index`` of pixel
+    ``row`` (Q11): pixels before it as interpolated, that pixel rendered again alone
+    (interpolated up to the evaluation, nearest from it), later pixels nearest-node (the
+    pass's second accumulator). Returns the result and the warning's (h, k, l, h0, k0, l0)."""
+    r = slice(row, row + 1)
+    one = render_chunk(plan, s[r], f[r], 0 if fresh == row else -1,
+                       InterpolationPolicy("split", 0, index))
+    value = torch.cat([res.value[:row], one.value, res.value_near[row + 1:]])
+    return ChunkResult(value, res.omega_sum, None, None, None, res.uncut), one.switch_off_hkl
 
 
 def _same_bits(a, b) -> bool:

@@ -41,9 +41,6 @@ class SFLookup:
         return cls(grid, padded, *sf.origin, *sf.ranges, float(sf.default_F), True)
 
     # ------------------------------------------------------------------ helpers
-    def _flat_index(self, ih, ik, il):
-        return (ih * (self.k_range + 1) + ik) * (self.l_range + 1) + il
-
     def nearest(self, h0, k0, l0):
         """``table[h0,k0,l0]`` inside the loaded range, else ``default_F`` (io.md §2.5)."""
         if not self.has_table:
@@ -58,37 +55,74 @@ class SFLookup:
         return self.padded[flat]
 
     def out_of_interpolation_range(self, h, k, l):
-        """True where the 4x4x4 neighbourhood leaves the grid (tested on fractional indices)."""
+        """True where the 4x4x4 neighbourhood leaves the grid (tested on fractional indices),
+        or where an index is NaN (as the C reference)."""
         def axis(x, lo, rng):
-            return ((x - lo) + 3 > rng) | (x - 2 < lo)
+            return ((x - lo) + 3 > rng) | (x - 2 < lo) | (x != x)
         return (axis(h, self.h_min, self.h_range) | axis(k, self.k_min, self.k_range)
                 | axis(l, self.l_min, self.l_range))
 
     def tricubic(self, h, k, l, valid):
-        """4-point Lagrange interpolation along l, then k, then h (values where ``valid``)."""
-        hf, kf, lf = torch.floor(h), torch.floor(k), torch.floor(l)
-        zero = torch.zeros_like(h)
-        bh = torch.where(valid, hf - 1 - self.h_min, zero).long()
-        bk = torch.where(valid, kf - 1 - self.k_min, zero).long()
-        bl = torch.where(valid, lf - 1 - self.l_min, zero).long()
-        along_k = []
-        for i in range(4):
-            along_l = []
-            for j in range(4):
-                ys = [self.grid[self._flat_index(bh + i, bk + j, bl + m)] for m in range(4)]
-                along_l.append(_lagrange4(l, lf - 1, ys))
-            along_k.append(_lagrange4(k, kf - 1, along_l))
-        return _lagrange4(h, hf - 1, along_k)
+        """4-point Lagrange interpolation along l, then k, then h (values where ``valid``).
+
+        One gather of the 64 nodes per evaluation, weights per axis, the nested 1-D
+        interpolations on all lines at once; on the CPU in pieces of :data:`PIECE`
+        evaluations (cache-sized). The operations and their order are the C's (model.md
+        §7.5), so binary64 results are the same bits.
+        """
+        shape = h.shape
+        h, k, l, valid = (x.reshape(-1) for x in (h, k, l, valid))
+        n = h.shape[0]
+        step = PIECE if h.device.type == "cpu" and not torch.compiler.is_compiling() else n
+        if n <= step:
+            return self._tricubic(h, k, l, valid).reshape(shape)
+        pieces = [self._tricubic(h[a:a + step], k[a:a + step], l[a:a + step], valid[a:a + step])
+                  for a in range(0, n, step)]
+        return torch.cat(pieces).reshape(shape)
+
+    def _tricubic(self, h, k, l, valid):
+        """:meth:`tricubic` on [n] tensors."""
+        x = torch.stack((h, k, l))
+        xf = torch.floor(x)
+        sk, sl = self.k_range + 1, self.l_range + 1
+        # flat index of node (hf − 1, kf − 1, lf − 1): exact in binary64 (grids < 2^53 entries)
+        base = (((xf[0] - (self.h_min + 1)) * sk + (xf[1] - (self.k_min + 1))) * sl
+                + (xf[2] - (self.l_min + 1)))
+        # (int32 indices halve the index traffic; the grid has < 2^31 entries, io/hkl.py)
+        small = not torch.compiler.is_compiling() and self.grid.numel() < 2 ** 31
+        index = torch.int32 if small else torch.int64
+        base = torch.where(valid, base, torch.zeros_like(base)).to(index)
+        # the 64 nodes, rows ordered (m, j, i): y[m, 4j + i] = table[H_i, K_j, L_m]
+        four = torch.arange(4, device=h.device, dtype=index)
+        offsets = ((four[None, None, :] * sk + four[None, :, None]) * sl
+                   + four[:, None, None]).reshape(64, 1)
+        y = self.grid.index_select(0, (base[None, :] + offsets).reshape(-1)).reshape(4, 16, -1)
+        w = _weights(x, xf)  # [4, axis, n]
+        along_l = _lagrange4(w[:, 2:3], y).reshape(4, 4, -1)  # [j, i, n]
+        along_k = _lagrange4(w[:, 1:2], along_l)  # [i, n]
+        return _lagrange4(w[:, 0:1], along_k[:, None, :])[0]
 
 
-def _lagrange4(x, x0, ys):
-    """Σ_j y_j·Π_{i≠j}(x−x_i)/Π_{i≠j}(x_j−x_i) over nodes x0..x0+3, term by term, in order."""
-    nodes = [x0, x0 + 1, x0 + 2, x0 + 3]
-    total = None
-    for j in range(4):
-        others = [nodes[i] for i in range(4) if i != j]
-        num = (x - others[0]) * (x - others[1]) * (x - others[2]) * ys[j]
-        den = (nodes[j] - others[0]) * (nodes[j] - others[1]) * (nodes[j] - others[2])
-        term = num / den
-        total = term if total is None else total + term
+#: evaluations per piece of :meth:`SFLookup.tricubic` on the CPU (64 nodes and the line
+#: temporaries of a piece stay in the cache)
+PIECE = 4096
+
+
+def _weights(x, xf):
+    """Π_{a≠j}(x − x_a) for j = 0..3 over the nodes x_a = xf − 1 + a, in ascending a (left to
+    right, as the C's term numerators), stacked as [4, ...]."""
+    d0, d1, d2, d3 = x - (xf - 1), x - xf, x - (xf + 1), x - (xf + 2)
+    d01 = d0 * d1
+    return torch.stack(((d1 * d2) * d3, (d0 * d2) * d3, d01 * d3, d01 * d2))
+
+
+def _lagrange4(w, ys):
+    """Σ_j w_j·y_j / Π_{a≠j}(x_j − x_a) over the first axis of ``ys`` [4, R, n], term by term,
+    summed in order j = 0..3. The denominators of unit-spaced nodes are exactly −6, 2, −2, 6
+    (``t + p / d`` as ``addcdiv``: the same two roundings)."""
+    p = ys * w
+    den = torch.tensor([-6.0, 2.0, -2.0, 6.0], dtype=p.dtype, device=p.device)
+    total = p[0] / den[0]
+    for j in (1, 2, 3):
+        total = torch.addcdiv(total, p[j], den[j])
     return total

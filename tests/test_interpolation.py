@@ -1,0 +1,214 @@
+"""Tricubic structure-factor interpolation (model.md §7.5) and its global switch-off (Q11):
+the same bits as the C's nested 1-D interpolations, and the C reference's images and warning
+where the switch-off falls inside a chunk, eager and compiled."""
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from torchbragg import config_from_argv, cref
+from torchbragg.physics import fused, kernel, render as render_mod
+from torchbragg.physics import structure_factors as sfm
+from torchbragg.physics.render import render, rendered_indices
+from torchbragg.physics.setup import build_experiment, make_plan
+from torchbragg.physics.structure_factors import SFLookup
+
+# a table h −12…6, k −6…12, l −12…6: with this detector the first rows stay inside the 4x4x4
+# neighbourhoods and the switch-off happens inside the image (row 0, fast pixel ≈ 50)
+GEOMETRY = ("-cell 100 100 100 90 90 90 -N 2 -lambda 6.2 -distance 100 -detpixels 64 "
+            "-pixel 1.6").split()
+QUIET = ["-nonoise", "-nopgm", "-noprogress"]
+
+
+def _write_table(path):
+    path.write_text("".join(
+        "%d %d %d %.2f\n" % (h, k, l, 50 + 40 * math.cos(0.7 * h + 1.3 * k - 0.4 * l)
+                             + 3 * ((7 * h + 3 * k + l) % 5))
+        for h in range(-12, 7) for k in range(-6, 13) for l in range(-12, 7)))
+    return path
+
+
+def _polint4(x, x0, ys):
+    """The C's 4-point Lagrange polynomial on Python floats, term by term (model.md §7.5)."""
+    xa = [x0 + i for i in range(4)]
+    total = 0.0
+    for j in range(4):
+        o = [xa[i] for i in range(4) if i != j]
+        term = (x - o[0]) * (x - o[1]) * (x - o[2]) * ys[j] / (
+            (xa[j] - o[0]) * (xa[j] - o[1]) * (xa[j] - o[2]))
+        total = term if j == 0 else total + term
+    return total
+
+
+def _scalar_tricubic(grid, lo, x):
+    """Interpolate along l, then k, then h, as the C (one evaluation, Python floats)."""
+    fl = [math.floor(v) for v in x]
+    along_k = []
+    for i in range(4):
+        along_l = [_polint4(x[2], fl[2] - 1, [float(grid[fl[0] - 1 + i - lo[0],
+                                                          fl[1] - 1 + j - lo[1],
+                                                          fl[2] - 1 + m - lo[2]])
+                                                for m in range(4)]) for j in range(4)]
+        along_k.append(_polint4(x[1], fl[1] - 1, along_l))
+    return _polint4(x[0], fl[0] - 1, along_k)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_tricubic_is_the_c_arithmetic_bit_for_bit(dtype):
+    gen = torch.Generator().manual_seed(3)
+    grid = torch.rand(19, 17, 23, generator=gen, dtype=torch.float64) * 400 - 50
+    lo = (-9, -8, -11)
+    sf = SFLookup(grid.to(dtype).reshape(-1), grid, *lo, 18, 16, 22, 1.0, True)
+    n = 2 * sfm.PIECE + 37  # several pieces and a partial one
+    span = torch.tensor([[lo[a] + 2, lo[a] + r - 3] for a, r in enumerate((18, 16, 22))],
+                        dtype=torch.float64)
+    u = torch.rand(3, n, generator=gen, dtype=torch.float64)
+    x = span[:, :1] + u * (span[:, 1:] - span[:, :1])
+    x[:, :5] = torch.tensor([[-7.0, 0.0, 3.0], [-6.0, 1.0, 8.0], [-6.5, 0.5, 2.0],
+                             [-5.5, -1e-17, 4.0], [6.0, 5.0, -9.0]]).T  # nodes, edges, tiny
+    h, k, l = x[0].reshape(1, -1), x[1].reshape(1, -1), x[2].reshape(1, -1)
+    valid = ~sf.out_of_interpolation_range(h, k, l)
+    assert bool(valid.all())
+    got = sf.tricubic(h, k, l, valid).reshape(-1)
+    assert got.dtype == torch.float64
+    table = grid.to(dtype).to(torch.float64).numpy()
+    want = torch.tensor([_scalar_tricubic(table, lo, x[:, e].tolist()) for e in range(n)],
+                        dtype=torch.float64)
+    assert torch.equal(got.view(torch.int64), want.view(torch.int64))
+
+
+def test_nan_indices_are_out_of_range():
+    sf = SFLookup(torch.zeros(8), torch.zeros(27), 0, 0, 0, 1, 1, 1, 1.0, True)
+    nan = torch.tensor([math.nan])
+    assert bool(sf.out_of_interpolation_range(nan, torch.zeros(1), torch.zeros(1)))
+
+
+@pytest.fixture(scope="module")
+def cref_bin():
+    try:
+        return cref.binary_path()
+    except Exception as exc:  # no compiler on this machine
+        pytest.skip(f"cannot build the C reference: {exc}")
+
+
+def _run(cmd, cwd, env=None):
+    env = dict(os.environ, OMP_NUM_THREADS="1", **(env or {}))
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    (cwd / "Fdump.bin").unlink(missing_ok=True)
+    return proc.stdout
+
+
+def _compare_with_c(cref_bin, tmp_path, extra, env=None):
+    table = _write_table(tmp_path / "asym.hkl")
+    args = GEOMETRY + ["-hkl", str(table)] + extra + QUIET
+    c_out = _run([str(cref_bin), *args, "-floatfile", "c.bin"], tmp_path)
+    t_out = _run([sys.executable, "-m", "torchbragg", *args, "-dtype", "float64",
+                  "-floatfile", "t.bin"], tmp_path, env)
+    assert "out of range for three point interpolation" in c_out
+    strip = [line for line in c_out.splitlines() if not line.startswith("writing")]
+    assert [line for line in t_out.splitlines() if not line.startswith("writing")] == strip
+    c_img, t_img = ((tmp_path / n).read_bytes() for n in ("c.bin", "t.bin"))
+    assert t_img == c_img, (np.frombuffer(c_img, "<f4") != np.frombuffer(t_img, "<f4")).sum()
+
+
+# (rows of the switch-off pixel / its evaluation index, from the eager kernel: mosaic → the
+# 7th of 12 evaluations of chunk 1's row 19; ROI → the 2nd sub-pixel; -dmin; Q14 toggles)
+CASES = {
+    "mosaic-mid-pixel-second-chunk": "-mosaic 5 -mosaic_domains 4 -chunk_pixels 30",
+    "oversample-roi": "-roi 10 50 0 40 -oversample 2",
+    "dmin": "-dmin 12 -oversample 2",
+    "toggles-sources": "-oversample 2 -oversample_polar -oversample_omega -hdivrange 2 "
+                       "-hdivsteps 3 -chunk_pixels 64",
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_switch_off_matches_the_c_reference(cref_bin, tmp_path, name):
+    _compare_with_c(cref_bin, tmp_path, CASES[name].split(), {"TORCHBRAGG_COMPILE": "off"})
+
+
+def _plan(tmp_path, extra, dtype=torch.float64):
+    table = _write_table(tmp_path / "asym.hkl")
+    cwd = os.getcwd()
+    os.chdir(tmp_path)  # reading a table writes Fdump.bin into the working folder
+    try:
+        cfg = config_from_argv(GEOMETRY + ["-hkl", str(table)] + extra)
+    finally:
+        os.chdir(cwd)
+    plan = make_plan(build_experiment(cfg), "cpu", dtype)
+    return plan, rendered_indices(plan, None, None)
+
+
+def test_only_the_switching_pixel_is_rendered_again(tmp_path, monkeypatch):
+    """One pass per chunk; the pixel of the switch-off once more, alone (not the chunk)."""
+    plan, idx = _plan(tmp_path, "-mosaic 5 -mosaic_domains 4".split())
+    calls = []
+    real = render_mod.render_chunk
+
+    def spy(plan, s, *args, **kw):
+        calls.append((int(s.shape[0]), args[2].mode))
+        return real(plan, s, *args, **kw)
+
+    monkeypatch.setattr(render_mod, "render_chunk", spy)
+    warnings = []
+    res = render(plan, idx, chunk=1000, on_interpolation_off=warnings.append)
+    assert calls[:2] == [(1000, "on"), (1, "split")], calls
+    assert all(mode == "off" for _, mode in calls[2:]) and len(calls) == 6
+    assert len(warnings) == 1 and res.interpolation_warning == warnings[0]
+    # the pixels after the switch are the nearest-node image's, those before the interpolated
+    off = make_plan(build_experiment(config_from_argv(
+        GEOMETRY + ["-hkl", str(tmp_path / "asym.hkl"), "-nointerpolate",
+                    "-mosaic", "5", "-mosaic_domains", "4"])), "cpu", torch.float64)
+    monkeypatch.setattr(render_mod, "render_chunk", real)
+    near = render(off, idx, chunk=1000).values.reshape(-1)
+    flat = res.values.reshape(-1)
+    assert torch.equal(flat[50:], near[50:]) and not torch.equal(flat[:49], near[:49])
+
+
+def test_limit_skips_interpolating_pixels_after_a_switch(tmp_path, monkeypatch):
+    """After the first out-of-range pixel is known, later blocks interpolate only the pixels
+    before it (the result is unchanged: compared with the C above)."""
+    plan, idx = _plan(tmp_path, "-oversample 3".split())
+    sizes = []
+    real = SFLookup.tricubic
+
+    def spy(self, h, k, l, valid):
+        sizes.append(int(h.shape[1]))
+        return real(self, h, k, l, valid)
+
+    monkeypatch.setattr(SFLookup, "tricubic", spy)
+    kernel_res = kernel.render_chunk(plan, idx // 64, idx % 64, -1,
+                                     kernel.InterpolationPolicy("on"))
+    row, _ = kernel_res.first_out_of_range
+    assert row < 64 and sizes[0] == 4096 and len(sizes) == 9, (sizes, row)
+    assert row <= min(sizes[1:]) and max(sizes[1:]) < 64, (sizes, row)
+
+
+@pytest.fixture()
+def compiled_cache(tmp_path, monkeypatch, live_note):
+    if shutil.which("c++") is None and shutil.which("g++") is None:
+        pytest.skip("no C++ compiler on PATH: AOTInductor cannot build packages here")
+    live_note("building compiled block packages (each takes 10–70 s)")
+    monkeypatch.setenv("TORCHBRAGG_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(fused, "MIN_COMPILED_EVALUATIONS", 0)
+    return tmp_path
+
+
+def test_switch_off_compiled_matches_eager(compiled_cache, monkeypatch):
+    """Compiled runs: interpolated chunks, the switch-off chunk and the nearest-node chunks
+    after it give the eager kernel's bits."""
+    plan, idx = _plan(compiled_cache, "-mosaic 5 -mosaic_domains 4".split())
+    monkeypatch.setenv("TORCHBRAGG_COMPILE", "off")
+    eager = render(plan, idx, chunk=30).values
+    monkeypatch.setenv("TORCHBRAGG_COMPILE", "on")
+    compiled = render(plan, idx, chunk=30).values
+    assert list((compiled_cache / "cache" / "aoti").glob("*.pt2"))
+    assert torch.equal(compiled.view(torch.int64), eager.view(torch.int64))
