@@ -211,3 +211,187 @@ def test_argument_checking_is_linear_in_the_tokens(monkeypatch):
         per_token[n] = (tests["n"] / len(tokens), _CountingArgv.sliced / len(tokens))
     for n, (pattern_tests, copied) in per_token.items():
         assert pattern_tests < 12 and copied <= 2 * flags.MAX_VALUES, (n, per_token)
+
+
+# ----------------------------------------------------------------------------- outputs
+HKL_ARGS = CELL + ["-hkl", "a.hkl", "-N", "2", "-detpixels", "16", "-noprogress",
+                   "-nointerpolate", "-seed", "5", "-floatfile", "f.bin", "-intfile", "i.img",
+                   "-pgmfile", "p.pgm", "-noisefile", "n.img"]
+OUTPUTS = ["f.bin", "i.img", "p.pgm", "n.img", "Fdump.bin"]
+
+
+def _old_outputs(folder: Path) -> dict:
+    """An HKL file and an old version of every output; returns the folder's listing."""
+    (folder / "a.hkl").write_text("0 0 0 10\n1 0 0 20\n-1 2 0 30\n")
+    for name in OUTPUTS:
+        (folder / name).write_bytes(b"old " + name.encode())
+    return listing(folder)
+
+
+def test_successful_run_replaces_every_output(tmp_path):
+    before = _old_outputs(tmp_path)
+    res = run(HKL_ARGS, tmp_path)
+    assert res.returncode == 0, res.stderr
+    after = listing(tmp_path)
+    assert sorted(after) == sorted(before)  # no temporary or backup left
+    for name in OUTPUTS:
+        assert after[name] != before[name], name
+    assert after["Fdump.bin"].startswith(b"-1 1 0 2 0 0\n\f")
+
+
+@pytest.mark.parametrize("args, word", [
+    (["-pgmfile", "nothere/"], "nothere/"),
+    (["-intfile", "nodir/i.img"], "nodir"),
+    (["-noisefile", "adir"], "adir"),
+    (["-floatfile", "x" * 256], "longer than"),
+])
+def test_unwritable_output_fails_before_rendering(args, word, tmp_path):
+    before = _old_outputs(tmp_path)
+    (tmp_path / "adir").mkdir()
+    before["adir"] = None
+    res = run(HKL_ARGS + args, tmp_path)
+    assert_clean_failure(res, errors.EXIT_OUTPUT, "cannot write", word)
+    assert "writing" not in res.stdout and "counting entries" not in res.stdout
+    assert listing(tmp_path) == before
+
+
+def test_output_name_of_250_bytes_works(tmp_path):
+    _old_outputs(tmp_path)
+    name = "x" * 250
+    res = run(HKL_ARGS + ["-floatfile", name], tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / name).stat().st_size == 16 * 16 * 4
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".tb")]
+
+
+def _chattr(path: Path, flag: str) -> bool:
+    try:
+        return subprocess.run(["chattr", flag, str(path)], capture_output=True).returncode == 0
+    except OSError:
+        return False
+
+
+def test_immutable_output_fails_before_rendering(tmp_path):
+    before = _old_outputs(tmp_path)
+    if not _chattr(tmp_path / "i.img", "+i"):
+        pytest.skip("chattr +i not permitted here (needs root and a file system with attributes)")
+    try:
+        res = run(HKL_ARGS, tmp_path)
+    finally:
+        _chattr(tmp_path / "i.img", "-i")
+    assert_clean_failure(res, errors.EXIT_OUTPUT, "i.img", "immutable")
+    assert listing(tmp_path) == before
+
+
+def test_disk_full_after_the_float_file_changes_nothing(tmp_path, monkeypatch):
+    """The second file written (the SMV image) meets ENOSPC: the staged float file and cache
+    are discarded, every old file stays."""
+    import errno
+
+    from torchbragg.io import atomic
+
+    before = _old_outputs(tmp_path)
+    real, calls = atomic._write_all, []
+
+    def write_all(fd, data):
+        calls.append(len(data))
+        if len(calls) == 3:  # Fdump.bin, f.bin, then i.img
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(fd, data)
+
+    monkeypatch.setattr(atomic, "_write_all", write_all)
+    res = run(HKL_ARGS, tmp_path)
+    assert_clean_failure(res, errors.EXIT_OUTPUT, "i.img", "No space left")
+    assert listing(tmp_path) == before
+
+
+def test_disk_full_on_a_small_tmpfs(tmp_path):
+    """The same with a real file system that fits the float image but not the SMV image."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mnt)],
+                             capture_output=True).returncode == 0
+    if not mounted:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        before = _old_outputs(mnt)
+        args = [a if a != "16" else "256" for a in HKL_ARGS] + ["-nopgm", "-nonoise"]
+        res = run(args, mnt)
+        assert_clean_failure(res, errors.EXIT_OUTPUT, "i.img", "No space left")
+        assert listing(mnt) == before
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+def test_failed_rename_during_the_commit_restores_the_renamed_files(tmp_path, monkeypatch):
+    from torchbragg.io import atomic
+
+    before = _old_outputs(tmp_path)
+    real = os.rename
+
+    def rename(src, dst):
+        if str(dst).endswith("p.pgm") and ".tb" in str(src):
+            raise PermissionError(1, "Operation not permitted")
+        real(src, dst)
+
+    monkeypatch.setattr(atomic.os, "rename", rename)
+    res = run(HKL_ARGS, tmp_path)
+    assert_clean_failure(res, errors.EXIT_OUTPUT, "p.pgm", "not permitted")
+    assert listing(tmp_path) == before
+
+
+def test_interrupt_during_the_commit_restores_every_file(tmp_path, monkeypatch):
+    from torchbragg.io import atomic
+
+    before = _old_outputs(tmp_path)
+    real, sent = os.rename, []
+
+    def rename(src, dst):
+        real(src, dst)
+        if not sent:  # Ctrl-C right after the first file reached its place
+            sent.append(dst)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(atomic.os, "rename", rename)
+    res = run(HKL_ARGS, tmp_path)
+    assert res.returncode == errors.EXIT_INTERRUPTED, res.stderr
+    assert sent and listing(tmp_path) == before
+
+
+@pytest.mark.parametrize("args, env, word", [
+    (["-device", "cuda"], {}, "-device cuda"),
+    ([], {"TORCHBRAGG_MAX_WORK": "10"}, "refusing to run"),
+])
+def test_refused_run_leaves_the_structure_factor_cache(args, env, word, tmp_path):
+    if args and __import__("torch").cuda.is_available():
+        pytest.skip("a CUDA device is present: -device cuda runs")
+    before = _old_outputs(tmp_path)
+    res = run(HKL_ARGS + args, tmp_path, env=env)
+    assert_clean_failure(res, errors.EXIT_INPUT, word)
+    assert listing(tmp_path) == before
+
+
+def test_unwritable_cache_is_a_warning_as_in_the_c(tmp_path):
+    _old_outputs(tmp_path)
+    res = run(HKL_ARGS + ["-dump", "nodir/F.bin"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "WARNING: unable to open dump file: nodir/F.bin" in res.stdout
+
+
+def test_symlinks_are_never_written_through(tmp_path, monkeypatch):
+    """A symlink planted at the temporary's name is skipped (O_EXCL|O_NOFOLLOW); one at the
+    destination is replaced, not followed."""
+    from torchbragg.io import atomic
+
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious")
+    os.symlink(victim, tmp_path / ".tbaaaaaaaa.tmp")
+    os.symlink(victim, tmp_path / "out.img")
+    names = iter(["aaaaaaaa", "bbbbbbbb", "cccccccc"])
+    monkeypatch.setattr(atomic.secrets, "token_hex", lambda n: next(names))
+    atomic.atomic_write(tmp_path / "out.img", b"new")
+    assert victim.read_bytes() == b"precious"
+    assert os.path.islink(tmp_path / ".tbaaaaaaaa.tmp")
+    assert not os.path.islink(tmp_path / "out.img")
+    assert (tmp_path / "out.img").read_bytes() == b"new"
+    assert sorted(os.listdir(tmp_path)) == [".tbaaaaaaaa.tmp", "out.img", "victim"]

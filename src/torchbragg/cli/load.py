@@ -241,13 +241,21 @@ def _detector_mask(mask_img, path: str, fpixels: int, spixels: int, profile,
     return flat.reshape(spixels, fpixels)
 
 
-def load_structure_factors(run: LoadedRun, log: Callable[[str], None],
+def load_structure_factors(run: LoadedRun, log: Callable[[str], None], outputs=None,
                            write_cache: bool = True) -> None:
     """HKL file (and cache write unless ``write_cache`` is false), else the cache file, else
-    ``default_F`` (cli.md §6.11)."""
+    ``default_F`` (cli.md §6.11).
+
+    With ``outputs`` (an :class:`~torchbragg.io.atomic.OutputSet`) the cache is staged there
+    and reaches its place only when the run's outputs are committed: a run that fails later
+    (a work limit, no CUDA device, an unwritable image) leaves an existing cache untouched.
+    The console line is the C's either way (``WARNING: unable to open dump file`` when the
+    cache cannot be written)."""
     from dataclasses import replace
 
-    from torchbragg.io.fdump import read_fdump, write_fdump
+    from torchbragg.errors import OutputError
+    from torchbragg.io.atomic import check_output
+    from torchbragg.io.fdump import fdump_bytes, read_fdump, write_fdump
     from torchbragg.io.hkl import read_hkl
 
     st = run.state
@@ -256,9 +264,13 @@ def load_structure_factors(run: LoadedRun, log: Callable[[str], None],
         table = read_hkl(st.hklfile, st.default_F, log, strict=True)
         if write_cache:
             try:
-                write_fdump(st.dumpfile, table)
+                if outputs is None:
+                    write_fdump(st.dumpfile, table)
+                else:
+                    check_output(st.dumpfile)
+                    outputs.stage(st.dumpfile, fdump_bytes(table))
                 log(f"writing dump file for next time: {st.dumpfile}")
-            except Exception:
+            except OutputError:
                 log(f"WARNING: unable to open dump file: {st.dumpfile}")
         run.sf_source = "hkl"
     else:

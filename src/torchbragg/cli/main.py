@@ -97,7 +97,18 @@ def _emit(lines: List[str]) -> None:
 
 
 def run(argv: List[str]) -> int:
-    """Parse, set up, render, write; see :mod:`torchbragg.cli.outputs`."""
+    """Parse, set up, render, write; see :mod:`torchbragg.cli.outputs`. Every output file
+    (the structure-factor cache included) is staged and committed together at the end: a
+    failure or interruption anywhere leaves the existing files as they were."""
+    from torchbragg.io.atomic import OutputSet
+
+    with OutputSet() as outputs:
+        _stage_run(argv, outputs)
+        outputs.commit()
+    return 0
+
+
+def _stage_run(argv: List[str], outputs) -> None:
     import torch
 
     from torchbragg.cli.limits import check_limits
@@ -112,7 +123,7 @@ def run(argv: List[str]) -> int:
         print(f"torchbragg: {line}", file=sys.stderr)
     check_writable(loaded.state)
     sf_log: List[str] = []
-    load_structure_factors(loaded, sf_log.append)
+    load_structure_factors(loaded, sf_log.append, outputs)
     table = ShuffleTable()
     exp = build_experiment(loaded.config, table)
     check_limits(loaded, exp)
@@ -151,5 +162,5 @@ def run(argv: List[str]) -> int:
         recorder.flush()
     rendered = np.zeros(plan.spixels * plan.fpixels, dtype=bool)
     rendered[indices.cpu().numpy()] = True
-    write_outputs(loaded, exp, result, rendered.reshape(plan.spixels, plan.fpixels), table)
-    return 0
+    write_outputs(loaded, exp, result, rendered.reshape(plan.spixels, plan.fpixels), table,
+                  outputs)

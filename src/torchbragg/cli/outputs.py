@@ -1,19 +1,17 @@
 """Write the float, SMV, PGM and noise images and print the final report (cli.md §8.4, §9)."""
 from __future__ import annotations
 
-import os
 import sys
 
 import numpy as np
 
 from torchbragg.cfloat import fmt
 from torchbragg.cli.report import g, solid_angle_line
-from torchbragg.errors import OutputError
-from torchbragg.io.atomic import atomic_write
+from torchbragg.io.atomic import OutputSet, check_output
 from torchbragg.io.images import (float_image_bytes, int_image, intfile_scale, pgm_bytes,
                                   pgm_scale, roi_mask)
 from torchbragg.io.noise import noise_image
-from torchbragg.io.smv import SMVHeader, write_smv
+from torchbragg.io.smv import SMVHeader, format_smv_header, smv_bytes
 from torchbragg.io.stats import image_statistics
 from torchbragg.rng import UniformStream
 
@@ -29,15 +27,10 @@ def planned_outputs(state) -> list:
 
 
 def check_writable(state) -> None:
-    """Fail before rendering if an output folder is missing or read-only (no partial set)."""
+    """Fail before rendering if an output cannot be replaced (:func:`check_output`): missing
+    or read-only folder, a folder or immutable file at the name, a name too long."""
     for path in planned_outputs(state):
-        folder = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(folder):
-            raise OutputError(f"cannot write {path}: folder {folder} does not exist")
-        if not os.access(folder, os.W_OK):
-            raise OutputError(f"cannot write {path}: folder {folder} is not writable")
-        if os.path.isdir(path):
-            raise OutputError(f"cannot write {path}: it is a folder")
+        check_output(path)
 
 
 def _out(line: str) -> None:
@@ -55,8 +48,9 @@ def smv_header(exp) -> SMVHeader:
         twotheta=det.twotheta_rad)
 
 
-def write_outputs(loaded, exp, result, rendered: np.ndarray, table) -> None:
-    """Outputs in the C's order: float, int, PGM, noise; report lines between them."""
+def write_outputs(loaded, exp, result, rendered: np.ndarray, table, outputs: OutputSet) -> None:
+    """Outputs in the C's order: float, int, PGM, noise, staged in ``outputs`` (the caller
+    commits them); report lines between them."""
     st = loaded.state
     det = exp.detector
     img = result.image.detach().cpu().numpy()
@@ -65,7 +59,7 @@ def write_outputs(loaded, exp, result, rendered: np.ndarray, table) -> None:
     _out("")
     _out(solid_angle_line(result.omega_sum, exp.steps))
     _out(f"writing {st.floatfile} as {img.size} 4-byte floats")
-    atomic_write(st.floatfile, float_image_bytes(img))
+    outputs.stage(st.floatfile, float_image_bytes(img))
     n = exp.oversample
     delta = det.pixel_size_m / n
     if stats.max_index is not None:
@@ -80,15 +74,16 @@ def write_outputs(loaded, exp, result, rendered: np.ndarray, table) -> None:
     _out(f"intfile_scale = {g(scale)}")
     header = smv_header(exp)
     _out(f"writing {st.intfile} as 2-byte integers")
-    write_smv(st.intfile, header, int_image(img, scale, st.adc, roi))
+    head = format_smv_header(header)
+    outputs.stage(st.intfile, smv_bytes(head, int_image(img, scale, st.adc, roi)))
     if st.write_pgm:
         pscale = pgm_scale(st.pgmscale, scale, stats.rmsd)
         _out(f"pgm_scale = {g(pscale)}")
         _out(f"writing {st.pgmfile} as 1-byte integers")
-        atomic_write(st.pgmfile, pgm_bytes(img, pscale, roi))
+        outputs.stage(st.pgmfile, pgm_bytes(img, pscale, roi))
     if st.write_noise:
         noisy, photons, overloads = noise_image(img, roi, st.adc, UniformStream(table, st.seed))
         _out(f"{fmt('%.0f', photons)} photons on noise image ({overloads:d} overloads)")
         _out(f"writing {st.noisefile} as 2-byte integers")
-        write_smv(st.noisefile, header, noisy)
+        outputs.stage(st.noisefile, smv_bytes(head, noisy))
     sys.stdout.flush()
