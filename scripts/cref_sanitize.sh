@@ -2,7 +2,9 @@
 # Memory/UB checks of the clean-room C reference (src/torchbragg/csrc):
 #   1. ASan+UBSan build (clang, else gcc) run on every small golden case through
 #      golden_check.py (any sanitizer report makes the run exit non-zero -> FAIL);
-#   2. valgrind --leak-check=full on a few small golden cases (skipped without valgrind).
+#   2. the same build on the robustness cases of tests/test_cref_robustness.py (bad outputs,
+#      FIFOs and devices as inputs, huge SMV headers, out-of-range numbers, closed stdout);
+#   3. valgrind --leak-check=full on a few small golden cases (skipped without valgrind).
 # Usage: scripts/cref_sanitize.sh [GOLDEN_DIR]     (default: ../shared/golden beside the repo)
 # Exit status 0 when everything is clean.
 set -euo pipefail
@@ -14,8 +16,10 @@ WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 CC_SAN="$(command -v clang || command -v gcc)"
 FLAGS="-O1 -g -std=c99 -ffp-contract=off -fno-fast-math -Wall -Wextra -Werror"
-echo "== building with $CC_SAN -fsanitize=address,undefined"
-"$CC_SAN" $FLAGS -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+# float-cast-overflow is not part of gcc's "undefined" group: named so (int)1e308 is caught
+echo "== building with $CC_SAN -fsanitize=address,undefined,float-cast-overflow"
+"$CC_SAN" $FLAGS -fsanitize=address,undefined,float-cast-overflow \
+    -fno-sanitize-recover=undefined,float-cast-overflow \
     -fno-omit-frame-pointer -o "$WORK/cref_asan" "$CSRC"/*.c -lm
 gcc -O2 -std=c99 -ffp-contract=off -fno-fast-math -Wall -Wextra -Werror -g \
     -o "$WORK/cref_plain" "$CSRC"/*.c -lm
@@ -27,6 +31,11 @@ echo "== ASan/UBSan on the small golden cases"
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
 OMP_NUM_THREADS=1 python3 "$CHECK" --set "$GOLDEN" --cmd "$WORK/cref_asan" --jobs 2 \
     --case $SMALL | tail -n 1 || status=1
+echo "== ASan/UBSan on the robustness cases"
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
+TORCHBRAGG_CREF_BIN="$WORK/cref_asan" PYTHONPATH="$REPO/src${PYTHONPATH:+:$PYTHONPATH}" \
+python3 -m pytest -q -p no:cacheprovider "$REPO/tests/test_cref_robustness.py" | tail -n 1 \
+    || status=1
 if command -v valgrind >/dev/null; then
     echo "== valgrind on a few small cases"
     mkdir -p "$WORK/run/c"

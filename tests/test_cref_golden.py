@@ -200,7 +200,7 @@ def test_golden_case(case, golden_dir, cref_bin, tmp_path):
         got = work / name
         assert got.exists(), f"{role} {name} not written"
         assert got.read_bytes() == ref.read_bytes(), f"{role} {name} differs"
-    assert not [p for p in os.listdir(work) if ".tmp." in p]
+    assert not [p for p in os.listdir(work) if p.startswith(".nb")]  # no staged temporary
 
     # stdout, line by line (trace and volatile lines removed)
     ref_out = (golden_dir / case / spec["outputs"]["stdout"]).read_text()

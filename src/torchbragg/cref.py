@@ -43,6 +43,7 @@ SOURCES = [
     "nb_check_num.c",
     "nb_check_argv.c",
     "nb_check.c",
+    "nb_files.c",
 ]
 HEADERS = ["nb.h"]
 WARN_FLAGS = ["-Wall", "-Wextra"]

@@ -172,6 +172,7 @@ void nb_rotate_xyz(const double *v, double *out, double rx, double ry, double rz
 void nb_rotate_axis(const double *v, double *out, const double *axis, double phi);
 void nb_rotate_umat(const double *v, double *out, const double *u);
 void nb_fatal(const char *fmt, ...);
+int nb_c_int(double v);
 void *nb_xmalloc(size_t n);
 void *nb_xcalloc(size_t n, size_t sz);
 
@@ -201,13 +202,19 @@ void nb_read_smv_header(nb_sim *S, const char *file, int is_mask);
 void nb_read_hkl(nb_sim *S);
 int nb_read_fdump(nb_sim *S, int probe_only);
 void nb_read_mat(nb_sim *S, double *astar, double *bstar, double *cstar);
-int nb_read_columns(const char *file, int ncol, double **cols, const char *who);
+int nb_read_columns(const char *flag, const char *file, int ncol, double **cols,
+                    const char *who);
 void nb_read_stol(nb_sim *S);
 
-/* ---- nb_io_write.c (output files, written atomically) ---- */
+/* ---- nb_io_write.c (output files) ---- */
 void nb_write_outputs(nb_sim *S);
-FILE *nb_open_atomic(const char *name, char *tmpname, size_t tmplen);
-int nb_commit_atomic(FILE *fp, const char *tmpname, const char *name);
+
+/* ---- nb_files.c (inputs without blocking, staged outputs, signals) ---- */
+FILE *nb_open_input(const char *flag, const char *file);
+FILE *nb_stage_open(const char *name, int optional);
+int nb_stage_close(FILE *fp);
+void nb_stage_commit(void);
+void nb_install_signals(void);
 
 /* ---- nb_check_num.c (strict number parsing) ---- */
 int nb_is_space(int c);
@@ -225,8 +232,7 @@ void nb_check_sources(const char *file);
 void nb_check_outputs(const nb_sim *S);
 void nb_check_limits(const nb_sim *S, double nsources, int oversample);
 int nb_count_from_ratio(double ratio, const char *what);
-void nb_set_pending_tmp(const char *name);
-void nb_install_signals(void);
+double nb_max_memory(void);
 
 /* ---- nb_noise.c ---- */
 float nb_ran1(long *idum);

@@ -1,6 +1,5 @@
 /* Strict checks of issue #9 (README "Exit status and errors"): input files before they
- * are read, output folders, work and memory limits, and signal handling that leaves no
- * partial output.  The command line is checked in nb_check_argv.c, numbers are parsed
+ * are read, output names and folders, work and memory limits.  The command line is checked in nb_check_argv.c, numbers are parsed
  * by nb_check_num.c.
  *
  * Same rules as the Python CLI (torchbragg/cli/limits.py and the strict readers in io/
@@ -10,25 +9,24 @@
 
 #include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#endif
+#include <fcntl.h>
 
 /* ------------------------------------------------------------- input files */
 static char *slurp(const char *flag, const char *file, size_t *len)
 {
-    FILE *fp = fopen(file, "rb");
+    FILE *fp = nb_open_input(flag, file);
     char *buf;
     size_t cap = 1 << 16, n = 0, got;
-    struct stat st;
     if (fp == NULL)
         nb_fatal("ERROR: %s %s: cannot open: %s", flag, file, strerror(errno));
-    if (fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode)) {
-        fclose(fp);
-        nb_fatal("ERROR: %s %s: is a folder", flag, file);
-    }
     buf = nb_xmalloc(cap + 1);
     while ((got = fread(buf + n, 1, cap - n, fp)) > 0) {
         n += got;
@@ -175,6 +173,9 @@ void nb_check_mat(const char *file)
     for (k = 0; k < 9; k++)
         if (fabs(a[k]) > scale)
             scale = fabs(a[k]);
+    if (!isfinite(det) || !isfinite(scale * scale * scale))
+        nb_fatal("ERROR: -mat %s: matrix values too large (largest %g; the reciprocal cell would "
+                 "overflow)", file, scale);
     if (!(fabs(det) > 1e-12 * scale * scale * scale))
         nb_fatal("ERROR: -mat %s: the orientation matrix is singular (determinant %g)", file, det);
 }
@@ -234,19 +235,49 @@ void nb_check_sources(const char *file)
 }
 
 /* ------------------------------------------------------------- outputs */
+static void output_error(const char *path, const char *why, const char *detail)
+{
+    fflush(stdout);
+    fprintf(stderr, "ERROR: cannot write %s: %s%s\n", path, why, detail ? detail : "");
+    exit(NB_EXIT_OUTPUT);
+}
+
+/* an existing regular file whose inode flags forbid replacing it (chattr +i / +a) */
+static int immutable(const char *path)
+{
+#if defined(__linux__) && defined(FS_IOC_GETFLAGS)
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY), flags = 0, bad = 0;
+    if (fd < 0)
+        return 0;
+    if (ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0)
+        bad = (flags & (FS_IMMUTABLE_FL | FS_APPEND_FL)) != 0;
+    close(fd);
+    return bad;
+#else
+    (void)path;
+    return 0;
+#endif
+}
+
+/* everything that would make the final rename fail is refused before rendering (exit 10) */
 static void check_one_output(const char *path)
 {
     char dir[4096];
-    const char *slash = strrchr(path, '/');
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
     struct stat st;
+    long name_max;
+    size_t n = slash ? (size_t)(slash - path) : 0;
+    if (path[0] == '\0')
+        output_error(path, "empty file name", NULL);
+    if (base[0] == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+        output_error(path, "the name ends in '/' (or is . or ..): a folder, not a file", NULL);
+    if (strlen(path) + 1 > sizeof(dir))
+        output_error(path, "the name is too long", NULL);
     if (slash == NULL) {
         strcpy(dir, ".");
     } else if (slash == path) {
         strcpy(dir, "/");
     } else {
-        size_t n = (size_t)(slash - path);
-        if (n >= sizeof(dir))
-            n = sizeof(dir) - 1;
         memcpy(dir, path, n);
         dir[n] = '\0';
     }
@@ -260,10 +291,16 @@ static void check_one_output(const char *path)
         fprintf(stderr, "ERROR: cannot write %s: folder %s is not writable\n", path, dir);
         exit(NB_EXIT_OUTPUT);
     }
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-        fflush(stdout);
-        fprintf(stderr, "ERROR: cannot write %s: it is a folder\n", path);
-        exit(NB_EXIT_OUTPUT);
+    name_max = pathconf(dir, _PC_NAME_MAX);
+    if (name_max <= 0)
+        name_max = 255;
+    if ((long)strlen(base) > name_max)
+        output_error(path, "the file name is longer than the folder allows", NULL);
+    if (lstat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode) || (stat(path, &st) == 0 && S_ISDIR(st.st_mode)))
+            output_error(path, "it is a folder", NULL);
+        if (S_ISREG(st.st_mode) && immutable(path))
+            output_error(path, "the file is immutable or append-only (chattr)", NULL);
     }
 }
 
@@ -287,6 +324,13 @@ static double env_number(const char *name, double dflt)
     return v;
 }
 
+/* bytes: TORCHBRAGG_MAX_MEMORY, else the machine's physical memory */
+double nb_max_memory(void)
+{
+    return env_number("TORCHBRAGG_MAX_MEMORY",
+                      (double)sysconf(_SC_PAGESIZE) * (double)sysconf(_SC_PHYS_PAGES));
+}
+
 void nb_check_limits(const nb_sim *S, double nsources, int oversample)
 {
     double orient = (double)S->phisteps * S->mosaic_domains;
@@ -299,8 +343,7 @@ void nb_check_limits(const nb_sim *S, double nsources, int oversample)
                   nsources * orient;
     double mem = 64.0 * nsources + 72.0 * orient + 16.0 * S->fpixels * (double)S->spixels;
     double max_work = env_number("TORCHBRAGG_MAX_WORK", 1e17);
-    double max_mem = env_number("TORCHBRAGG_MAX_MEMORY",
-                                (double)sysconf(_SC_PAGESIZE) * (double)sysconf(_SC_PHYS_PAGES));
+    double max_mem = nb_max_memory();
     if (work > max_work)
         nb_fatal("ERROR: refusing to run: %g sources x %d phi steps x %d mosaic domains x %d^2 "
                  "sub-pixels x %d layers x %g pixels = %.3g evaluations exceeds the limit of "
@@ -320,38 +363,4 @@ int nb_count_from_ratio(double ratio, const char *what)
     if (!(r < 2147483647.0))
         nb_fatal("ERROR: refusing to run: %s needs %g steps", what, r);
     return (int)r;
-}
-
-/* ------------------------------------------------------------- signals */
-static char nb_tmp_pending[4096];
-
-void nb_set_pending_tmp(const char *name)
-{
-    if (name == NULL) {
-        nb_tmp_pending[0] = '\0';
-        return;
-    }
-    strncpy(nb_tmp_pending, name, sizeof(nb_tmp_pending) - 1);
-    nb_tmp_pending[sizeof(nb_tmp_pending) - 1] = '\0';
-}
-
-static void on_signal(int sig)
-{
-    static const char msg_int[] = "nanoBragg: interrupted\n";
-    static const char msg_term[] = "nanoBragg: terminated\n";
-    ssize_t rc;
-    if (nb_tmp_pending[0])
-        unlink(nb_tmp_pending);
-    if (sig == SIGTERM)
-        rc = write(2, msg_term, sizeof(msg_term) - 1);
-    else
-        rc = write(2, msg_int, sizeof(msg_int) - 1);
-    (void)rc;
-    _exit(128 + sig);
-}
-
-void nb_install_signals(void)
-{
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
 }

@@ -9,6 +9,19 @@
 static const nb_profile PROFILE_DEFAULT = {"default", 1, 1, 1, 1, 1, 1, 1};
 static const nb_profile PROFILE_CORRECTED = {"corrected", 0, 0, 0, 0, 0, 0, 0};
 
+/* seed := -n (cli.md §2), n read like the integer flags (atoi) and, beyond the int range,
+ * saturated as the Python CLI does (torchbragg/cli/cnum.py): -seed -9223372036854775808 is
+ * the seed 2147483648, not an overflowing negation */
+static long seed_arg(const char *s)
+{
+    long n = strtol(s, NULL, 10);
+    if (n > 2147483647L)
+        n = 2147483647L;
+    if (n < -2147483647L - 1)
+        n = -2147483647L - 1;
+    return -n;
+}
+
 static void set3(double *v, double x, double y, double z)
 {
     v[0] = x;
@@ -161,7 +174,7 @@ void nb_parse(nb_sim *S)
             }
         }
         if (HAS("-misset_seed") && NEED(1))
-            S->misset_seed = -atol(ARG(1));
+            S->misset_seed = seed_arg(ARG(1));
         if (HAS("-hkl") && NEED(1))
             S->hklfile = ARG(1);
         if (HAS("-default_F") && NEED(1))
@@ -225,7 +238,7 @@ void nb_parse(nb_sim *S)
         if (HAS("-mosaic_dom") && NEED(1))
             S->mosaic_domains = atoi(ARG(1));
         if (HAS("-mosaic_seed") && NEED(1))
-            S->mosaic_seed = -atol(ARG(1));
+            S->mosaic_seed = seed_arg(ARG(1));
         /* beam */
         if ((HAS("-lambda") || HAS("-wave")) && NEED(1))
             S->lambda0 = atof(ARG(1)) / 1e10;
@@ -479,7 +492,7 @@ void nb_parse(nb_sim *S)
         if (HAS("-adc") && NEED(1))
             S->adc = atof(ARG(1));
         if (HAS("-seed") && NEED(1)) {
-            S->seed = -atol(ARG(1));
+            S->seed = seed_arg(ARG(1));
             S->time_seed = 0;
         }
         /* diagnostics */

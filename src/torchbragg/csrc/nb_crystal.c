@@ -444,7 +444,7 @@ void nb_make_sources(nb_sim *S)
     S->divsteps_printed = 0;
     if (S->sourcefile) {
         double *cols[5] = {NULL, NULL, NULL, NULL, NULL};
-        int n = nb_read_columns(S->sourcefile, 5, cols, "reading source definition file");
+        int n = nb_read_columns("-sourcefile", S->sourcefile, 5, cols, "reading source definition file");
         for (k = 0; k < n; k++) {
             double pos[3];
             int j;

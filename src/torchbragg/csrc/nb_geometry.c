@@ -18,6 +18,15 @@ void nb_fatal(const char *fmt, ...)
     exit(NB_EXIT_USAGE);
 }
 
+/* C's (int)v for a double, as x86-64 converts it, without the undefined behaviour: a value
+ * outside the int range (or NaN) gives INT_MIN (e.g. -detsize 1e308 -> a refused detector) */
+int nb_c_int(double v)
+{
+    if (!(v > -2147483649.0 && v < 2147483648.0))
+        return -2147483647 - 1;
+    return (int)v;
+}
+
 void *nb_xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
@@ -131,8 +140,8 @@ void nb_detector_pixels(nb_sim *S)
         S->detsize_f = S->pixel * S->fpixels;
     if (S->spixels != 0)
         S->detsize_s = S->pixel * S->spixels;
-    S->fpixels = (int)ceil(S->detsize_f / S->pixel - 0.5);
-    S->spixels = (int)ceil(S->detsize_s / S->pixel - 0.5);
+    S->fpixels = nb_c_int(ceil(S->detsize_f / S->pixel - 0.5));
+    S->spixels = nb_c_int(ceil(S->detsize_s / S->pixel - 0.5));
 }
 
 /* cli.md §5.1 (model.md §7.10, §2.6 clipping) */

@@ -1,11 +1,13 @@
 /* File input (io.md): SMV headers/masks, HKL (and the Fdump cache it writes), Fdump,
  * matrix, column files.  The outputs are written by nb_io_write.c. */
+#define _POSIX_C_SOURCE 200809L
 #include "nb.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* ------------------------------------------------------------- SMV input (io.md §8) */
 static double hdr_value(const char *hdr, const char *key)
@@ -25,18 +27,19 @@ static double hdr_value(const char *hdr, const char *key)
 
 void nb_read_smv_header(nb_sim *S, const char *file, int is_mask)
 {
-    FILE *fp = fopen(file, "rb");
     const char *flag = is_mask ? "-mask" : "-img";
+    FILE *fp = nb_open_input(flag, file);
     char *hdr;
-    size_t got, hsize, npix, want;
-    double v, w, h;
-    unsigned char *raw;
+    size_t got, hsize, npix;
+    double v, w, h, fsize;
+    struct stat st;
     static const char *positive_keys[4] = {"PIXEL_SIZE", "WAVELENGTH", "DISTANCE",
                                            "CLOSE_DISTANCE"};
     int k;
     /* strict (issue #9): the reference prints a message and runs on without the header */
     if (fp == NULL)
         nb_fatal("ERROR: %s %s: cannot open: %s", flag, file, strerror(errno));
+    fsize = fstat(fileno(fp), &st) == 0 ? (double)st.st_size : 0.0;
     printf("reading %s\n", file);
     hdr = nb_xcalloc(513, 1);
     got = fread(hdr, 1, 512, fp);
@@ -51,8 +54,11 @@ void nb_read_smv_header(nb_sim *S, const char *file, int is_mask)
                  "HEADER_BYTES)", flag, file);
     }
     v = hdr_value(hdr, "HEADER_BYTES");
-    if (!(v >= 512.0 && v < 1e8)) {
+    if (!(v >= 512.0 && v < 1e8) || v > fsize) {
         fclose(fp);
+        if (v >= 512.0 && v < 1e8)
+            nb_fatal("ERROR: %s %s: SMV header truncated (HEADER_BYTES=%.0f, file has %.0f bytes)",
+                     flag, file, v, fsize);
         nb_fatal("ERROR: %s %s: missing or bad HEADER_BYTES in SMV header", flag, file);
     }
     hsize = (size_t)v;
@@ -83,36 +89,50 @@ void nb_read_smv_header(nb_sim *S, const char *file, int is_mask)
         nb_fatal("ERROR: %s %s: SMV header lacks a valid SIZE1/SIZE2 (or DETECTOR_DIMENSIONS)",
                  flag, file);
     }
+    /* sizes from the header are checked before anything is allocated: a mask must hold its
+     * pixels, and the detector they give must fit the limits of nb_check_limits */
+    npix = (size_t)(int)w * (size_t)(int)h;
+    if (is_mask && fsize < (double)hsize + 2.0 * (double)npix) {
+        fclose(fp);
+        nb_fatal("ERROR: %s %s: pixel data truncated (%.0f bytes for %dx%d 2-byte pixels)", flag,
+                 file, fsize - (double)hsize, (int)w, (int)h);
+    }
+    if ((double)npix > 4e9 || 16.0 * (double)npix > nb_max_memory()) {
+        fclose(fp);
+        nb_fatal("ERROR: %s %s: the header's %dx%d pixels need about %.3g GiB of memory, more "
+                 "than the %.3g GiB available (set TORCHBRAGG_MAX_MEMORY to raise the limit)",
+                 flag, file, (int)w, (int)h, 16.0 * (double)npix / 1073741824.0,
+                 nb_max_memory() / 1073741824.0);
+    }
     /* the pixel counts set the extent at once, with the current pixel size (also without
      * PIXEL_SIZE): the mask's BEAM_CENTER_Y below is measured from it (io.md §8.3 corrected) */
     S->fpixels = (int)w;
     S->spixels = (int)h;
     S->detsize_f = S->pixel * S->fpixels;
     S->detsize_s = S->pixel * S->spixels;
-    npix = (size_t)S->fpixels * (size_t)S->spixels;
-    want = hsize + 2 * npix;
-    raw = nb_xcalloc(want, 1);
-    rewind(fp);
-    got = fread(raw, 1, want, fp);
-    fclose(fp);
-    if (is_mask && got < want)
-        nb_fatal("ERROR: %s %s: pixel data truncated (%lu bytes for %dx%d 2-byte pixels)", flag,
-                 file, (unsigned long)(got > hsize ? got - hsize : 0), S->fpixels, S->spixels);
     for (k = 0; k < 4; k++) {
         v = hdr_value(hdr, positive_keys[k]);
-        if (!isnan(v) && !(v > 0.0 && isfinite(v)))
+        if (!isnan(v) && !(v > 0.0 && isfinite(v))) {
+            fclose(fp);
             nb_fatal("ERROR: %s %s: SMV header %s must be a positive number", flag, file,
                      positive_keys[k]);
+        }
     }
-    printf("mmap(%s) = %p\n", file, (void *)raw);
     if (is_mask) {
+        /* the image's pixels are never used: only a mask's are read */
         free(S->maskimage);
         S->maskimage = nb_xmalloc(npix * sizeof(unsigned short));
-        memcpy(S->maskimage, raw + hsize, npix * sizeof(unsigned short));
+        if (fseek(fp, (long)hsize, SEEK_SET) != 0 ||
+            fread(S->maskimage, sizeof(unsigned short), npix, fp) < npix) {
+            fclose(fp);
+            nb_fatal("ERROR: %s %s: pixel data truncated (%dx%d 2-byte pixels)", flag, file,
+                     S->fpixels, S->spixels);
+        }
         S->mask_w = S->fpixels;
         S->mask_h = S->spixels;
     }
-    free(raw);
+    fclose(fp);
+    printf("mmap(%s) = %p\n", file, is_mask ? (void *)S->maskimage : (void *)hdr);
     /* keys honoured (io.md §8.3) */
     v = hdr_value(hdr, "PIXEL_SIZE");
     if (!isnan(v)) {
@@ -158,8 +178,7 @@ static size_t grid_size(const nb_sim *S)
 
 static void write_fdump(nb_sim *S)
 {
-    char tmp[4096];
-    FILE *fp = nb_open_atomic(S->dumpfile, tmp, sizeof(tmp));
+    FILE *fp = nb_stage_open(S->dumpfile, 1); /* committed with the images (nb_files.c) */
     if (fp == NULL) {
         printf("WARNING: unable to open dump file: %s\n", S->dumpfile);
         return;
@@ -168,20 +187,18 @@ static void write_fdump(nb_sim *S)
     fprintf(fp, "%d %d %d %d %d %d\n\f", S->h_min, S->h_max, S->k_min, S->k_max, S->l_min,
             S->l_max);
     fwrite(S->Fgrid, sizeof(double), grid_size(S), fp);
-    if (nb_commit_atomic(fp, tmp, S->dumpfile) != 0)
+    if (nb_stage_close(fp) != 0)
         printf("WARNING: unable to open dump file: %s\n", S->dumpfile);
 }
 
 void nb_read_hkl(nb_sim *S)
 {
-    FILE *fp = fopen(S->hklfile, "r");
+    FILE *fp;
     double h = 0, k = 0, l = 0, F = 0;
     int ih = 0, ik = 0, il = 0, n = 0;
     size_t i, total;
-    if (fp != NULL)
-        fclose(fp);
     nb_check_hkl(S->hklfile); /* strict (issue #9): refuses what the two passes would misread */
-    fp = fopen(S->hklfile, "r");
+    fp = nb_open_input("-hkl", S->hklfile);
     if (fp == NULL) {
         printf("ERROR: unable to open %s.", S->hklfile);
         fflush(stdout);
@@ -260,7 +277,7 @@ void nb_read_hkl(nb_sim *S)
 /* returns 1 if the cache could be opened (and, unless probe_only, was loaded) */
 int nb_read_fdump(nb_sim *S, int probe_only)
 {
-    FILE *fp = fopen(S->dumpfile, "rb");
+    FILE *fp = nb_open_input(NULL, S->dumpfile);
     int c, a, b;
     size_t row;
     if (fp == NULL)
@@ -279,14 +296,18 @@ int nb_read_fdump(nb_sim *S, int probe_only)
         ;
     if (c != EOF)
         ungetc(c, fp);
+    {
+        /* ranges formed in double: any int header is refused cleanly, nothing overflows */
+        double hr = (double)S->h_max - S->h_min + 1, kr = (double)S->k_max - S->k_min + 1,
+               lr = (double)S->l_max - S->l_min + 1, cells = (hr + 1) * (kr + 1) * (lr + 1);
+        if (hr <= 0 || kr <= 0 || lr <= 0 || cells > 4e9 || 8.0 * cells > nb_max_memory()) {
+            fclose(fp);
+            nb_fatal("ERROR: %s: bad index ranges in the cache header", S->dumpfile);
+        }
+    }
     S->h_range = S->h_max - S->h_min + 1;
     S->k_range = S->k_max - S->k_min + 1;
     S->l_range = S->l_max - S->l_min + 1;
-    if (S->h_range <= 0 || S->k_range <= 0 || S->l_range <= 0 ||
-        (double)(S->h_range + 1) * (S->k_range + 1) * (S->l_range + 1) > 4e9) {
-        fclose(fp);
-        nb_fatal("ERROR: %s: bad index ranges in the cache header", S->dumpfile);
-    }
     S->Fgrid = nb_xcalloc(grid_size(S), sizeof(double));
     row = (size_t)(S->l_range + 1);
     for (a = 0; a <= S->h_range; a++)
@@ -303,7 +324,7 @@ int nb_read_fdump(nb_sim *S, int probe_only)
 /* ------------------------------------------------------------- matrix (io.md §4) */
 void nb_read_mat(nb_sim *S, double *as, double *bs, double *cs)
 {
-    FILE *fp = fopen(S->matfile, "r");
+    FILE *fp = nb_open_input("-mat", S->matfile);
     double m[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
     double f;
     int g, n;
@@ -338,9 +359,9 @@ static int is_numch(char c)
            c == 'e' || c == 'g';
 }
 
-int nb_read_columns(const char *file, int ncol, double **cols, const char *who)
+int nb_read_columns(const char *flag, const char *file, int ncol, double **cols, const char *who)
 {
-    FILE *fp = fopen(file, "r");
+    FILE *fp = nb_open_input(flag, file);
     char line[10240];
     int n = 0, cap = 0, c;
     if (fp == NULL) {
@@ -392,8 +413,10 @@ int nb_read_columns(const char *file, int ncol, double **cols, const char *who)
 void nb_read_stol(nb_sim *S)
 {
     double *cols[2] = {NULL, NULL};
+    char flag[8];
     printf("reading %s\n", S->stolfile);
-    nb_read_columns(S->stolfile, 2, cols, "no data in input file");
+    snprintf(flag, sizeof(flag), "-%s", S->stolfile_kind);
+    nb_read_columns(flag, S->stolfile, 2, cols, "no data in input file");
     /* read and validated only: the table is not used by any computation (io.md §6) */
     free(cols[0]);
     free(cols[1]);

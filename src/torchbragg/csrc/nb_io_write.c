@@ -1,5 +1,6 @@
-/* File output (io.md): float/SMV/PGM/noise images.  Every output is written to
- * NAME.tmp.PID and renamed (also the Fdump cache written by nb_io_read.c). */
+/* File output (io.md): float/SMV/PGM/noise images.  Every output is staged in a temporary
+ * and all are renamed into place together once the last one is written (nb_files.c; the
+ * Fdump cache written by nb_io_read.c is committed with them). */
 #include "nb.h"
 
 #include <errno.h>
@@ -8,35 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
-/* ------------------------------------------------------------- atomic output */
-FILE *nb_open_atomic(const char *name, char *tmpname, size_t tmplen)
+static FILE *open_output(const char *name)
 {
-    FILE *fp;
-    snprintf(tmpname, tmplen, "%s.tmp.%ld", name, (long)getpid());
-    nb_set_pending_tmp(tmpname); /* removed by the SIGINT/SIGTERM handler */
-    fp = fopen(tmpname, "wb");
-    if (fp == NULL)
-        nb_set_pending_tmp(NULL);
-    return fp;
-}
-
-int nb_commit_atomic(FILE *fp, const char *tmpname, const char *name)
-{
-    int bad = ferror(fp);
-    if (fclose(fp) != 0)
-        bad = 1;
-    if (bad || rename(tmpname, name) != 0) {
-        remove(tmpname);
-        nb_set_pending_tmp(NULL);
-        return -1;
-    }
-    nb_set_pending_tmp(NULL);
-    return 0;
-}
-
-static FILE *open_output(const char *name, char *tmp, size_t tmplen)
-{
-    FILE *fp = nb_open_atomic(name, tmp, tmplen);
+    FILE *fp = nb_stage_open(name, 0);
     if (fp == NULL) {
         fflush(stdout);
         fprintf(stderr, "ERROR: fopen: cannot write %s: %s\n", name, strerror(errno));
@@ -45,9 +20,9 @@ static FILE *open_output(const char *name, char *tmp, size_t tmplen)
     return fp;
 }
 
-static void close_output(FILE *fp, const char *tmp, const char *name)
+static void close_output(FILE *fp, const char *name)
 {
-    if (nb_commit_atomic(fp, tmp, name) != 0) {
+    if (nb_stage_close(fp) != 0) {
         fflush(stdout);
         fprintf(stderr, "ERROR: writing %s failed: %s\n", name, strerror(errno));
         exit(NB_EXIT_OUTPUT);
@@ -107,20 +82,19 @@ static void smv_header(const nb_sim *S, char *buf, size_t len, size_t *used)
 
 static void write_smv(const nb_sim *S, const char *name, const unsigned short *pix)
 {
-    char hdr[2048], tmp[4096];
+    char hdr[2048];
     size_t hl, npix = (size_t)S->fpixels * S->spixels;
-    FILE *fp = open_output(name, tmp, sizeof(tmp));
+    FILE *fp = open_output(name);
     smv_header(S, hdr, sizeof(hdr), &hl);
     fwrite(hdr, 1, hl, fp);
     fwrite(pix, sizeof(unsigned short), npix, fp);
-    close_output(fp, tmp, name);
+    close_output(fp, name);
 }
 
 void nb_write_outputs(nb_sim *S)
 {
     int f, s, n = S->oversample;
     size_t i, npix = (size_t)S->fpixels * S->spixels;
-    char tmp[4096];
     FILE *fp;
     double sum = 0, sumsq = 0, mean, rms, rmsd, dsum = 0, delta;
     long nrend = 0, nroi = 0;
@@ -132,9 +106,9 @@ void nb_write_outputs(nb_sim *S)
            S->omega_sum / S->steps, 100.0 * S->omega_sum / S->steps / (4.0 * NB_PI));
     printf("writing %s as %d %lu-byte floats\n", S->floatfile, (int)npix,
            (unsigned long)sizeof(float));
-    fp = open_output(S->floatfile, tmp, sizeof(tmp));
+    fp = open_output(S->floatfile);
     fwrite(S->floatimage, sizeof(float), npix, fp);
-    close_output(fp, tmp, S->floatfile);
+    close_output(fp, S->floatfile);
 
     S->max_I = 0.0;
     for (s = 0; s < S->spixels; s++)
@@ -215,11 +189,11 @@ void nb_write_outputs(nb_sim *S)
                 bytes[i] = pgm_byte(t);
             }
         printf("writing %s as %lu-byte integers\n", S->pgmfile, (unsigned long)sizeof(unsigned char));
-        fp = open_output(S->pgmfile, tmp, sizeof(tmp));
+        fp = open_output(S->pgmfile);
         fprintf(fp, "P5\n%d %d\n# pixels scaled by %lg\n255\n", S->fpixels, S->spixels,
                 S->pgm_scale);
         fwrite(bytes, 1, npix, fp);
-        close_output(fp, tmp, S->pgmfile);
+        close_output(fp, S->pgmfile);
         free(bytes);
     }
 
@@ -251,4 +225,5 @@ void nb_write_outputs(nb_sim *S)
         write_smv(S, S->noisefile, pix);
     }
     free(pix);
+    nb_stage_commit();
 }

@@ -107,7 +107,7 @@ static double lookup_F(const nb_sim *S, double h, double k, double l, double h0,
                 if (!interp_warned) {
                     printf("WARNING: out of range for three point interpolation: h,k,l,h0,k0,l0: "
                            "%g,%g,%g,%d,%d,%d \n",
-                           h, k, l, (int)h0, (int)k0, (int)l0);
+                           h, k, l, nb_c_int(h0), nb_c_int(k0), nb_c_int(l0));
                     printf("WARNING: further warnings will not be printed! ");
                     interp_warned = 1;
                     nb_line_open = 1;
@@ -180,8 +180,8 @@ static void print_pixel(const nb_sim *S, int f, int s, double stol, const double
     double tt = atan2(sqrt(pos[1] * pos[1] + pos[2] * pos[2]), pos[0]);
     printf("%4d %4d : stol = %g or %g\n", f, s, stol, sin(tt / 2.0) / (S->lambda0 * 1e10));
     printf("at %g %g %g\n", pos[0], pos[1], pos[2]);
-    printf("hkl= %f %f %f  hkl0= %d %d %d\n", v->h, v->k, v->l, (int)v->h0, (int)v->k0,
-           (int)v->l0);
+    printf("hkl= %f %f %f  hkl0= %d %d %d\n", v->h, v->k, v->l, nb_c_int(v->h0),
+           nb_c_int(v->k0), nb_c_int(v->l0));
     printf(" F_cell=%g  F_latt=%g   I = %g\n", v->F_cell, v->F_latt, own[0]);
     printf("I/steps %15.10g\n", own[0] / S->steps);
     printf("polar   %15.10g\n", own[1]);
@@ -356,9 +356,9 @@ static int render_pixel(nb_sim *S, rstate *st, int s, int f, int mode, int *inte
                                 nb_trace_vec("rot_b_star_A_inv", S->bstar, 3, 1.0);
                                 nb_trace_vec("rot_c_star_A_inv", S->cstar, 3, 1.0);
                                 nb_trace_vec("hkl_frac", (double[3]){h, k, l}, 3, 1.0);
-                                hr[0] = (int)h0;
-                                hr[1] = (int)k0;
-                                hr[2] = (int)l0;
+                                hr[0] = nb_c_int(h0);
+                                hr[1] = nb_c_int(k0);
+                                hr[2] = nb_c_int(l0);
                                 nb_trace_ints("hkl_rounded", hr, 3);
                                 if (S->shape == SHAPE_SQUARE) {
                                     nb_trace_num("F_latt_a", Fa);
@@ -403,7 +403,7 @@ static int render_pixel(nb_sim *S, rstate *st, int s, int f, int mode, int *inte
         nb_trace_num("r_e_meters", sqrt(NB_R_E_SQR));
         nb_trace_num("r_e_sqr", NB_R_E_SQR);
         nb_trace_num("fluence_photons_per_m2", S->fluence);
-        nb_trace_int("steps", (int)S->steps);
+        nb_trace_int("steps", nb_c_int(S->steps));
         nb_trace_int("oversample_thick", S->oversample_thick);
         nb_trace_int("oversample_polar", S->oversample_polar);
         nb_trace_int("oversample_omega", S->oversample_omega);
