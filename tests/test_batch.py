@@ -94,3 +94,18 @@ def test_run_command_in_process(tmp_path, monkeypatch):
     assert out.getvalue() == "".join(r.stdout for r in singles)
     assert err.getvalue() == "".join(r.stderr for r in singles)
     assert _files(api) == _files(cli)
+
+
+def test_prepare_says_when_nothing_is_to_be_built(tmp_path, monkeypatch, capsys):
+    from torchbragg.cli.main import main
+
+    monkeypatch.setenv("TORCHBRAGG_CACHE", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TORCHBRAGG_COMPILE", "off")
+    assert main(["--prepare", *SMALL.split()]) == 0
+    assert "TORCHBRAGG_COMPILE=off" in capsys.readouterr().out
+    monkeypatch.setenv("TORCHBRAGG_COMPILE", "auto")
+    assert main(["--prepare", *SMALL.split()]) == 0  # 48² pixels: under 10⁶ evaluations
+    assert "keeps such runs eager" in capsys.readouterr().out
+    assert main(["--prepare", *SMALL.split(), "-hkl", "missing.hkl"]) == 9
+    assert "missing.hkl" in capsys.readouterr().err and list(tmp_path.iterdir()) == []

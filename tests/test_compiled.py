@@ -121,11 +121,14 @@ def test_compiled_chunk_is_bit_identical_to_eager(compile_env, monkeypatch, dtyp
     if not rejected:
         assert calls["block"] == 0, calls
         assert [p.name.split("-")[0] for p in (cache / "aoti").glob("*.pt2")] == ["chunk"]
-    # a later run loads the cached package instead of building
+    # a later run loads the cached package instead of building (or, where it differed, skips
+    # it without checking again: the cache remembers)
     monkeypatch.setenv("TORCHBRAGG_COMPILE", "auto")
     calls["chunk"] = 0
-    again = _render(_plan(dtype))
-    assert calls["chunk"] > 0 and torch.equal(again, eager)
+    later = []
+    again = _render(_plan(dtype), later.append)
+    assert torch.equal(again, eager)
+    assert (calls["chunk"] == 0) == rejected and not any("differs" in n for n in later)
 
 
 def test_a_chunk_package_that_differs_from_eager_is_dropped(compile_env, monkeypatch):
@@ -144,6 +147,12 @@ def test_a_chunk_package_that_differs_from_eager_is_dropped(compile_env, monkeyp
     notes = []
     assert torch.equal(_render(_plan(torch.float32), notes.append), eager)
     assert any("differs from the eager one" in n for n in notes), notes
+    # remembered beside the package: the next run neither loads nor checks it
+    assert [p.suffix for p in (cache / "aoti").glob("chunk-*")] in ([".differs", ".pt2"],
+                                                                   [".pt2", ".differs"])
+    calls["chunk"], notes = 0, []
+    assert torch.equal(_render(_plan(torch.float32), notes.append), eager)
+    assert calls["chunk"] == 0 and not any("differs" in n for n in notes), notes
 
 
 def test_compiled_block_is_bit_identical_to_eager(compile_env, monkeypatch):
@@ -241,3 +250,4 @@ def test_stale_packages_of_other_builds_are_pruned(tmp_path):
     # package names carry this build's key
     plan = _plan(torch.float64)
     assert aot.package_path(aot.structure_of(plan, 1, False)).stem.split("-")[2] == key
+

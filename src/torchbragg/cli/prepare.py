@@ -1,14 +1,17 @@
 """``torchbragg --prepare ARGS``: build, ahead, the compiled kernels that ``ARGS`` would use.
 
-The command line is read as a run would read it (flags, input files; nothing is rendered and
-no file is written, not even the ``-hkl`` cache). The packages the run would load are built
-into the cache when missing (15–75 s each, once; docs/performance.md) and loaded once to
-check them. One line per package on stdout: ``cached`` or ``built in N s``, and its path.
+The command line is read as a run would read it (flags, input files; no file is written, not
+even the ``-hkl`` cache). Its first two chunks are rendered with ``TORCHBRAGG_COMPILE=on`` and
+thrown away: the packages the run would load are built into the cache when missing (15 s to
+a few minutes each, once; docs/performance.md), loaded and checked against the eager kernel's
+bits as every run does. One line per package on stdout (``built`` or ``cached``, and its
+path), then the time taken.
 Exit status as for a run (9 for bad input); 0 also when the run would stay eager (the reason
 is printed), e.g. with ``TORCHBRAGG_COMPILE=off`` or on a GPU.
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import List, Optional
@@ -38,8 +41,8 @@ def prepare(argv: List[str]) -> int:
     import torch
 
     from torchbragg.physics import aot, aot_chunk
-    from torchbragg.physics.fused import block_accumulate, evaluations
-    from torchbragg.physics.render import rendered_indices
+    from torchbragg.physics.fused import evaluations
+    from torchbragg.physics.render import chunk_pixels, render, rendered_indices
     from torchbragg.physics.setup import build_experiment, make_plan
     from torchbragg.rng import ShuffleTable
 
@@ -53,34 +56,43 @@ def prepare(argv: List[str]) -> int:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.float64 if st.dtype == "float64" else torch.float32
     plan = make_plan(exp, device, dtype)
-    pixels = int(rendered_indices(plan, loaded.config.sampling.roi, loaded.mask).numel())
-    work = evaluations(plan, pixels)
+    indices = rendered_indices(plan, loaded.config.sampling.roi, loaded.mask)
+    work = evaluations(plan, int(indices.numel()))
     reason = eager_reason(plan, work)
     if reason is not None:
         print(f"torchbragg: --prepare: nothing to build ({reason})")
         return 0
-    paths = []
-    if aot_chunk.chunk_possible(plan):
-        paths.append(aot.package_path(aot_chunk.structure_of(plan), kind="chunk"))
-    else:
-        culled = (False, True) if plan.dmin_m > 0 else (False,)
-        paths += [aot.package_path(aot.structure_of(plan, rows, c))
-                  for rows in sorted(set(aot.split_rows(plan.lat_a.shape[0]))) for c in culled]
-    missing = [p for p in paths if not p.exists()]
-    notes: List[str] = []
+    paths = [aot.package_path(aot_chunk.structure_of(plan), kind="chunk")
+             if aot_chunk.chunk_possible(plan) else None] + aot.block_paths(plan)
+    paths = [p for p in paths if p is not None]
+    cached = {p: p.exists() for p in paths}
     t0 = time.perf_counter()
-    if aot_chunk.chunk_possible(plan):
-        ok = aot_chunk.compiled_chunk(plan, True, notes.append) is not None
-    else:
-        ok = aot.compiled_block(plan, block_accumulate, True, notes.append) is not None
+    notes: List[str] = []
+    # two chunks through the renderer with building on: the packages, loaded and checked
+    # against the eager kernel's bits exactly as a run does (block packages only where the
+    # whole-chunk one is not possible or differs)
+    sample = indices[:2 * chunk_pixels(plan)]
+    old = os.environ.get("TORCHBRAGG_COMPILE")
+    os.environ["TORCHBRAGG_COMPILE"] = "on"
+    try:
+        with torch.no_grad():
+            render(plan, sample, notify=notes.append)
+    finally:
+        if old is None:
+            os.environ.pop("TORCHBRAGG_COMPILE")
+        else:
+            os.environ["TORCHBRAGG_COMPILE"] = old
     for note in notes:
         print(f"torchbragg: {note}", file=sys.stderr)
-    if not ok:
-        print("torchbragg: --prepare: the compiled kernel could not be built; runs of this "
+    took = time.perf_counter() - t0
+    # (a whole-chunk package whose bits differ on this CPU is marked and not used)
+    ready = [p for p in paths if p.exists() and not aot.differs_marker(p).exists()]
+    if not ready:
+        print("torchbragg: --prepare: no compiled kernel could be built; runs of this "
               "configuration stay eager", file=sys.stderr)
         return EXIT_INTERNAL
-    took = time.perf_counter() - t0
-    for path in paths:
-        state = f"built in {took:.0f} s" if path in missing else "cached"
+    for path in ready:
+        state = "cached" if cached[path] else "built"
         print(f"torchbragg: --prepare: {state}: {path}")
+    print(f"torchbragg: --prepare: ready in {took:.0f} s")
     return 0

@@ -135,9 +135,16 @@ def prune_stale(folder: Path, now: Optional[float] = None) -> List[Path]:
                 continue
             path.unlink()
             removed.append(path)
+            differs_marker(path).unlink(missing_ok=True)
         except OSError:  # another process's file, or a read-only cache: leave it
             continue
     return removed
+
+
+def differs_marker(path: Path) -> Path:
+    """The file beside a chunk package saying that its first chunk differed from the eager
+    kernel's bits on this machine (later runs skip the package; see render)."""
+    return path.with_suffix(".differs")
 
 
 #: pixels of the export's example inputs: the compiler sizes its threading from them (a
@@ -334,6 +341,13 @@ def split_rows(m: int) -> List[int]:
     return out
 
 
+def block_paths(plan) -> List[Path]:
+    """The block packages a CPU run of ``plan`` loads (one per row piece and d-min mode)."""
+    culled_options = (False, True) if plan.dmin_m > 0 else (False,)
+    return [package_path(structure_of(plan, rows, c))
+            for rows in sorted(set(split_rows(plan.lat_a.shape[0]))) for c in culled_options]
+
+
 def compiled_block(plan, eager: Callable, build_missing: bool,
                    notify: Optional[Callable[[str], None]] = None):
     """A :class:`CompiledBlock` for ``plan`` (CPU), or None when a package is missing and
@@ -363,7 +377,8 @@ def load_or_build(path: Path, build_it: Callable[[], None], what: str, build_mis
         if not path.exists():
             if not build_missing:
                 return None
-            note(f"compiling the {what} once into {path.parent} …")
+            note(f"compiling the {what} once into {path.parent} (15 s to a few minutes; "
+                 "later runs load it in milliseconds) …")
             t0 = time.perf_counter()
             build_it()
             note(f"compiled in {time.perf_counter() - t0:.0f} s")

@@ -112,9 +112,16 @@ def build(structure: ChunkStructure, plan, path) -> None:
 class CompiledChunk:
     """``(s, f) → ChunkResult`` through a loaded chunk package."""
 
-    def __init__(self, plan, runner):
-        self.runner = runner
+    def __init__(self, plan, runner, path):
+        self.runner, self.path = runner, path
         self.inputs = list(chunk_inputs(plan))
+
+    def mark_differs(self) -> None:
+        """Remember in the cache that this package's bits differ from eager on this CPU."""
+        try:
+            aot.differs_marker(self.path).touch()
+        except OSError:  # a read-only cache: every run checks again
+            pass
 
     def covers(self, s) -> bool:
         return s.shape[0] >= aot.MIN_PIXELS
@@ -132,6 +139,8 @@ def compiled_chunk(plan, build_missing: bool,
         return None
     structure = structure_of(plan)
     path = aot.package_path(structure, kind="chunk")
+    if aot.differs_marker(path).exists():  # checked before on this machine: not bit-equal
+        return None
     runner = aot.load_or_build(path, lambda: build(structure, plan, path),
                                f"{structure.dtype} kernel", build_missing, notify)
-    return CompiledChunk(plan, runner) if runner is not None else None
+    return CompiledChunk(plan, runner, path) if runner is not None else None

@@ -40,6 +40,12 @@ def block_accumulate(plan, d, source, culled, I, capture, polar, omega):
 AUTO_BUILD_EVALUATIONS = 2e9
 #: evaluations below which ``auto`` keeps the eager block even with packages at hand
 MIN_COMPILED_EVALUATIONS = 1e6
+#: evaluations from which a run that finds no package for its configuration says so on stderr
+#: (eager takes seconds longer there)
+NOTE_MISSING_EVALUATIONS = 1e7
+MISSING_NOTE = ("no compiled kernel for this configuration in the cache yet: rendering eagerly "
+                "(slower); `torchbragg --prepare ARGS…` builds it once (15 s to a few minutes), or "
+                "TORCHBRAGG_COMPILE=on builds it on the next run")
 
 
 def evaluations(plan, pixels: int) -> int:
@@ -64,9 +70,15 @@ def get_block_fn(plan, work: float, differentiable: bool = False,
     build = _policy(work, differentiable or _continuous_n(plan))
     if build is None:
         return block_accumulate
-    from torchbragg.physics.aot import compiled_block
+    from torchbragg.physics.aot import block_paths, compiled_block
 
-    return compiled_block(plan, block_accumulate, build, notify) or block_accumulate
+    fn = compiled_block(plan, block_accumulate, build, notify)
+    if fn is not None:
+        return fn
+    if (not build and notify is not None and plan.device.type == "cpu"
+            and work >= NOTE_MISSING_EVALUATIONS and not all(p.exists() for p in block_paths(plan))):
+        notify(MISSING_NOTE)
+    return block_accumulate
 
 
 def get_chunk_fn(plan, work: float, differentiable: bool = False,

@@ -156,11 +156,12 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
             eager = render_chunk(plan, s, f, fresh, policy, None, False, block_fn, step)
             verified = _same_bits(chunk_fn(s, f), eager)
             if not verified:  # (seen with AVX2 builds: last-bit differences in float64)
+                chunk_fn.mark_differs()
                 chunk_fn = None
                 block_fn = get_block_fn(plan, work, differentiable, notify)
                 if notify is not None:
                     notify("the compiled kernel differs from the eager one in the last bits on "
-                           "this CPU; running without it")
+                           "this CPU; running without it (remembered in the cache)")
             return eager
         if differentiable:  # keep one chunk's graph at a time: recompute it in backward
             return checkpoint(render_chunk, plan, s, f, fresh, policy, chunk_rec, keep,
