@@ -389,3 +389,28 @@ def test_a_signal_ends_a_campaign_and_its_c_pool(tmp_path):
     assert all(_wait_dead(pid) for pid in children)
     assert json.loads((out / "metrics.json").read_text())["interrupted"]
     _no_leftovers(tmp_path)
+
+
+@pytest.mark.parametrize("module", ["torchbragg.parity.early_signals", "torchbragg.parity.cli"])
+@pytest.mark.parametrize("signum, status, word", [(signal.SIGINT, 130, "interrupted"),
+                                                  (signal.SIGTERM, 143, "terminated")])
+def test_a_signal_while_loading_is_one_line(module, signum, status, word):
+    """The state between loading the modules and main(): a signal leaves at once."""
+    code = (f"import os, time, {module}; os.kill(os.getpid(), {int(signum)}); time.sleep(30); "
+            "print('not reached')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": SRC}, timeout=300)
+    assert (proc.returncode, proc.stderr, proc.stdout) == (status, f"torchbragg-parity: {word}\n",
+                                                           "")
+
+
+def test_main_replaces_the_early_handlers():
+    code = ("import signal; from torchbragg.parity.cli import main; "
+            "from torchbragg.parity.early_signals import early_signal; "
+            "assert signal.getsignal(signal.SIGINT) is early_signal; "
+            "main(['compare-images']); "
+            "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler, "
+            "signal.getsignal(signal.SIGTERM) is not early_signal)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": SRC}, timeout=300)
+    assert proc.stdout == "True True\n", proc.stderr

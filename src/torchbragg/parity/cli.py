@@ -2,8 +2,11 @@
 and merge (docs/campaign.md)."""
 from __future__ import annotations
 
+from torchbragg.parity.early_signals import early_signal  # first: handlers while loading
+
 import argparse
 import os
+import signal
 import sys
 
 from torchbragg.parity.bundle import BundleError, StagedBundle, write_json, write_text
@@ -251,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     debug = debug_enabled(own)
     own = [a for a in own if a != "--debug"]
     install_sigterm_handler()
+    if signal.getsignal(signal.SIGINT) is early_signal:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         ns = build_parser().parse_args(own)
         return COMMANDS[ns.command](ns, extra)
