@@ -165,6 +165,62 @@ def test_full_disk_after_the_float_file(cref_bin, done):
     assert snapshot(done) == before
 
 
+RENAME_SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+/* rename() of a staged temporary onto a name ending in $NB_FAIL_RENAME fails with EIO */
+int rename(const char *from, const char *to)
+{
+    static int (*real)(const char *, const char *);
+    const char *fail = getenv("NB_FAIL_RENAME");
+    size_t n = strlen(to), m = fail ? strlen(fail) : 0;
+    if (fail && n >= m && strcmp(to + n - m, fail) == 0 && strstr(from, ".nb")) {
+        errno = EIO;
+        return -1;
+    }
+    if (!real)
+        *(void **)&real = dlsym(RTLD_NEXT, "rename");
+    return real(from, to);
+}
+"""
+
+
+@pytest.fixture(scope="session")
+def rename_shim(tmp_path_factory) -> Path:
+    from torchbragg import _cbuild
+
+    try:
+        cc = _cbuild.find_compiler()
+    except Exception as exc:
+        pytest.skip(f"no C compiler for the rename shim: {exc}")
+    d = tmp_path_factory.mktemp("shim")
+    (d / "shim.c").write_text(RENAME_SHIM)
+    proc = subprocess.run([cc, "-shared", "-fPIC", "-o", str(d / "shim.so"), str(d / "shim.c"),
+                           "-ldl"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return d / "shim.so"
+
+
+@pytest.mark.parametrize("existing", [True, False])
+def test_refused_rename_puts_replaced_files_back(cref_bin, tmp_path, rename_shim, existing):
+    """The float file is renamed into place first; when the SMV's rename is then refused, the
+    float file is put back (or removed, when there was none) and no temporary or backup is
+    left."""
+    if existing:
+        proc = run(cref_bin, SMALL, tmp_path)
+        assert proc.returncode == 0, proc.stderr
+    before = snapshot(tmp_path)
+    env = {"LD_PRELOAD": str(rename_shim), "NB_FAIL_RENAME": "intimage.img",
+           "ASAN_OPTIONS": "verify_asan_link_order=0:detect_leaks=1"}
+    proc = run(cref_bin, SMALL + ["-distance", "120"], tmp_path, env=env)
+    assert proc.returncode == 10
+    assert "intimage.img" in clean_stderr(proc)
+    assert snapshot(tmp_path) == before
+
+
 def _hkl(path: Path, F: float) -> Path:
     path.write_text("".join(f"{h} {k} {l} {F}\n" for h in range(-2, 3) for k in range(-2, 3)
                             for l in range(-2, 3)))
@@ -192,6 +248,32 @@ def test_fdump_not_replaced_by_a_failed_run(cref_bin, tmp_path):
         assert not [p for p in os.listdir(tmp_path) if p.startswith(".nb")]
     proc = run(cref_bin, args + [b], tmp_path)
     assert proc.returncode == 0 and dump.read_bytes() != first  # a good run does replace it
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_while_rendering_leaves_no_temporary(cref_bin, tmp_path, sig, code):
+    """The Fdump cache is staged before rendering; a signal then removes its temporary and
+    leaves the old cache."""
+    hkl = str(_hkl(tmp_path / "a.hkl", 10))
+    args = CELL + ["-N", "5", "-pixel", "0.1", "-nonoise", "-nopgm", "-hkl", hkl]
+    assert run(cref_bin, args + ["-detpixels", "8"], tmp_path).returncode == 0
+    before = snapshot(tmp_path)
+    _hkl(tmp_path / "a.hkl", 20)
+    before["a.hkl"] = snapshot(tmp_path)["a.hkl"]
+    proc = subprocess.Popen([str(cref_bin), *args, "-detpixels", "2048", "-oversample", "16"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    try:
+        for line in proc.stdout:  # flushed just before the pixel loop
+            if "pixel oversample steps" in line:
+                break
+        assert [p for p in os.listdir(tmp_path) if p.startswith(".nb")]  # the staged cache
+        proc.send_signal(sig)
+        proc.wait(timeout=HANG_GUARD)
+    finally:
+        proc.kill()
+    assert proc.returncode == code
+    assert snapshot(tmp_path) == before
 
 
 def test_stdout_closed_or_a_broken_pipe(cref_bin, done):
