@@ -395,3 +395,77 @@ def test_symlinks_are_never_written_through(tmp_path, monkeypatch):
     assert not os.path.islink(tmp_path / "out.img")
     assert (tmp_path / "out.img").read_bytes() == b"new"
     assert sorted(os.listdir(tmp_path)) == [".tbaaaaaaaa.tmp", "out.img", "victim"]
+
+
+# ----------------------------------------------------------------------------- process level
+def _catches_sigterm(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+    except OSError:
+        pass
+    return False
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
+@pytest.mark.parametrize("sig, status", [(signal.SIGINT, errors.EXIT_INTERRUPTED),
+                                         (signal.SIGTERM, errors.EXIT_TERMINATED)])
+def test_signal_while_importing_ends_cleanly(sig, status, tmp_path):
+    """The signal arrives as soon as the entry point has its handlers, while numpy and torch
+    are still being imported (nothing printed yet)."""
+    import time
+
+    proc = spawn(BASE, tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not _catches_sigterm(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.001)
+    with open(f"/proc/{proc.pid}/maps") as fh:
+        torch_loaded = "libtorch" in fh.read()
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    res = Result(proc.returncode, out.decode(), err.decode())
+    assert not torch_loaded and res.stdout == ""
+    assert_clean_failure(res, status, "interrupted" if status == 130 else "terminated")
+    assert os.listdir(tmp_path) == []
+
+
+def test_closed_stdout_is_ignored_as_in_the_c(tmp_path):
+    proc = spawn(BASE, tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                 preexec_fn=lambda: os.close(1))
+    err = proc.communicate(timeout=300)[1].decode()
+    assert proc.returncode == 0 and err == "", err
+    assert sorted(os.listdir(tmp_path)) == ["f.bin", "i.img"]
+    assert (tmp_path / "f.bin").stat().st_size == 16 * 16 * 4
+
+
+def test_broken_pipe_on_stdout_is_ignored_as_in_the_c(tmp_path):
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write to stdout fails with EPIPE
+    try:
+        proc = spawn(BASE, tmp_path, stdout=write_end, stderr=subprocess.PIPE)
+    finally:
+        os.close(write_end)
+    err = proc.communicate(timeout=300)[1].decode()
+    assert proc.returncode == 0 and err == "", err
+    assert sorted(os.listdir(tmp_path)) == ["f.bin", "i.img"]
+
+
+def test_quiet_stream_drops_output_after_a_failure():
+    from torchbragg.cli.streams import QuietStream
+
+    class Failing(io.StringIO):
+        def write(self, text):
+            if "fail" in text:
+                raise BrokenPipeError(32, "Broken pipe")
+            return super().write(text)
+
+    inner = Failing()
+    quiet = QuietStream(inner)
+    quiet.write("a\n")
+    quiet.write("fail\n")
+    quiet.write("b\n")
+    quiet.flush()
+    assert inner.getvalue() == "a\n" and quiet.broken
+    assert QuietStream(None).write("x") == 1

@@ -51,6 +51,15 @@ class InputError(TorchBraggError):
     exit_status = EXIT_INPUT
 
 
+class UsageError(InputError):
+    """Missing required inputs: the C prints its usage text and exits 9 (``prefix``: what it
+    prints before the usage text)."""
+
+    def __init__(self, message: str, prefix: str = ""):
+        super().__init__(message)
+        self.prefix = prefix
+
+
 class ResourceError(InputError):
     """The configuration needs more work or memory than can fit (refused up front)."""
 
@@ -85,6 +94,27 @@ def install_sigterm_handler() -> None:
         signal.signal(signal.SIGTERM, _raise_terminated)
     except (ValueError, OSError, AttributeError):  # not the main thread / no SIGTERM
         pass
+
+
+def install_signal_handlers() -> None:
+    """The command-line tools' first step: SIGTERM raises :class:`Terminated`, SIGINT
+    ``KeyboardInterrupt`` (Python's own handler, put back if it was replaced; an inherited
+    "ignore" is kept, e.g. for a background job)."""
+    install_sigterm_handler()
+    try:
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    except (ValueError, OSError, AttributeError):
+        pass
+
+
+def ignore_signals() -> None:
+    """Ignore SIGINT and SIGTERM from now on (a process about to exit)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(sig, signal.SIG_IGN)
+        except (ValueError, OSError, AttributeError):
+            pass
 
 
 def interrupt_status(exc: BaseException) -> int:

@@ -18,17 +18,9 @@ from torchbragg.cli.state import ParseState
 from torchbragg.compat import get_profile
 from torchbragg.config import (BeamConfig, CrystalConfig, DetectorConfig, SamplingConfig,
                                SimulationConfig, StructureFactors)
-from torchbragg.errors import InputError
+from torchbragg.errors import InputError, UsageError
 from torchbragg.io.files import opens
 from torchbragg.physics.vec3 import RTD
-
-
-class UsageError(InputError):
-    """Missing required inputs: the C prints its usage text and exits 9."""
-
-    def __init__(self, message: str, prefix: str = ""):
-        super().__init__(message)
-        self.prefix = prefix
 
 
 @dataclass

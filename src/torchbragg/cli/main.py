@@ -16,15 +16,11 @@ import os
 import sys
 from typing import List, Optional, Sequence
 
-import numpy as np
-
-from torchbragg.allocator import keep_freed_memory
-from torchbragg.cli.load import UsageError, load_structure_factors, parse_argv
-from torchbragg.cli.printout import Printout
-from torchbragg.cli.progress import Progress
-from torchbragg.cli.report import BANNER, pre_banner_lines, sampling_lines, setup_lines
+# only light modules here: the console script installs its signal handlers (entry) before
+# numpy and torch are imported, so Ctrl-C or SIGTERM during the imports ends cleanly too
 from torchbragg.cli.usage import EXTENSIONS, contact_request, help_text, usage_text, version_text
-from torchbragg.errors import (TorchBraggError, debug_enabled, install_sigterm_handler,
+from torchbragg.errors import (TorchBraggError, UsageError, debug_enabled,
+                               ignore_signals, install_signal_handlers, install_sigterm_handler,
                                report_internal_error, report_interrupt)
 
 
@@ -41,14 +37,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         sys.stdout.write(help_text() if request == "help" else version_text())
         return 0
     install_sigterm_handler()
-    keep_freed_memory()
     try:
+        from torchbragg.allocator import keep_freed_memory
+
+        keep_freed_memory()
         if argv[:1] == ["--prepare"]:
             from torchbragg.cli.prepare import prepare
 
             return prepare(argv[1:])
         return run(argv)
     except UsageError as exc:
+        from torchbragg.cli.report import BANNER
+
         sys.stdout.write(BANNER + "\n")
         if exc.prefix:
             sys.stdout.write(exc.prefix)
@@ -71,14 +71,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 def entry() -> None:
     """Console-script entry: :func:`main`, then leave without the interpreter's teardown.
 
-    Every output file is complete and closed when ``main`` returns; with torch loaded the
-    teardown (finalising modules and tensors) costs ~0.3 s per run for nothing.
+    Signal handlers come first (SIGINT 130, SIGTERM 143, also during the imports), then the
+    standard streams are made safe to write (:mod:`torchbragg.cli.streams`: a closed or
+    broken stdout is ignored, as the C ignores it). Every output file is complete and
+    closed when ``main`` returns; with torch loaded the teardown (finalising modules and
+    tensors) costs ~0.3 s per run for nothing.
     """
-    exit_now(main())
+    install_signal_handlers()
+    try:
+        from torchbragg.cli.streams import guard_standard_streams
+
+        guard_standard_streams()
+        status = main()
+    except KeyboardInterrupt as exc:  # before main's own handling was reached
+        status = report_interrupt("torchbragg", exc)
+    exit_now(status)
 
 
 def exit_now(status: int) -> None:
-    """Flush the standard streams and end the process with ``status`` immediately."""
+    """Flush the standard streams and end the process with ``status`` immediately (a signal
+    now would only interrupt the flush: they are ignored)."""
+    ignore_signals()
     try:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -109,7 +122,13 @@ def run(argv: List[str]) -> int:
 
 
 def _stage_run(argv: List[str], outputs) -> None:
+    import numpy as np
     import torch
+
+    from torchbragg.cli.load import load_structure_factors, parse_argv
+    from torchbragg.cli.printout import Printout
+    from torchbragg.cli.progress import Progress
+    from torchbragg.cli.report import BANNER, pre_banner_lines, sampling_lines, setup_lines
 
     from torchbragg.cli.limits import check_limits
     from torchbragg.cli.outputs import check_writable, write_outputs
