@@ -203,8 +203,8 @@ def compiled_cache(tmp_path, monkeypatch, live_note):
 
 
 def test_switch_off_compiled_matches_eager(compiled_cache, monkeypatch):
-    """Compiled runs: interpolated chunks, the switch-off chunk and the nearest-node chunks
-    after it give the eager kernel's bits."""
+    """Compiled runs (interpolating chunks eager, the nearest-node chunks after the switch-off
+    through the block packages) give the eager kernel's bits."""
     plan, idx = _plan(compiled_cache, "-mosaic 5 -mosaic_domains 4".split())
     monkeypatch.setenv("TORCHBRAGG_COMPILE", "off")
     eager = render(plan, idx, chunk=30).values
