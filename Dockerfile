@@ -1,34 +1,57 @@
 # torchbragg parity image, CPU (Python 3.11, torch 2.13.0+cpu, the bundled C reference).
 # Plain Dockerfile syntax only: builds with the classic builder and with BuildKit alike.
 # Every step is in scripts/container_build.sh, which Dockerfile.cuda shares and the tests run
-# natively.  Offline build (what `nox -s docker-smoke` does):
-#   pip download --no-deps --require-hashes --only-binary=:all: -r requirements/cpu.txt -d build/wheelhouse
-#   docker build --network=none -t torchbragg:cpu .
+# natively.  `nox -s images -- cpu` fills build/wheelhouse/cpu, builds with --network=none and
+# the provenance build arguments below, and normalises the image (README, "Reproducing in
+# containers").  By hand, online (pulls the base tag):
+#   docker build -t torchbragg:cpu .
+# Offline, on a local base image that has python3 (a compiler is optional: without one the
+# build stage uses zig from the wheelhouse; `nox -s docker-smoke` makes such a base):
+#   BASE_IMAGE=torchbragg-base:bookworm nox -s images -- cpu
 # Own nanoBragg-compatible C program instead of the bundled one (a path inside the context):
 #   docker build --build-arg C_SOURCE=local/nanoBragg.c -t torchbragg:cpu-upstream .
 #
-# BASE_IMAGE default: python:3.11-slim-bookworm pinned by digest.
-# PIN with `nox -s images -- --pin` (a Docker engine that reaches the registry): it
-# resolves each base tag's current digest and writes it on the ARG line of both Dockerfiles
-# (`-- --pin cpu`: this one only), then builds; commit the change.  An all-zero digest is
-# the placeholder of an unpinned file: `nox -s images|parity-cpu` then pin the tag's digest
-# for that build only, print it and record it in the bundle's env.json.
-ARG BASE_IMAGE=python:3.11-slim-bookworm@sha256:0000000000000000000000000000000000000000000000000000000000000000
+# BASE_IMAGE: python:3.11-slim-bookworm.  `nox -s images -- --pin` (an engine that reaches
+# the registry) resolves the tag's digest and writes tag@sha256:... on this line; commit it.
+ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 # hadolint ignore=DL3006
 FROM ${BASE_IMAGE} AS build
+ARG BASE_IMAGE
+ARG BASE_DIGEST=unknown
+ARG REVISION=unknown
+ARG CREATED=1970-01-01T00:00:00Z
+ARG TORCH_VERSION=2.13.0+cpu
+ARG SOURCE_DATE_EPOCH
 ARG LOCK=requirements/cpu.txt
-ARG WHEELHOUSE=build/wheelhouse
+ARG TOOLS_LOCK=requirements/build-tools.txt
+ARG WHEELHOUSE=build/wheelhouse/cpu
 ARG C_SOURCE=
 ARG C_FLAGS=
 ARG PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
 COPY . /src
 RUN bash /src/scripts/container_build.sh build --src /src --prefix /opt/torchbragg \
         --lock "/src/${LOCK}" --wheelhouse "/src/${WHEELHOUSE}" \
-        --c-source "${C_SOURCE:+/src/${C_SOURCE}}" --c-flags "${C_FLAGS}"
+        --tools-lock "/src/${TOOLS_LOCK}" --tools /opt/build-tools \
+        --c-source "${C_SOURCE:+/src/${C_SOURCE}}" --c-flags "${C_FLAGS}" \
+        --image-json /opt/torchbragg/image.json kind=cpu "base_image=${BASE_IMAGE}" \
+        "base_digest=${BASE_DIGEST}" "revision=${REVISION}" "created=${CREATED}" \
+        "torch=${TORCH_VERSION}"
 
 # hadolint ignore=DL3006
 FROM ${BASE_IMAGE}
+ARG BASE_IMAGE
+ARG BASE_DIGEST=unknown
+ARG REVISION=unknown
+ARG CREATED=1970-01-01T00:00:00Z
+ARG TORCH_VERSION=2.13.0+cpu
+ARG SOURCE_DATE_EPOCH
+LABEL org.opencontainers.image.title="torchbragg parity (CPU)" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.base.name="${BASE_IMAGE}" \
+      org.opencontainers.image.base.digest="${BASE_DIGEST}" \
+      org.torchbragg.torch.version="${TORCH_VERSION}"
 COPY --from=build /opt/torchbragg /opt/torchbragg
 RUN bash /opt/torchbragg/scripts/container_build.sh runtime --prefix /opt/torchbragg \
         --user torchbragg --uid 10001

@@ -83,17 +83,15 @@ def _parity(session: nox.Session, kind: str) -> None:
 
 
 def _build_image(session: nox.Session, kind: str) -> None:
-    """Build the ``kind`` image on its pinned base, without network when a wheelhouse exists."""
-    build_args = {}
+    """Build the ``kind`` image offline from its wheelhouse, labelled and normalised."""
     try:
-        base = tc.resolve_base_image(ROOT / tc.DOCKERFILES[kind], log=lambda m: _say(session, m))
-    except tc.ContainerError as exc:  # no registry, no such tag: one line, no traceback
-        session.error(f"{tc.DOCKERFILES[kind]}: base image: {exc}")
-    if base:
-        build_args["BASE_IMAGE"] = base
-    offline = any((ROOT / tc.WHEELHOUSE).glob("*.whl"))
-    session.run(*tc.build_command(kind, build_args=build_args, network_none=offline),
-                external=True)
+        built = tc.build_image(ROOT, kind, log=lambda m: _say(session, m))
+    except tc.ContainerError as exc:  # no registry, no such base, no wheels: one line
+        session.error(f"{tc.DOCKERFILES[kind]}: {exc}")
+    _say(session, f"{built['image']}: id {built['image_id']}, "
+                  f"{built['image_size_bytes'] / 1e6:.0f} MB, built in "
+                  f"{built['build_seconds']:.0f} s on {built['base_image']} "
+                  f"({built['base_digest']})")
 
 
 @nox.session(name="parity-cpu", venv_backend="none", tags=["docker"])
@@ -139,7 +137,8 @@ def campaign(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none", tags=["docker"])
 def images(session: nox.Session) -> None:
-    """Build the CPU and CUDA images (posargs: cpu and/or cuda); `--pin` first writes the
+    """Build the CPU and CUDA images offline from their wheelhouses, labelled and normalised
+    (posargs: cpu and/or cuda; BASE_IMAGE=<local image> offline); `--pin` first writes the
     digest the registry serves for each base tag into the Dockerfile's ARG BASE_IMAGE."""
     try:
         kinds, pin = tc.images_posargs(session.posargs)
@@ -158,6 +157,21 @@ def images(session: nox.Session) -> None:
         _build_image(session, kind)
 
 
+@nox.session(venv_backend="none", tags=["docker"])
+def base(session: nox.Session) -> None:
+    """Make the local base image torchbragg-base:bookworm (debootstrap: bookworm's python3,
+    no compiler) in the running engine, for offline builds: BASE_IMAGE=torchbragg-base:bookworm."""
+    ok, why = tc.engine_status()
+    if not ok:
+        session.error(f"base: no Docker engine: {why}")
+    try:
+        image = tc.ensure_smoke_base(ROOT / "build")
+    except tc.ContainerError as exc:
+        session.error(f"base: {exc}")
+    _say(session, f"base: {image} ({tc.base_digest(image)}); build on it with "
+                  f"BASE_IMAGE={image} nox -s images")
+
+
 @nox.session(venv_backend="none")
 def bench(session: nox.Session) -> None:
     """Run the benchmarks: python -m torchbragg.bench with posargs."""
@@ -166,7 +180,8 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(name="docker-smoke", venv_backend="none", tags=["docker"])
 def docker_smoke(session: nox.Session) -> None:
-    """Build the CPU image offline and check its Torch float image equals the host's."""
+    """Build the CPU image offline twice (one image id), check its Torch float image equals
+    the host's and its bundle records the base digest, image id and labels."""
     t0 = time.monotonic()
     try:
         result = tc.run_smoke(ROOT, session.posargs, python=sys.executable)
@@ -182,10 +197,20 @@ def docker_smoke(session: nox.Session) -> None:
     print(json.dumps(result, indent=2))
     py = result["py_float_sha256"]
     _say(session, f"docker-smoke: image {result['image_size_bytes'] / 1e6:.0f} MB, built in "
-                  f"{result['build_seconds']:.0f} s; Torch float image sha256 container "
+                  f"{' s and '.join(f'{t:.0f}' for t in result['build_seconds'])} s "
+                  f"(--no-cache, twice): ids {result['image_id']} and "
+                  f"{result['rebuild_image_id']}; base {result['base_image']} "
+                  f"({result['base_digest']}); Torch float image sha256 container "
                   f"{py['container']} host {py['host']}; result {path.relative_to(ROOT)}")
-    if not result["torch_float_identical"]:
-        session.error("docker-smoke: the Torch float image differs between container and host")
-    if result["container_status"] != 0 or result["host_status"] != 0:
-        session.error(f"docker-smoke: payload status container {result['container_status']}, "
-                      f"host {result['host_status']}")
+    failures = [why for ok, why in (
+        (result["reproducible"], "two --no-cache builds gave two image ids"),
+        (result["provenance_recorded"], "env.json lacks the base digest, image id or labels"),
+        (not result["compiler_in_runtime"], "the runtime image carries a C compiler"),
+        (result["torch_float_identical"], "the Torch float image differs between container "
+                                          "and host"),
+        (result["container_status"] == 0 and result["host_status"] == 0,
+         f"payload status container {result['container_status']}, host "
+         f"{result['host_status']}"),
+    ) if not ok]
+    if failures:
+        session.error("docker-smoke: " + "; ".join(failures))

@@ -191,6 +191,9 @@ def test_build_command():
     assert cmd[cmd.index("--build-arg") + 1] == "BASE_IMAGE=x@sha256:1"
     assert cmd[-1] == "."
     assert "--network=none" not in tc.build_command("cpu", network_none=False)
+    assert "--no-cache" in tc.build_command("cpu", no_cache=True)
+    cmd = tc.build_command("cpu", context="/repo")
+    assert cmd[cmd.index("-f") + 1] == "/repo/Dockerfile" and cmd[-1] == "/repo"
 
 
 def test_host_payload(tmp_path):
@@ -208,9 +211,12 @@ def test_daemon_and_base_commands(tmp_path):
                  f"--data-root={tmp_path}/data", f"--host=unix://{tmp_path}/docker.sock"):
         assert flag in cmd
     deb = tc.debootstrap_command(tmp_path / "rootfs")
-    assert "--include=python3,python3-venv,gcc,libc6-dev" in deb and "bookworm" in deb
-    wh = tc.wheelhouse_command("requirements/cpu.txt", "build/wheelhouse", "py")
+    assert "--include=python3,python3-venv" in deb and "bookworm" in deb  # no compiler
+    wh = tc.wheelhouse_command("requirements/cpu.txt", "build/wheelhouse/cpu", "py")
     assert wh[:4] == ["py", "-m", "pip", "download"] and "--require-hashes" in wh
+    imp = tc.import_command(tmp_path / "base.tar")
+    assert imp[:4] == ["docker", "import", "--change", "ENV PATH=" + tc.commands.BASE_PATH]
+    assert imp[-1] == tc.SMOKE_BASE_TAG
 
 
 def test_collect_bundles(tmp_path):
@@ -224,17 +230,39 @@ def test_collect_bundles(tmp_path):
 
 
 # --------------------------------------------------------------------------- base images
-def test_dockerfiles_pin_base_image_by_digest_before_from():
-    for name in ("Dockerfile", "Dockerfile.cuda"):
+def _label_lines(text: str) -> dict[str, str]:
+    """The LABEL key="${ARG}" pairs of the runtime stage."""
+    import re
+
+    return dict(re.findall(r'(org\.[\w.]+)="\$\{(\w+)\}"', text))
+
+
+def test_dockerfiles_base_image_labels_and_stages():
+    for kind, name in tc.DOCKERFILES.items():
         text = (ROOT / name).read_text()
         default = tc.base_image_default(ROOT / name)
         tag, digest = tc.split_digest(default)
-        assert ":" in tag and digest and digest.startswith("sha256:") and len(digest) == 71
-        assert text.index("ARG BASE_IMAGE=") < text.index("FROM ${BASE_IMAGE}")
-        assert "scripts/container_build.sh build" in text
-        assert "USER 10001:10001" in text
-        assert 'ENTRYPOINT ["/opt/torchbragg/scripts/parity_payload.sh"]' in text
+        assert tag == "python:3.11-slim-bookworm"  # Python 3.11 in both images
+        assert digest is None or tc.is_pinned(default)  # a tag, or a real digest: no zeros
+        assert text.index("ARG BASE_IMAGE=") < text.index("FROM ${BASE_IMAGE} AS build")
+        build, runtime = text.split("FROM ${BASE_IMAGE} AS build")[1].split("FROM ${BASE_IMAGE}")
+        assert "container_build.sh build" in build and "--tools-lock" in build
+        assert "container_build.sh runtime" in runtime and "COPY --from=build" in runtime
+        assert "USER 10001:10001" in runtime
+        assert 'ENTRYPOINT ["/opt/torchbragg/scripts/parity_payload.sh"]' in runtime
         assert "# syntax=" not in text and "--mount" not in text  # no BuildKit-only syntax
+        # every label from a build argument, and image.json gets the same values
+        labels = _label_lines(runtime)
+        assert set(tc.LABELS) <= set(labels)
+        args = {"revision": "REVISION", "created": "CREATED", "base_image": "BASE_IMAGE",
+                "base_digest": "BASE_DIGEST", "torch": "TORCH_VERSION"}
+        for label, key in tc.LABELS.items():
+            assert labels[label] == args[key]
+            assert f'"{key}=${{{args[key]}}}"' in build
+        # the labelled torch is the lock's
+        torch_arg = next(ln for ln in text.splitlines() if ln.startswith("ARG TORCH_VERSION="))
+        assert torch_arg.split("=", 1)[1] == tc.locked_torch(ROOT, kind)
+        assert f"ARG WHEELHOUSE={tc.WHEELHOUSE}/{kind}" in build
 
 
 def test_is_pinned():
@@ -247,7 +275,7 @@ def test_resolve_base_image_env_override(tmp_path):
     df = tmp_path / "Dockerfile"
     df.write_text("ARG BASE_IMAGE=python:3.11-slim@sha256:" + "ab" * 32 + "\n")
     assert tc.resolve_base_image(df, env={"BASE_IMAGE": "local:1"}) == "local:1"
-    assert tc.resolve_base_image(df, env={}) is None
+    assert tc.resolve_base_image(df, env={}) == "python:3.11-slim@sha256:" + "ab" * 32
 
 
 DIGEST_A = "sha256:" + "a1" * 32
@@ -313,12 +341,12 @@ def test_pin_base_images_writes_the_digests(tmp_path):
 
     def resolve(tag):
         asked.append(tag)
-        return DIGEST_A if tag.startswith("python") else DIGEST_B
+        return DIGEST_A
 
     pinned = tc.pin_base_images(root, ["cpu", "cuda"], resolve=resolve, log=said.append)
-    assert asked == ["python:3.11-slim-bookworm", "nvidia/cuda:13.0.1-runtime-ubuntu24.04"]
+    assert asked == ["python:3.11-slim-bookworm", "python:3.11-slim-bookworm"]
     assert pinned == {"cpu": f"python:3.11-slim-bookworm@{DIGEST_A}",
-                      "cuda": f"nvidia/cuda:13.0.1-runtime-ubuntu24.04@{DIGEST_B}"}
+                      "cuda": f"python:3.11-slim-bookworm@{DIGEST_A}"}
     for kind, name in tc.DOCKERFILES.items():
         assert tc.base_image_default(root / name) == pinned[kind]
         assert tc.is_pinned(pinned[kind])
@@ -332,15 +360,18 @@ def test_pin_base_images_writes_the_digests(tmp_path):
     # a pinned Dockerfile is re-pinned to the current digest (here: unchanged)
     tc.pin_base_images(root, ["cpu"], resolve=resolve, log=said.append)
     assert said[-1].endswith("(unchanged)")
-    assert tc.resolve_base_image(root / "Dockerfile", env={}) is None  # the build keeps it
+    assert tc.resolve_base_image(root / "Dockerfile", env={}) == pinned["cpu"]
 
 
 def test_pin_base_images_failure_writes_nothing(tmp_path):
     root = _dockerfiles(tmp_path)
     before = {n: (root / n).read_text() for n in tc.DOCKERFILES.values()}
 
+    asked = []
+
     def resolve(tag):
-        if tag.startswith("nvidia"):
+        asked.append(tag)
+        if len(asked) == 2:  # the second Dockerfile's base
             raise tc.ContainerError(f"cannot resolve the digest of {tag}: no registry")
         return DIGEST_A
 
@@ -359,26 +390,173 @@ def test_images_posargs():
         tc.images_posargs(["gpu"])
 
 
-def test_resolve_base_image_placeholder_uses_the_resolved_digest(tmp_path):
-    df = tmp_path / "Dockerfile"
-    df.write_text("ARG BASE_IMAGE=python:3.11-slim@" + tc.PLACEHOLDER_DIGEST + "\n")
+def test_ensure_base_pulls_when_missing_and_fails_in_one_line():
     said = []
-    run = _fake_docker({"buildx imagetools": DIGEST_A})
-    assert tc.resolve_base_image(df, env={}, log=said.append, run=run) == \
-        f"python:3.11-slim@{DIGEST_A}"
-    assert "nox -s images -- --pin" in said[0]
-    with pytest.raises(tc.ContainerError, match="cannot resolve"):
-        tc.resolve_base_image(df, env={}, log=said.append, run=_fake_docker({}))
+    run = _fake_docker({"image inspect": f"python@{DIGEST_A}\n{DIGEST_B}\n"})
+    assert tc.ensure_base("python:3.11-slim-bookworm", run=run, log=said.append) == DIGEST_A
+    assert said == [] and not any("pull" in c for c in run.calls)
+    run = _fake_docker({})  # not local, and the registry does not answer
+    with pytest.raises(tc.ContainerError) as info:
+        tc.ensure_base("python:3.11-slim-bookworm", run=run, log=said.append)
+    msg = str(info.value)
+    assert "\n" not in msg and "cannot pull the base image python:3.11-slim-bookworm" in msg
+    assert "BASE_IMAGE=<image>" in msg and "nox -s base" in msg
+    assert ["docker", "pull", "python:3.11-slim-bookworm"] in run.calls
+
+
+def test_base_digest_pinned_registry_or_local_id():
+    pinned = "python:3.11-slim@" + DIGEST_A
+    assert tc.base_digest(pinned, run=_fake_docker({})) == DIGEST_A  # no engine asked
+    run = _fake_docker({"image inspect": f"other/x@{DIGEST_A}\npython@{DIGEST_B}\n"
+                                         "sha256:" + "c3" * 32 + "\n"})
+    assert tc.base_digest("python:3.11-slim", run=run) == DIGEST_B
+    local = "sha256:" + "d4" * 32
+    run = _fake_docker({"image inspect": local + "\n"})  # imported: no RepoDigests
+    assert tc.base_digest("torchbragg-base:bookworm", run=run) == local
 
 
 # --------------------------------------------------------------------------- locks
+def _lock_hashes(text: str, name: str) -> set[str]:
+    """The hashes of ``name``'s pin in a pip-compile lock."""
+    block = text.split(f"\n{name}==", 1)[1].split("\n    # via", 1)[0]
+    return {h.split(":", 1)[1] for h in block.split() if h.startswith("--hash=sha256:")}
+
+
 def test_locks_are_hashed_and_pin_torch():
-    for name, torch_line in (("cpu", "torch==2.13.0+cpu \\"), ("cuda", "torch==2.13.0 \\")):
+    texts = {}
+    for name, torch_line in (("cpu", "torch==2.13.0+cpu \\"), ("cuda", "torch==2.13.0 \\"),
+                             ("build-tools", None)):
         text = (ROOT / "requirements" / f"{name}.txt").read_text()
-        assert torch_line in text.splitlines()
+        texts[name] = text
+        if torch_line:
+            assert torch_line in text.splitlines()
         reqs = [ln for ln in text.splitlines() if ln and ln[0].isalpha()]
-        assert all("==" in ln for ln in reqs)
+        assert reqs and all("==" in ln for ln in reqs)
         assert text.count("--hash=sha256:") >= len(reqs)
+    # the CUDA lock: PyPI's CUDA build for Python 3.11 (not the CPU wheel's hash), its CUDA
+    # libraries, and the Python it was made with stated at the top
+    assert not _lock_hashes(texts["cpu"], "torch") & _lock_hashes(texts["cuda"], "torch")
+    assert "autogenerated by pip-compile with Python 3.11" in texts["cuda"]
+    for lib in ("nvidia-cudnn-cu13==", "nvidia-nccl-cu13==", "cuda-toolkit", "triton=="):
+        assert lib in texts["cuda"]
+    assert "ziglang==" in texts["build-tools"]
+
+
+# --------------------------------------------------------------------------- the C cache
+def test_cached_c_build_needs_no_compiler(tmp_path, monkeypatch):
+    from torchbragg import _cbuild
+
+    if shutil.which("cc") is None:
+        pytest.skip("no C compiler to make the cache with")
+    src = tmp_path / "t.c"
+    src.write_text("int main(void){return 0;}\n")
+    monkeypatch.setenv("TORCHBRAGG_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("CC", raising=False)
+    monkeypatch.delenv("CFLAGS", raising=False)
+    built = _cbuild.build_cached("t", [src])
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no compiler any more
+    assert _cbuild.compiler_name() == "cc"
+    assert _cbuild.build_cached("t", [src]) == built
+    src.write_text("int main(void){return 1;}\n")  # changed: needs a build, and no compiler
+    with pytest.raises(_cbuild.BuildError, match="no C compiler"):
+        _cbuild.build_cached("t", [src])
+
+
+# --------------------------------------------------------------------------- reproducibility
+def _layer(entries, mtime):
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in entries:
+            info = tarfile.TarInfo(name)
+            info.mtime = mtime
+            if data is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                info.pax_headers = {"mtime": f"{mtime}.123456", "atime": "1.5"}
+                tar.addfile(info, io.BytesIO(data))
+    buf.seek(0)
+    return buf
+
+
+def test_clamp_layer_dates_no_entry_after_the_epoch(tmp_path):
+    import hashlib
+    import io
+    import tarfile
+
+    entries = [("opt", None), ("opt/a.txt", b"alpha"), ("opt/b.bin", b"\0" * 700)]
+    out1, out2 = io.BytesIO(), io.BytesIO()
+    d1 = tc.clamp_layer(_layer(entries, 1_800_000_000), out1, 1_700_000_000)
+    d2 = tc.clamp_layer(_layer(entries, 1_800_000_123), out2, 1_700_000_000)
+    assert d1 == d2 == "sha256:" + hashlib.sha256(out1.getvalue()).hexdigest()
+    out1.seek(0)
+    with tarfile.open(fileobj=out1) as tar:
+        members = tar.getmembers()
+        assert [m.name for m in members] == ["opt", "opt/a.txt", "opt/b.bin"]
+        assert {m.mtime for m in members} == {1_700_000_000}
+        assert all("atime" not in m.pax_headers for m in members)
+        assert tar.extractfile("opt/a.txt").read() == b"alpha"
+    older = io.BytesIO()  # older files keep their date
+    tc.clamp_layer(_layer(entries, 1_600_000_000), older, 1_700_000_000)
+    older.seek(0)
+    with tarfile.open(fileobj=older) as tar:
+        assert {m.mtime for m in tar.getmembers()} == {1_600_000_000}
+    assert d1 != tc.clamp_layer(_layer(entries[:2], 1_800_000_000), io.BytesIO(), 1_700_000_000)
+
+
+def test_normalise_config_dates_own_history_drops_container():
+    config = {
+        "created": "2026-12-06T19:00:01.123Z", "container": "abc123",
+        "container_config": {"Hostname": "abc123"},
+        "config": {"Hostname": "abc123", "Image": "sha256:parent"},
+        "rootfs": {"type": "layers", "diff_ids": ["sha256:base", "sha256:old"]},
+        "history": [{"created": "2026-01-01T00:00:00Z", "created_by": "base"},
+                    {"created": "2026-12-06T19:00:00Z", "created_by": "ARG", "empty_layer": True},
+                    {"created": "2026-12-06T19:00:01Z", "created_by": "COPY"}],
+    }
+    out = tc.normalise_config(config, ["sha256:base", "sha256:new"], 1, 1_700_000_000)
+    assert out["created"] == tc.iso_utc(1_700_000_000) == "2023-11-14T22:13:20Z"
+    assert "container" not in out and "container_config" not in out
+    assert out["config"]["Hostname"] == out["config"]["Image"] == ""
+    assert out["rootfs"]["diff_ids"] == ["sha256:base", "sha256:new"]
+    assert [h["created"] for h in out["history"]] == [
+        "2026-01-01T00:00:00Z", "2023-11-14T22:13:20Z", "2023-11-14T22:13:20Z"]
+    assert config["container"] == "abc123"  # the input is left alone
+    assert tc.reproduce.config_bytes(out) == tc.reproduce.config_bytes(
+        tc.normalise_config(config, ["sha256:base", "sha256:new"], 1, 1_700_000_000))
+
+
+def test_provenance_args(tmp_path):
+    args = tc.provenance_args(ROOT, "cuda", "python:3.11-slim-bookworm", "sha256:" + "e5" * 32,
+                              "abc123", env={"SOURCE_DATE_EPOCH": "1700000000"})
+    assert args == {"BASE_IMAGE": "python:3.11-slim-bookworm", "BASE_DIGEST": "sha256:" + "e5" * 32,
+                    "REVISION": "abc123", "CREATED": "2023-11-14T22:13:20Z",
+                    "SOURCE_DATE_EPOCH": "1700000000", "TORCH_VERSION": "2.13.0"}
+    assert tc.locked_torch(ROOT, "cpu") == "2.13.0+cpu"
+    assert tc.source_date_epoch(tmp_path, {}) == 0  # not a git checkout
+    assert tc.source_date_epoch(ROOT, {}) > 1_600_000_000
+
+
+def test_image_record_from_the_baked_image_json(tmp_path):
+    baked = {"kind": "cpu", "base_image": "torchbragg-base:bookworm",
+             "base_digest": "sha256:" + "f6" * 32, "revision": "abc", "created": "x",
+             "torch": "2.13.0+cpu"}
+    (tmp_path / tc.IMAGE_JSON).write_text(json.dumps(baked))
+    rec = tc.image_record("docker", {"TORCHBRAGG_PREFIX": str(tmp_path),
+                                     "TORCHBRAGG_IMAGE_DIGEST": "sha256:id"})
+    assert rec["container_image_id"] == "sha256:id"
+    assert rec["base_image"] == "torchbragg-base:bookworm"
+    assert rec["base_digest"] == baked["base_digest"]
+    assert rec["image_labels"]["org.opencontainers.image.base.digest"] == baked["base_digest"]
+    assert rec["image_labels"]["org.torchbragg.torch.version"] == "2.13.0+cpu"
+    assert set(rec["image_labels"]) == set(tc.LABELS)
+    rec = tc.image_record("docker", {"TORCHBRAGG_PREFIX": str(tmp_path / "none")})
+    assert rec["container_image_id"] == "unknown" and rec["image_labels"] is None
+    assert tc.image_record("host", {})["base_digest"] == "none"
 
 
 # --------------------------------------------------------------------------- native scripts
@@ -406,6 +584,36 @@ def test_build_script_runs_natively(tmp_path):
         f"NB_C_BIN={prefix}/bin/nanobragg-user"
     assert os.access(prefix / "bin" / "nanobragg-user", os.X_OK)
     assert (prefix / "scripts" / "parity_payload.sh").is_file()
+
+
+def test_build_script_image_json_and_compiler_fallback(tmp_path):
+    """--image-json checks the labelled torch; with no cc on PATH and no tools lock the build
+    stops naming what is missing."""
+    prefix = tmp_path / "p"
+    script = str(ROOT / "scripts/container_build.sh")
+    if shutil.which("cc"):
+        proc = _run(["bash", script, "build", "--prefix", str(prefix), "--no-install",
+                     "--python", sys.executable, "--image-json", str(tmp_path / "i.json"),
+                     "kind=cpu", "base_digest=sha256:x", "torch=0.0.0"])
+        assert proc.returncode != 0 and "the image is labelled 0.0.0" in proc.stderr
+        import torch
+
+        proc = _run(["bash", script, "build", "--prefix", str(prefix), "--no-install",
+                     "--python", sys.executable, "--image-json", str(tmp_path / "i.json"),
+                     "kind=cpu", "base_digest=sha256:x", f"torch={torch.__version__}"],
+                    env={**os.environ, "SOURCE_DATE_EPOCH": "1700000000"})
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads((tmp_path / "i.json").read_text()) == {
+            "kind": "cpu", "base_digest": "sha256:x", "torch": torch.__version__}
+        assert max(p.stat().st_mtime for p in prefix.rglob("*")) <= 1_700_000_000
+    nocc = tmp_path / "bin"
+    nocc.mkdir()
+    for tool in ("bash", "dirname", "id", "mkdir"):
+        os.symlink(shutil.which(tool), nocc / tool)
+    proc = _run(["bash", script, "build", "--prefix", str(tmp_path / "q"), "--no-install",
+                 "--tools-lock", str(tmp_path / "missing.txt"), "--tools", str(tmp_path / "t")],
+                env={"PATH": str(nocc)})
+    assert proc.returncode == 2 and "tools lock not found" in proc.stderr
 
 
 def test_build_script_rejects_bad_usage(tmp_path):
@@ -438,6 +646,7 @@ def test_payload_script_runs_natively(tmp_path):
     env_json = json.loads((bundle / "env.json").read_text())
     assert env_json["container"] == "none"
     assert env_json["container_image_digest"] == "none"
+    assert env_json["container_image_id"] == env_json["base_digest"] == "none"
     from torchbragg.parity.bundle import verify_sha256
 
     assert verify_sha256(bundle) == []

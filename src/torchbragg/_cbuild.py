@@ -1,8 +1,9 @@
 """Compile bundled C sources on first use into a per-user cache.
 
 Used by the C reference launcher (``torchbragg-cref``) and by native helpers. The cache key is
-a hash of the sources, the compiler and the flags, so a changed source or ``CC``/``CFLAGS``
-triggers a rebuild; an unchanged one is reused. Builds go to a temporary name and are renamed
+a hash of the sources, the compiler's name and the flags, so a changed source or ``CC``/``CFLAGS``
+triggers a rebuild; an unchanged one is reused, with no compiler needed (the container images
+carry the cache built in their build stage and no compiler). Builds go to a temporary name and are renamed
 into place, so concurrent first uses never see a half-written binary.
 """
 from __future__ import annotations
@@ -37,13 +38,20 @@ def cache_root() -> Path:
     return Path(base) / "torchbragg"
 
 
-def find_compiler() -> str:
-    """The C compiler: ``$CC``, else ``cc``, ``gcc`` or ``clang`` on PATH."""
+def compiler_name() -> str:
+    """The compiler the cache key names: ``$CC``, else the first of ``cc``, ``gcc``,
+    ``clang`` on PATH, else ``cc`` (so a cache built with ``cc`` is found without one)."""
     cc = os.environ.get("CC")
-    candidates = [cc] if cc else ["cc", "gcc", "clang"]
-    for name in candidates:
-        if name and shutil.which(shlex.split(name)[0]):
-            return name
+    if cc:
+        return cc
+    return next((n for n in ("cc", "gcc", "clang") if shutil.which(n)), "cc")
+
+
+def find_compiler() -> str:
+    """The C compiler to run: :func:`compiler_name`, which must be on PATH."""
+    name = compiler_name()
+    if shutil.which(shlex.split(name)[0]):
+        return name
     raise BuildError(
         "no C compiler found (set CC or install gcc/clang) to build the bundled C sources"
     )
@@ -58,7 +66,7 @@ def build_cached(
     libs: list[str] | None = None,
 ) -> Path:
     """Build ``sources`` into an executable (or shared library) and return its cached path."""
-    cc = find_compiler()
+    cc = compiler_name()
     user_flags = shlex.split(os.environ.get("CFLAGS", ""))
     flags = PARITY_CFLAGS + list(extra_flags or []) + user_flags
     if shared:
@@ -75,6 +83,7 @@ def build_cached(
     target = out_dir / f"{name}-{key}{suffix}"
     if target.exists():
         return target
+    find_compiler()  # raises BuildError when there is none to build with
     out_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=suffix, dir=out_dir)
     os.close(fd)
@@ -86,5 +95,7 @@ def build_cached(
         raise BuildError(f"building {name} failed: {shlex.join(cmd)}: {first}")
     os.chmod(tmp, 0o755)
     os.replace(tmp, target)
-    (out_dir / f"{name}.flags").write_text(shlex.join(cmd) + "\n")
+    # the command as it made the target (not the temporary name: the same build, the same line)
+    made = [*shlex.split(cc), *flags, "-o", str(target), *map(str, sources), *link]
+    (out_dir / f"{name}.flags").write_text(shlex.join(made) + "\n")
     return target

@@ -86,8 +86,8 @@ def _openmp_supported(cc: str) -> bool:
 
 
 def build_flags() -> tuple[str, list[str]]:
-    """(compiler, extra flags) used for the build."""
-    cc = _cbuild.find_compiler()
+    """(compiler, extra flags) used for the build (a cached build needs no compiler)."""
+    cc = _cbuild.compiler_name()
     extra = list(WARN_FLAGS)
     if os.environ.get("TORCHBRAGG_CREF_OPENMP", "1") != "0" and _openmp_supported(cc):
         extra.append("-fopenmp")

@@ -6,6 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
+from torchbragg.containers.config import IMAGE_JSON, LABELS
+
 
 # --------------------------------------------------------------------------- bundles
 def collect_bundles(staging: Path, dest_root: Path) -> list[Path]:
@@ -48,12 +50,36 @@ def annotate_bundle(bundle: Path, runtime: str, note: str = "", image: str | Non
         data = json.loads(env_path.read_text())
         data["container"] = "none" if runtime == "host" else runtime
         data["container_note"] = note or None
+        data.update(image_record(runtime))
         if os.environ.get("TORCHBRAGG_SOURCE_COMMIT"):
             data["source_commit"] = os.environ["TORCHBRAGG_SOURCE_COMMIT"]
         env_path.write_text(json.dumps(data, indent=2) + "\n")
     from torchbragg.parity.bundle import write_sha256  # the package is installed here
 
     write_sha256(bundle)
+
+
+def image_record(runtime: str, env: dict | None = None) -> dict:
+    """The env.json keys of the image the payload ran in: its id (``$TORCHBRAGG_IMAGE_DIGEST``,
+    which ``docker run -e`` passes; ``unknown`` when not passed), the base image and its
+    digest, and the image's OCI labels (from ``$TORCHBRAGG_PREFIX/image.json``, baked in at
+    build time).  On the host all are ``none``."""
+    env = os.environ if env is None else env
+    if runtime == "host":
+        return {"container_image_id": "none", "base_image": "none", "base_digest": "none",
+                "image_labels": None}
+    path = Path(env.get("TORCHBRAGG_PREFIX") or "/opt/torchbragg") / IMAGE_JSON
+    try:
+        baked = json.loads(path.read_text())
+    except (OSError, ValueError):
+        baked = {}
+    return {
+        "container_image_id": env.get("TORCHBRAGG_IMAGE_DIGEST") or "unknown",
+        "base_image": baked.get("base_image", "unknown"),
+        "base_digest": baked.get("base_digest", "unknown"),
+        "image_labels": {label: baked[key] for label, key in LABELS.items() if key in baked}
+        or None,
+    }
 
 
 def _restate_headline(bundle: Path, text: str, runtime: str, note: str) -> str:

@@ -25,11 +25,14 @@ from torchbragg.containers.config import (
 # --------------------------------------------------------------------------- command lines
 def build_command(kind: str, *, tag: str | None = None, context: str = ".",
                   build_args: dict[str, str] | None = None, network_none: bool = True,
-                  docker: str = "docker") -> list[str]:
+                  no_cache: bool = False, docker: str = "docker") -> list[str]:
     """``docker build`` of the CPU or CUDA image (``--network=none`` for offline builds)."""
-    cmd = [docker, "build", "-f", DOCKERFILES[kind], "-t", tag or IMAGES[kind]]
+    cmd = [docker, "build", "-f", str(Path(context) / DOCKERFILES[kind]),
+           "-t", tag or IMAGES[kind]]
     if network_none:
         cmd.append("--network=none")
+    if no_cache:
+        cmd.append("--no-cache")
     for key, value in (build_args or {}).items():
         cmd += ["--build-arg", f"{key}={value}"]
     cmd.append(context)
@@ -82,7 +85,9 @@ def host_payload(repo: Path, args: list[str], *, runtime_note: str,
 
 
 def wheelhouse_command(lock: str, dest: str, python: str | None = None) -> list[str]:
-    """``pip download`` of the hash-locked requirements into a wheelhouse (offline builds)."""
+    """``pip download`` of the hash-locked requirements into a wheelhouse (offline builds);
+    files already there are checked against the hashes, not fetched again.  pip's own
+    configuration says where torch's CPU wheel is (``PIP_EXTRA_INDEX_URL``, a find-links)."""
     return [python or sys.executable, "-m", "pip", "download", "--no-deps", "--require-hashes",
             "--only-binary=:all:", "-r", lock, "-d", dest]
 
@@ -101,8 +106,12 @@ def debootstrap_command(rootfs: Path, suite: str = SMOKE_SUITE, mirror: str = SM
             str(rootfs), mirror]
 
 
+#: The PATH an imported root file system gets (``docker import`` sets no environment).
+BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
 def import_command(tarball: Path, tag: str = SMOKE_BASE_TAG, docker: str = "docker") -> list[str]:
-    return [docker, "import", str(tarball), tag]
+    return [docker, "import", "--change", f"ENV PATH={BASE_PATH}", str(tarball), tag]
 
 
 def shell_line(argv: list[str], env: dict[str, str] | None = None) -> str:

@@ -10,10 +10,13 @@ IMAGE_CUDA = "torchbragg:cuda"
 DOCKERFILES = {"cpu": "Dockerfile", "cuda": "Dockerfile.cuda"}
 IMAGES = {"cpu": IMAGE_CPU, "cuda": IMAGE_CUDA}
 LOCKS = {"cpu": "requirements/cpu.txt", "cuda": "requirements/cuda.txt"}
+#: The build stage's C compiler when the base has none (zig, from ziglang's wheel).
+TOOLS_LOCK = "requirements/build-tools.txt"
 
 OUT_MOUNT = "/out"
 INPUTS_MOUNT = "/inputs"
-#: Host folder (relative to the repository) the ``WHEELHOUSE`` build argument points at.
+#: Host folder (relative to the repository) of the wheelhouses, one per kind
+#: (``build/wheelhouse/cpu``: the ``WHEELHOUSE`` build argument's default in Dockerfile).
 WHEELHOUSE = "build/wheelhouse"
 REPORTS = "reports/parity"
 PAYLOAD = "scripts/parity_payload.sh"
@@ -25,14 +28,25 @@ DEFAULT_PRESET = "supervisor-like"
 #: The users' own supervisor command; needs A.mat and scaled.hkl (``$TORCHBRAGG_INPUTS``).
 SUPERVISOR_PRESET = "supervisor"
 
-#: Debian suite and packages of the base image that ``docker-smoke`` makes with debootstrap
-#: (python3 of bookworm is 3.11, like the default base image; the compiler is already in it,
-#: so the build needs no network).
+#: Debian suite and packages of the local base image that ``nox -s base`` and
+#: ``docker-smoke`` make with debootstrap: python3 of bookworm is 3.11, like the default base
+#: image's, and, like it, no compiler (the build stage takes zig from the wheelhouse).
 SMOKE_SUITE = "bookworm"
 SMOKE_MIRROR = "http://deb.debian.org/debian"
-SMOKE_PACKAGES = ("python3", "python3-venv", "gcc", "libc6-dev")
-SMOKE_BASE_TAG = "torchbragg-smoke-base:bookworm"
+SMOKE_PACKAGES = ("python3", "python3-venv")
+SMOKE_BASE_TAG = "torchbragg-base:bookworm"
 SMOKE_IMAGE = "torchbragg:cpu-smoke"
 
 
 PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
+
+#: The images' OCI labels and the key of each in ``/opt/torchbragg/image.json`` (written in
+#: the build stage from the same build arguments; the payload copies it into env.json).
+LABELS = {
+    "org.opencontainers.image.revision": "revision",
+    "org.opencontainers.image.created": "created",
+    "org.opencontainers.image.base.name": "base_image",
+    "org.opencontainers.image.base.digest": "base_digest",
+    "org.torchbragg.torch.version": "torch",
+}
+IMAGE_JSON = "image.json"

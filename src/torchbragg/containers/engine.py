@@ -131,3 +131,60 @@ def ensure_engine(tmp: Path) -> Daemon | None:
     os.environ["DOCKER_HOST"] = daemon.host
     return daemon
 
+
+
+# --------------------------------------------------------------------------- a lasting engine
+def engine_dir(env: dict | None = None) -> Path:
+    """Where ``engine start`` keeps its dockerd (socket, images): ``$TORCHBRAGG_DOCKERD``, else
+    ``~/.cache/torchbragg/dockerd``."""
+    env = os.environ if env is None else env
+    given = env.get("TORCHBRAGG_DOCKERD")
+    return Path(given) if given else Path.home() / ".cache" / "torchbragg" / "dockerd"
+
+
+def start_engine(root: Path) -> str:
+    """Start Debian's dockerd by hand in ``root`` unless it runs there already; returns its
+    DOCKER_HOST.  It keeps running (and keeps its images) until :func:`stop_engine`."""
+    daemon = Daemon(root)
+    ok, _ = engine_status_at(daemon.host)
+    if not ok:
+        if not shutil.which("dockerd"):
+            _apt_install(["docker.io"])
+        try:
+            daemon.start()
+        except (ContainerError, OSError) as exc:
+            raise ContainerError(f"dockerd could not start: {exc}") from None
+    return daemon.host
+
+
+def stop_engine(root: Path, timeout: float = 30) -> bool:
+    """SIGTERM the dockerd that :func:`start_engine` started in ``root`` (its pidfile);
+    False when none runs there."""
+    try:
+        pid = int((Path(root) / "docker.pid").read_text().strip())
+        os.kill(pid, signal.SIGTERM)
+    except (OSError, ValueError):
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            break
+        time.sleep(0.5)
+    for mount in reversed(mounts_under(Path(root))):
+        subprocess.run(["umount", "-l", mount], capture_output=True)
+    return True
+
+
+def engine_status_at(host: str) -> tuple[bool, str]:
+    """:func:`engine_status` of the engine at ``host`` (a ``unix://`` socket)."""
+    saved = os.environ.get("DOCKER_HOST")
+    os.environ["DOCKER_HOST"] = host
+    try:
+        return engine_status(timeout=5)
+    finally:
+        if saved is None:
+            os.environ.pop("DOCKER_HOST", None)
+        else:
+            os.environ["DOCKER_HOST"] = saved

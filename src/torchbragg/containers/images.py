@@ -2,7 +2,8 @@
 
 ``nox -s images -- --pin [cpu] [cuda]`` resolves each Dockerfile's base tag to the digest the
 registry serves now (:func:`resolve_digest`) and writes ``tag@sha256:…`` into its
-``ARG BASE_IMAGE=`` line (:func:`pin_base_images`), then builds.  Programs are run through a
+``ARG BASE_IMAGE=`` line (:func:`pin_base_images`), then builds.  Every build records the
+digest of the base it used (:func:`ensure_base`, :func:`base_digest`) in the image's labels.  Programs are run through a
 ``run(argv) -> stdout`` callable, so the logic is tested with a fake (no registry needed).
 """
 from __future__ import annotations
@@ -38,7 +39,7 @@ def split_digest(image: str) -> tuple[str, str | None]:
 
 
 def is_pinned(image: str) -> bool:
-    """A real (non-placeholder) ``@sha256:<64 hex>`` digest."""
+    """A real ``@sha256:<64 hex>`` digest (not the all-zero placeholder of old Dockerfiles)."""
     _, digest = split_digest(image)
     return bool(digest) and digest != PLACEHOLDER_DIGEST and bool(_DIGEST.fullmatch(digest))
 
@@ -143,21 +144,46 @@ def pin_base_images(root: Path, kinds: Iterable[str], resolve: Callable[[str], s
     return pinned
 
 
-def resolve_base_image(dockerfile: Path, env: dict | None = None, docker: str = "docker",
-                       log=print, run: Runner = run_program) -> str | None:
-    """The ``BASE_IMAGE`` build argument to pass, or None to keep the Dockerfile's default.
-
-    ``$BASE_IMAGE`` wins.  A placeholder digest in the Dockerfile is replaced, for this build,
-    by the digest resolved for the tag (:func:`resolve_digest`), said on stderr with the
-    command that writes it into the Dockerfile."""
+def resolve_base_image(dockerfile: Path, env: dict | None = None) -> str:
+    """The base image to build on: ``$BASE_IMAGE`` (e.g. a local image, offline), else the
+    Dockerfile's ``ARG BASE_IMAGE=`` default (a tag, or ``tag@sha256:…`` once pinned)."""
     env = os.environ if env is None else env
-    if env.get("BASE_IMAGE"):
-        return env["BASE_IMAGE"]
-    default = base_image_default(dockerfile)
-    if is_pinned(default):
-        return None
-    tag, _ = split_digest(default)
-    pinned = f"{tag}@{resolve_digest(tag, docker, run)}"
-    log(f"{dockerfile}: BASE_IMAGE has a placeholder digest; pinned {pinned} for this build "
-        f"(`nox -s images -- --pin` writes it into the Dockerfiles)")
-    return pinned
+    return env.get("BASE_IMAGE") or base_image_default(dockerfile)
+
+
+def ensure_base(image: str, docker: str = "docker", run: Runner = run_program, log=print) -> str:
+    """Make sure ``image`` is in the engine (pull it when it is not); return its digest
+    (:func:`base_digest`).  A failed pull is one line naming the offline way out."""
+    try:
+        run([docker, "image", "inspect", "--format", "{{.Id}}", image])
+    except ContainerError:
+        log(f"pulling the base image {image}")
+        try:
+            run([docker, "pull", image])
+        except ContainerError as exc:
+            why = str(exc).rsplit("failed: ", 1)[-1]
+            raise ContainerError(
+                f"cannot pull the base image {image}: {why}; offline, build on a local image "
+                f"that has python3: BASE_IMAGE=<image> (`docker images` lists them, "
+                f"`nox -s base` makes torchbragg-base:bookworm)") from None
+    return base_digest(image, docker, run)
+
+
+def base_digest(image: str, docker: str = "docker", run: Runner = run_program) -> str:
+    """The digest that identifies the base: the ``@sha256:`` of a pinned reference, else the
+    registry digest the engine recorded for the image's repository, else (a local image with
+    no registry digest) its image id."""
+    _, digest = split_digest(image)
+    if digest and _DIGEST.fullmatch(digest):
+        return digest
+    out = run([docker, "image", "inspect", "--format",
+               "{{range .RepoDigests}}{{println .}}{{end}}{{.Id}}", image])
+    lines = out.split()
+    repo = _repository(image)
+    for line in lines[:-1]:
+        name, _, found = line.partition("@")
+        if (name == repo or name.endswith("/" + repo)) and _DIGEST.fullmatch(found):
+            return found
+    if lines and _DIGEST.fullmatch(lines[-1]):
+        return lines[-1]
+    raise ContainerError(f"cannot tell the digest of the base image {image}")
