@@ -180,8 +180,8 @@ MAX_RECOMMENDED_OVERSAMPLE = 1_000_000
 
 def recommended_oversample(xtal_max_m: float, wavelength_m: float, distance_m: float,
                            pixel_m: float) -> int:
-    """§6.11: ceil(3·xtal_max/(λ0·d/p)); 1 when that is below 1, not finite or 1e6 and more
-    (the C reference's rule, csrc/nb_main.c: ``-N 30000000`` renders 1-fold, not 9e6-fold)."""
+    """§6.11: ceil(3·xtal_max/(λ0·d/p)); 1 when that is below 1, not finite or 1e6 and more,
+    as in the C reference (``-N 30000000`` renders 1-fold, not 9e6-fold)."""
     recip_pix = wavelength_m * distance_m / pixel_m
     try:
         n = math.ceil(3.0 * xtal_max_m / recip_pix)
