@@ -1,8 +1,9 @@
-"""Sample traces (trace.md §8) and a fake nanoBragg program for the parity-harness tests."""
+"""Sample traces (docs/behaviour/trace.md §8) and a fake nanoBragg program for the parity-harness
+tests."""
 from __future__ import annotations
 
-#: trace.md §8.2: raw run-level lines of the instrumented C copy, and their normalised form
-#: (None = informational, kept but never compared).
+#: docs/behaviour/trace.md §8.2: raw run-level lines of the instrumented C copy, and their
+#: normalised form (None = informational, kept but never compared).
 RAW_RUN_LEVEL = """\
 TRACE_C:detector_convention=MOSFLM
 TRACE_C:angles_rad=rotx:0 roty:0 rotz:0 twotheta:0
@@ -51,7 +52,7 @@ NORMALISED_RUN_LEVEL = [
     ("trace_pixel", "8 17"),
 ]
 
-#: trace.md §8.3: the per-pixel lines (already normalised), one sub-pixel.
+#: docs/behaviour/trace.md §8.3: the per-pixel lines (already normalised), one sub-pixel.
 PIXEL_LINES = """\
 TRACE_C: pix0_vector_meters 0.02 0.0017 -0.0017
 TRACE_C: fdet_vec 0 0 1

@@ -1,5 +1,5 @@
 """Behaviours of the C program found off the golden cases (golden-fuzz, random command lines),
-each with inputs made here (docs/behaviour.md lists them)."""
+each with inputs made here (docs/behaviour/quirks.md lists them)."""
 from __future__ import annotations
 
 import os
@@ -33,7 +33,7 @@ def floats(tmp_path) -> np.ndarray:
 
 
 def smv(path, width: int, height: int, values, extra: str = "") -> None:
-    """A minimal SMV file (io.md §8) with unsigned 16-bit pixels."""
+    """A minimal SMV file (docs/behaviour/formats.md §8) with unsigned 16-bit pixels."""
     text = ("{\nHEADER_BYTES=512;\nDIM=2;\nBYTE_ORDER=little_endian;\nTYPE=unsigned_short;\n"
             f"SIZE1={width};\nSIZE2={height};\n{extra}}}\f")
     data = np.asarray(values, dtype="<u2").reshape(-1)
@@ -206,8 +206,9 @@ def test_printout_values_persist_across_cut_pixels(tmp_path, with_table):
 
 @pytest.mark.parametrize("args", ["", "-detpixels 8", "-default_F 0 -N 2"])
 def test_missing_structure_factors_reported_before_the_cell(tmp_path, args):
-    """cli.md §7: with no -hkl, no cache and default_F 0, the ERROR line comes first (even when
-    the cell is missing too), glued to the usage text; torchbragg's extensions go to stderr."""
+    """docs/behaviour/cli.md §7: with no -hkl, no cache and default_F 0, the ERROR line comes first
+    (even when the cell is missing too), glued to the usage text; torchbragg's extensions go to
+    stderr."""
     proc = cli(tmp_path, args)
     assert proc.returncode == 9
     lines = proc.stdout.splitlines()

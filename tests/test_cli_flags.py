@@ -1,4 +1,5 @@
-"""The C-style argv scan: substring matching, collisions, precedence (cli.md §1–6)."""
+"""The C-style argv scan: substring matching, collisions, precedence
+(docs/behaviour/cli.md §1–6)."""
 from __future__ import annotations
 
 import math
@@ -38,7 +39,7 @@ def test_values_are_not_consumed():
     # -curved_det's (unused) value token is still scanned as a flag
     st = state("-curved_det", "-N", "5")
     assert st.curved and (st.Na, st.Nb, st.Nc) == (5, 5, 5)
-    # issue #9: a flag taking another flag as its value is refused (the C read 0 for "-N")
+    # a flag taking another flag as its value is refused (the C read 0 for "-N")
     with pytest.raises(InputError, match="-misset"):
         state("-misset", "10", "-N", "5")
 
@@ -80,7 +81,7 @@ def test_guarded_exact_flags():
 
 
 def test_stolout_is_a_known_inert_flag():
-    """cli.md §2.1/§3.2: ``-stolout*`` needs length > 7, which ``-stolout`` itself (8
+    """docs/behaviour/cli.md §2.1/§3.2: ``-stolout*`` needs length > 7, which ``-stolout`` itself (8
     characters) has: a known flag taking a file name (never written), not an unknown one."""
     run = parse_argv(BASE + ["-stolout", "out.stol", "-detpixels", "16"], now=1000)
     assert run.warnings == []

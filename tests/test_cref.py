@@ -121,7 +121,7 @@ def test_short_smv_is_exit_9(cref_bin, tmp_path):
 
 def test_unwritable_output_leaves_nothing(cref_bin, tmp_path):
     proc = run(cref_bin, CELL + ["-detpixels", "8", "-floatfile", "nodir/f.bin"] + QUIET, tmp_path)
-    assert proc.returncode == 10  # issue #9: output errors exit 10, checked before rendering
+    assert proc.returncode == 10  # output errors exit 10, checked before rendering
     assert "ERROR: cannot write nodir/f.bin" in proc.stderr
     assert sorted(os.listdir(tmp_path)) == []
 
@@ -215,7 +215,7 @@ def test_profile_corrected_q6_pix0_honoured(cref_bin, tmp_path):
     line_d = [l for l in out_d.splitlines() if l.startswith("TRACE_C: pix0_vector ")][0]
     assert not np.allclose([float(x) for x in line_d.split()[2:]], [0.1, 0.0017, -0.0016])
     assert corr != dflt
-    # derived Fclose/Sclose follow the honoured origin (model.md §6.6 step 6)
+    # derived Fclose/Sclose follow the honoured origin (docs/behaviour/physics.md §6.6 step 6)
     assert "Fclose=0.0016 Sclose=0.0017" in out
 
 
@@ -260,7 +260,8 @@ def test_sanitizers_script(tmp_path):
 
 
 def test_stolout_is_a_known_flag(cref_bin, tmp_path):
-    """As torchbragg (cli.md §3.2, length > 7): no unknown-flag warning, an inert file flag."""
+    """As torchbragg (docs/behaviour/cli.md §3.2, length > 7): no unknown-flag warning, an inert
+    file flag."""
     args = ["-cell", "100", "-default_F", "1", "-detpixels", "8", "-nonoise", "-nopgm",
             "-stolout", "out.stol"]
     proc = run(cref_bin, args, tmp_path)

@@ -1,5 +1,5 @@
 """The C reference (torchbragg-cref) on the behaviours found with the golden-fuzz cases
-(docs/behaviour.md): Q36, Q37, SMV header extent, zero sources, the final-cell oddball block,
+(docs/behaviour/quirks.md): Q36, Q37, SMV header extent, zero sources, the final-cell oddball block,
 -printout persistence, binary32 rms squares, PGM wrap and +0.0 stores.  Every input is made
 here; the detectors are tiny."""
 from __future__ import annotations
@@ -51,7 +51,7 @@ def smv_pixels(path: Path) -> np.ndarray:
 
 
 def smv(path: Path, width: int, height: int, values, extra: str = "") -> None:
-    """A minimal SMV file (io.md §8) with unsigned 16-bit pixels."""
+    """A minimal SMV file (docs/behaviour/formats.md §8) with unsigned 16-bit pixels."""
     text = ("{\nHEADER_BYTES=512;\nDIM=2;\nBYTE_ORDER=little_endian;\nTYPE=unsigned_short;\n"
             f"SIZE1={width};\nSIZE2={height};\n{extra}}}\f")
     data = np.asarray(values, dtype="<u2").reshape(-1)
@@ -305,8 +305,8 @@ def test_interpolation_warning_precedes_the_block_of_its_pixel(cref_bin, tmp_pat
 @pytest.mark.parametrize("conv, pivot", [("-dials", "direct beam spot"), ("-xds", "sample"),
                                          ("-mosflm", "direct beam spot")])
 def test_convention_flag_pivot_survives_a_custom_switch(cref_bin, tmp_path, conv, pivot):
-    """model.md §6.5: -dials sets pivot BEAM as a flag side effect (DIALS itself forces
-    SAMPLE); a later vector flag selects CUSTOM, which keeps the flag's pivot."""
+    """docs/behaviour/physics.md §6.5: -dials sets pivot BEAM as a flag side effect (DIALS itself
+    forces SAMPLE); a later vector flag selects CUSTOM, which keeps the flag's pivot."""
     import sys
 
     args = BASE + [conv, "-polar_vector", "0", "0", "1"]
@@ -320,9 +320,9 @@ def test_convention_flag_pivot_survives_a_custom_switch(cref_bin, tmp_path, conv
 
 
 def test_source_direction_normalised_once(cref_bin, tmp_path):
-    """model.md §5.5: î = −unit(P), once, for the scattering vector (the polarization routine
-    normalises its own copy again). A huge crystal (sin(Nπh) with N in the thousands) makes
-    the last bit of î visible in the float image."""
+    """docs/behaviour/physics.md §5.5: î = −unit(P), once, for the scattering vector (the
+    polarization routine normalises its own copy again). A huge crystal (sin(Nπh) with N in the
+    thousands) makes the last bit of î visible in the float image."""
     import sys
 
     for side in ("c", "py"):

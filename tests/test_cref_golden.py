@@ -7,8 +7,9 @@ byte for byte; stdout must match line for line (``mmap(...)`` addresses excepted
 
 All ``-trace_pixel`` requests of a case go into one extra run (the flag is repeatable); the
 TRACE_C per-pixel lines of each pixel are compared with the stored ``trace_c_SLOW_FAST.log``
-after the normalisation of trace.md §7, matched by (name, occurrence), to 1e-12 relative
-(trace.md §9.3; vectors scaled by their largest magnitude; integer names exact).
+after the normalisation of docs/behaviour/trace.md §7, matched by (name, occurrence), to 1e-12
+relative (docs/behaviour/trace.md §9.3; vectors scaled by their largest magnitude; integer names
+exact).
 
 The supervisor case (2463x2527, ~10-25 s) is part of the default run; its test ids contain
 ``slow`` so ``-k "not slow"`` deselects it.
@@ -91,14 +92,15 @@ def _run_case(binary, spec, work, extra=(), threads=1):
 
 def _stdout_lines(text: str):
     # empty lines are dropped: a trace line after the newline-less interpolation warning
-    # starts a fresh line (trace.md §6.1), which shifts where the report's empty line falls
+    # starts a fresh line (docs/behaviour/trace.md §6.1), which shifts where the report's empty line
+    # falls
     return [l for l in text.splitlines() if l and not l.startswith("mmap(")
             and not l.startswith("TRACE_C") and not l.endswith("% done")]
 
 
 # ------------------------------------------------------------------- trace handling
 def normalise(text: str):
-    """TRACE_C lines -> list of (name, tokens); legacy forms per trace.md §7."""
+    """TRACE_C lines -> list of (name, tokens); legacy forms per docs/behaviour/trace.md §7."""
     out = []
     for raw in text.splitlines():
         pos = raw.find("TRACE_C:")  # a line may be glued to a warning without newline

@@ -1,4 +1,4 @@
-"""torchbragg-cref on hostile input (issue 21): outputs committed together, no symlink
+"""torchbragg-cref on hostile input: outputs committed together, no symlink
 following, no blocking reads, sizes checked before allocating, no undefined behaviour.
 
 Every input is made here. ``TORCHBRAGG_CREF_BIN`` runs the cases on another build of the same

@@ -51,7 +51,7 @@ def test_torchbragg_extensions_form_their_own_family():
     (["-dtype", "float64", "-trace_pixel", "1", "2"], {"torchbragg"}),
     (["-xbeam", "5", "cell"], set()),  # case-sensitive; plain words are ignored
     (["-progress", "-noprogress", "-wavelength", "1"], {"progress", "wavelength"}),
-    (["-stolout", "out.stol"], {"amorphous"}),  # length > 7 (cli.md §3.2)
+    (["-stolout", "out.stol"], {"amorphous"}),  # length > 7 (docs/behaviour/cli.md §3.2)
 ])
 def test_families_of(argv, expected):
     assert families_of(argv) == expected

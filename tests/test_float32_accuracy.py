@@ -1,4 +1,4 @@
-"""``-dtype float32`` against the float64 image: relative L2 ≤ 5e-6 on hard cases (issue 22).
+"""``-dtype float32`` against the float64 image: relative L2 ≤ 5e-6 on hard cases.
 
 Each case is one where the binary32 block lost precision before the mixed-precision kernel
 (relative L2 of the old kernel in brackets): a detector plane nearly containing the beam

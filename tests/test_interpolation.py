@@ -1,6 +1,6 @@
-"""Tricubic structure-factor interpolation (model.md §7.5) and its global switch-off (Q11):
-the same bits as the C's nested 1-D interpolations, and the C reference's images and warning
-where the switch-off falls inside a chunk, eager and compiled."""
+"""Tricubic structure-factor interpolation (docs/behaviour/physics.md §7.5) and its global
+switch-off (Q11): the same bits as the C's nested 1-D interpolations, and the C reference's images
+and warning where the switch-off falls inside a chunk, eager and compiled."""
 from __future__ import annotations
 
 import math
@@ -36,7 +36,8 @@ def _write_table(path):
 
 
 def _polint4(x, x0, ys):
-    """The C's 4-point Lagrange polynomial on Python floats, term by term (model.md §7.5)."""
+    """The C's 4-point Lagrange polynomial on Python floats, term by term
+    (docs/behaviour/physics.md §7.5)."""
     xa = [x0 + i for i in range(4)]
     total = 0.0
     for j in range(4):

@@ -1,4 +1,4 @@
-"""Multi-column text reader (io.md §5.1) and the quirk table."""
+"""Multi-column text reader (docs/behaviour/formats.md §5.1) and the quirk table."""
 from __future__ import annotations
 
 import math

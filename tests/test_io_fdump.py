@@ -1,4 +1,4 @@
-"""Structure-factor cache (io.md §3)."""
+"""Structure-factor cache (docs/behaviour/formats.md §3)."""
 from __future__ import annotations
 
 import struct

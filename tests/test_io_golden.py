@@ -1,5 +1,6 @@
 """Golden cases: rebuild the noiseless SMV and PGM files from the stored float image and
-compare byte for byte; check the printed statistics and scales (io.md §7.3, §10, §11)."""
+compare byte for byte; check the printed statistics and scales
+(docs/behaviour/formats.md §7.3, §10, §11)."""
 from __future__ import annotations
 
 import json

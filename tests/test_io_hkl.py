@@ -1,4 +1,4 @@
-"""HKL text input (io.md §2), including the quirk table of §2.4."""
+"""HKL text input (docs/behaviour/formats.md §2), including the quirk table of §2.4."""
 from __future__ import annotations
 
 import time
@@ -71,7 +71,8 @@ def test_plus_sign_and_exponent_F(tmp_path):
 
 
 def test_extra_columns_are_regrouped(tmp_path):
-    # io.md §2.4: a 5-column file produced records (0,0,0,10), (1,1,0,0), (20,2,2,0)
+    # docs/behaviour/formats.md §2.4: a 5-column file produced records (0,0,0,10), (1,1,0,0),
+    # (20,2,2,0)
     t, _, _ = _read(tmp_path, "0 0 0 10 1\n1 0 0 20 2\n2 0 0 30 3\n")
     assert t.count == 3
     assert (t.h_min, t.h_max, t.k_min, t.k_max, t.l_min, t.l_max) == (0, 20, 0, 2, 0, 2)

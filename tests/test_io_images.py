@@ -1,4 +1,5 @@
-"""Float, noiseless SMV and PGM pixel data (io.md §7.3, §9, §10) and statistics (§11)."""
+"""Float, noiseless SMV and PGM pixel data (docs/behaviour/formats.md §7.3, §9, §10) and statistics
+(§11)."""
 from __future__ import annotations
 
 import math
@@ -10,7 +11,8 @@ from torchbragg.io.images import (float_image_bytes, int_image, intfile_scale, p
 from torchbragg.io.stats import image_statistics
 from torchbragg.rng import fl32
 
-# io.md §13.6: slow row 7 of the 16x16 float image (%.9g identifies binary32 values exactly)
+# docs/behaviour/formats.md §13.6: slow row 7 of the 16x16 float image (%.9g identifies binary32
+# values exactly)
 ROW7 = [2.52623153, 0.725219548, 0.534888923, 0.403268814, 0.403176904, 0.535318255,
         0.725325704, 2.53196406, 15.6942434, 15.6942596, 2.53197145, 0.72532934, 0.535322011,
         0.40318051, 0.403273255, 0.534895897]

@@ -1,4 +1,4 @@
-"""MOSFLM matrix reader (io.md §4)."""
+"""MOSFLM matrix reader (docs/behaviour/formats.md §4)."""
 from __future__ import annotations
 
 from torchbragg.io.matfile import read_mat

@@ -1,4 +1,5 @@
-"""Noise image (io.md §13): deviates, the pixel procedure, native and Python paths."""
+"""Noise image (docs/behaviour/formats.md §13): deviates, the pixel procedure, native and Python
+paths."""
 from __future__ import annotations
 
 import numpy as np
@@ -30,7 +31,7 @@ def test_poisson_test_vector_native():
 
 
 def test_zero_mean_consumes_one_uniform():
-    # io.md §13.1 test vector: six draws from idum -1 leave idum = 156091745
+    # docs/behaviour/formats.md §13.1 test vector: six draws from idum -1 leave idum = 156091745
     stream = _stream(-1)
     dev = noise.Deviates(stream)
     assert [dev.poisson(0.0) for _ in range(6)] == [0.0] * 6

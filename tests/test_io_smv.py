@@ -1,4 +1,4 @@
-"""SMV reading (io.md §8) and writing (io.md §7)."""
+"""SMV reading (docs/behaviour/formats.md §8) and writing (docs/behaviour/formats.md §7)."""
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
-"""The trace comparator (trace.md §9): alignment, tolerance classes, first divergence, exits."""
+"""The trace comparator (docs/behaviour/trace.md §9): alignment, tolerance classes, first
+divergence, exits."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
-"""Trace parsing and legacy normalisation (trace.md §6, §7) on §8 lines and golden logs."""
+"""Trace parsing and legacy normalisation (docs/behaviour/trace.md §6, §7) on §8 lines and golden
+logs."""
 from __future__ import annotations
 
 import math

@@ -156,7 +156,8 @@ def test_input_files_are_valid_for_the_strict_readers(tmp_path):
     assert read_smv_strict(p["img"], "-img", False).get("OSC_RANGE") == case_inputs.SMV_OSC_RANGE_DEG
     cache = read_fdump(p["fdump"])
     assert cache.h_min == -3 and cache.grid[0, 0, 0] == 20.0
-    # the first stored double starts with a newline byte: the reader skips it (io.md §3.3)
+    # the first stored double starts with a newline byte: the reader skips it
+    # (docs/behaviour/formats.md §3.3)
     assert p["fdump_ws"].read_bytes()[p["fdump_ws"].read_bytes().index(b"\f") + 1] == 0x0A
     assert read_fdump(p["fdump_ws"]).grid[0, 0, 0] != 1.0000000000000022
 

@@ -1,4 +1,4 @@
-"""Issue #9: bad input fails fast and cleanly in torchbragg and torchbragg-cref.
+"""Bad input fails fast and cleanly in torchbragg and torchbragg-cref.
 
 Every failure: the documented exit status, one line on stderr naming the flag or file, no
 traceback, no output (or temporary) file left. The torchbragg side runs in-process (same
@@ -182,7 +182,8 @@ def test_misset_random_and_collision_quirks_kept(tmp_path, request):
         d.mkdir()
         res = run(command, BASE + ["-misset_seed", "7", "-misset", "random"], d, request)
         assert res.returncode == 0, res.stderr
-        # Q7 (cli.md §3.1): the -misset branch of -misset_seed reads "-oversample" leniently
+        # Q7 (docs/behaviour/cli.md §3.1): the -misset branch of -misset_seed reads "-oversample"
+        # leniently
         res = run(command, BASE + ["-misset_seed", "30", "-oversample", "1"], d, request)
         assert res.returncode == 0 and res.stderr == "", res.stderr
 

@@ -1,4 +1,4 @@
-"""Issue #21, the torchbragg side: bad input never blocks, hangs or ends in an internal error;
+"""The torchbragg side: bad input never blocks, hangs or ends in an internal error;
 a failed run leaves every output untouched; signals and a closed stdout end cleanly.
 
 Inputs are made by the tests in ``tmp_path``. Most runs are in-process (the console script's

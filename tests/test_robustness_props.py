@@ -1,4 +1,4 @@
-"""Issue #9, property-based: the HKL, matrix, source-file, SMV-header and argv parsers raise
+"""Property-based: the HKL, matrix, source-file, SMV-header and argv parsers raise
 only the project's own error types on arbitrary input (never a crash of another kind)."""
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""TRACE_PY lines from the kernel agree with the stored TRACE_C logs (trace.md §9 tolerances)."""
+"""TRACE_PY lines from the kernel agree with the stored TRACE_C logs (docs/behaviour/trace.md §9
+tolerances)."""
 from __future__ import annotations
 
 import subprocess

@@ -1,4 +1,5 @@
-"""The worked examples of model.md §8 and the quick checks of Appendix B (no golden data)."""
+"""The worked examples of docs/behaviour/physics.md §8 and the quick checks of Appendix B (no golden
+data)."""
 from __future__ import annotations
 
 import math
@@ -44,7 +45,7 @@ def test_example1_setup(example1):
 
 def test_example1_pixels_bit_identical(example1):
     _, img = example1
-    # (fast, slow) -> value, model.md §8.1; image is indexed [slow, fast]
+    # (fast, slow) -> value, docs/behaviour/physics.md §8.1; image is indexed [slow, fast]
     expected = {(20, 30): 0.056564442813396454, (0, 0): 0.15190072357654572,
                 (32, 32): 315.17205810546875, (63, 63): 0.002450767206028104,
                 (10, 50): 25.654632568359375, (43, 24): 372.8028564453125}

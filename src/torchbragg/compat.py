@@ -1,8 +1,8 @@
 """Compatibility profiles: the C reference's quirks, named and switchable in one place.
 
-Every behaviour of the C reference (nanoBragg.c, model.md §9) that a physicist might call a bug
-is listed here with its Q-number. The ``nanobragg`` profile (default) reproduces all of them, so
-that the same argv gives the same image as the C program run single-threaded. The
+Every behaviour of the C reference (nanoBragg.c, docs/behaviour/physics.md §9) that a physicist
+might call a bug is listed here with its Q-number. The ``nanobragg`` profile (default) reproduces
+all of them, so that the same argv gives the same image as the C program run single-threaded. The
 ``corrected`` profile fixes the ones that are bugs rather than conventions. Code elsewhere reads
 these fields; it never tests the profile name.
 

@@ -1,9 +1,10 @@
 """Frozen configuration of one simulation, in physical units (named in each field).
 
 A configuration holds what the user asked for after every command-line precedence rule has been
-applied (cli.md §6); ``None`` marks a value left to the automatic rules of model.md (sampling
-counts, oversampling, interpolation, beam centre). The physics set-up turns it into tensors.
-Build one with :func:`torchbragg.cli.parse.config_from_argv` or directly.
+applied (docs/behaviour/cli.md §6); ``None`` marks a value left to the automatic rules of
+docs/behaviour/physics.md (sampling counts, oversampling, interpolation, beam centre). The physics
+set-up turns it into tensors. Build one with :func:`torchbragg.cli.parse.config_from_argv` or
+directly.
 """
 from __future__ import annotations
 
@@ -21,10 +22,12 @@ SHAPES = ("SQUARE", "ROUND", "GAUSS", "TOPHAT")
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    """Detector placement and pixels (model.md §6). Lengths in metres, angles in radians."""
+    """Detector placement and pixels (docs/behaviour/physics.md §6). Lengths in metres, angles in
+    radians."""
 
     convention: str = "MOSFLM"
-    #: pivot requested by flags; named conventions force their own (model.md §6.5, Q2)
+    #: pivot requested by flags; named conventions force their own (docs/behaviour/physics.md §6.5,
+    #: Q2)
     pivot: str = "BEAM"
     pixel_size_m: float = 0.0001
     fpixels: int = 1024
@@ -63,7 +66,8 @@ class DetectorConfig:
 
 @dataclass(frozen=True)
 class BeamConfig:
-    """Incident beam, spectrum, divergence and polarization (model.md §5, §7.10)."""
+    """Incident beam, spectrum, divergence and polarization
+    (docs/behaviour/physics.md §5, §7.10)."""
 
     wavelength_m: float = 1e-10
     fluence_per_m2: float = 125932015286227086360700780544.0
@@ -87,7 +91,7 @@ class BeamConfig:
 
 @dataclass(frozen=True)
 class CrystalConfig:
-    """Unit cell, orientation, size, shape and mosaicity (model.md §2–4)."""
+    """Unit cell, orientation, size, shape and mosaicity (docs/behaviour/physics.md §2–4)."""
 
     #: a, b, c (Å), α, β, γ (rad) from ``-cell``; None when only a matrix is given
     cell_A_rad: Optional[Tuple[float, float, float, float, float, float]] = None
@@ -115,7 +119,8 @@ class CrystalConfig:
 
 @dataclass(frozen=True)
 class StructureFactors:
-    """Amplitude table on an integer grid (io.md §2.3) or a constant ``default_F``."""
+    """Amplitude table on an integer grid (docs/behaviour/formats.md §2.3) or a constant
+    ``default_F``."""
 
     default_F: float = 0.0
     #: (h_min, k_min, l_min) of the grid

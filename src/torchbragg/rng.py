@@ -1,4 +1,5 @@
-"""The C reference's uniform generator (model.md §4.2, io.md §13.1), bit for bit.
+"""The C reference's uniform generator (docs/behaviour/physics.md §4.2,
+docs/behaviour/formats.md §13.1), bit for bit.
 
 Park–Miller "minimal standard" LCG with a 32-entry Bays–Durham shuffle table. The table
 (``iy``, ``iv``) is process-wide in the C and shared by every consumer (random misset, mosaic

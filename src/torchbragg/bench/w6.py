@@ -7,7 +7,7 @@ every case: torchbragg in this process (:func:`torchbragg.api.run_command`, the 
 path), torchbragg as one process per case, and the C reference (one process per case). The
 two torchbragg ways must give the same exit statuses and float images (counted).
 
-Target (issue 16): ≥ 5 cases/s in-process on 2 cores; the C does ~50.
+Target: ≥ 5 cases/s in-process on 2 cores; the C does ~50.
 """
 from __future__ import annotations
 

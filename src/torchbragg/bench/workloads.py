@@ -21,7 +21,7 @@ W4_TEMPLATE = (
 COMMON = "-nonoise -nopgm -noprogress".split()
 #: W5: W1 with the project's own generated HKL table (:mod:`torchbragg.parity.crystal_inputs`,
 #: indices to ±75, so every evaluation of this detector stays inside the 4x4x4 neighbourhood),
-#: -N 2 (tricubic interpolation on by default, model.md §7.5) and 16 sub-pixels
+#: -N 2 (tricubic interpolation on by default, docs/behaviour/physics.md §7.5) and 16 sub-pixels
 _N = W1.index("-N")
 W5_TEMPLATE = W1[:_N] + ["-N", "2"] + W1[_N + 2:] + ["-hkl", "{hkl}", "-oversample", "4"]
 

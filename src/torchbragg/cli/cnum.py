@@ -1,4 +1,5 @@
-"""C ``atof``/``atoi`` semantics: the longest numeric prefix, 0 when there is none (cli.md §1.2)."""
+"""C ``atof``/``atoi`` semantics: the longest numeric prefix, 0 when there is none
+(docs/behaviour/cli.md §1.2)."""
 from __future__ import annotations
 
 import re
@@ -25,7 +26,7 @@ def atoi(text: str) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
-# Strict parsing (issue #9): the forms of atof/atoi that are meaningful, nothing else.
+# Strict parsing: the forms of atof/atoi that are meaningful, nothing else.
 #
 # A value is accepted only when the C's atof/atoi reads the *whole* token and gets the value the
 # user evidently meant, so every accepted value converts exactly as in the C reference:

@@ -1,8 +1,8 @@
-"""The flag table and the C-style argv scan (cli.md §1–3).
+"""The flag table and the C-style argv scan (docs/behaviour/cli.md §1–3).
 
 Every token starting with ``-`` is tested against every pattern in table order; each pattern
-that matches acts (substring matching, so one token can fire several flags: cli.md §3.1).
-Value tokens are not consumed. Numbers follow C ``atof``/``atoi``.
+that matches acts (substring matching, so one token can fire several flags:
+docs/behaviour/cli.md §3.1). Value tokens are not consumed. Numbers follow C ``atof``/``atoi``.
 """
 from __future__ import annotations
 
@@ -211,7 +211,7 @@ class _SkipRest(Exception):
 
 
 _XYZ = ("x", "y", "z")
-# Table order matters only for tokens that fire several flags (cli.md §3.1).
+# Table order matters only for tokens that fire several flags (docs/behaviour/cli.md §3.1).
 FLAGS: Sequence[Flag] = (
     Flag("-hkl", 1, lambda st, a, t, p: setattr(st, "hklfile", a[0])),
     Flag("-default_F", 1, _set("default_F")),
@@ -224,7 +224,8 @@ FLAGS: Sequence[Flag] = (
     Flag("-stol", 1, _stol, match="exact"),
     Flag("-4stol", 1, _stol, match="exact"),
     Flag("-Q", 1, _stol, match="exact"),
-    # cli.md: "length > 7"; every token holding the 8 characters of -stolout passes that test
+    # docs/behaviour/cli.md: "length > 7"; every token holding the 8 characters of -stolout passes
+    # that test
     Flag("-stolout", 1, lambda st, a, t, p: None),
     Flag("-Na", 1, _set("Na", atoi), skip_rest=True),
     Flag("-Nb", 1, _set("Nb", atoi), skip_rest=True),
@@ -366,7 +367,7 @@ def profile_name(argv: Sequence[str]) -> str:
 
 
 def header_files(argv: Sequence[str]):
-    """Pre-pass (cli.md §1.1): the ``-img`` and ``-mask`` file names."""
+    """Pre-pass (docs/behaviour/cli.md §1.1): the ``-img`` and ``-mask`` file names."""
     img = mask = None
     for i, tok in enumerate(argv):
         if tok.startswith("-") and i + 1 < len(argv):

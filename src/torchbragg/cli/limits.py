@@ -1,4 +1,4 @@
-"""Up-front refusal of configurations whose work or memory cannot fit (issue #9).
+"""Up-front refusal of configurations whose work or memory cannot fit.
 
 The counts are resolved with the physics' own rules (:mod:`torchbragg.physics.sampling`),
 then two estimates are compared with limits:

@@ -1,4 +1,5 @@
-"""From argv to a frozen :class:`~torchbragg.config.SimulationConfig` (cli.md §1, §6).
+"""From argv to a frozen :class:`~torchbragg.config.SimulationConfig`
+(docs/behaviour/cli.md §1, §6).
 
 Order: profile pre-pass, ``-mask`` then ``-img`` headers, the flag scan, then every precedence
 rule in one place, then the input files (matrix, HKL or Fdump cache, sources, mask pixels).
@@ -39,7 +40,8 @@ class LoadedRun:
 
 
 def _apply_header(state: ParseState, img, is_mask: bool) -> None:
-    """io.md §8.3: header keys preset detector and beam values (no pivot change)."""
+    """docs/behaviour/formats.md §8.3: header keys preset detector and beam values (no pivot
+    change)."""
     def get(key):
         v = img.get(key)
         return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
@@ -53,7 +55,7 @@ def _apply_header(state: ParseState, img, is_mask: bool) -> None:
     if v is not None:
         state.pixel = v / 1000.0
     # the extent follows the header's pixel counts at once, with or without PIXEL_SIZE: the
-    # mask's BEAM_CENTER_Y below is measured from it (io.md §8.3, corrected in docs/behaviour)
+    # mask's BEAM_CENTER_Y below is measured from it (docs/behaviour/formats.md §8.3)
     state.detsize_f = state.pixel * state.fpixels
     state.detsize_s = state.pixel * state.spixels
     v = get("DISTANCE")
@@ -86,7 +88,7 @@ def _apply_header(state: ParseState, img, is_mask: bool) -> None:
 
 
 def _read_header_file(path: str, is_mask: bool, state: ParseState, run: LoadedRun):
-    """Strict (issue #9): a missing, unreadable, truncated or non-SMV file is an error (the C
+    """Strict: a missing, unreadable, truncated or non-SMV file is an error (the C
     prints a message and runs on without the header or mask)."""
     from torchbragg.io.smv import read_smv_strict
 
@@ -102,8 +104,8 @@ MAX_DETECTOR_PIXELS = 4e9
 
 
 def _pixel_count(extent_m: float, pixel_m: float) -> float:
-    """``ceil(extent/pixel - 0.5)`` (cli.md §2.4) as a float: an absurd ratio (``-detsize
-    1e308``) stays a comparable number instead of overflowing an integer."""
+    """``ceil(extent/pixel - 0.5)`` (docs/behaviour/cli.md §2.4) as a float: an absurd ratio
+    (``-detsize 1e308``) stays a comparable number instead of overflowing an integer."""
     if not pixel_m:
         return 0.0
     ratio = extent_m / pixel_m - 0.5
@@ -131,12 +133,13 @@ def parse_argv(argv: Sequence[str], now: Optional[int] = None) -> LoadedRun:
         state.seed = start_seed
     misset_seed = state.misset_seed if state.misset_seed is not None else start_seed
     if state.hklfile is None and state.default_F == 0 and not opens(state.dumpfile):
-        # checked before the cell (cli.md §7: no arguments at all print this line too)
+        # checked before the cell (docs/behaviour/cli.md §7: no arguments at all print this line
+        # too)
         raise UsageError("no hkl file and no dump file to read.",
                          prefix="ERROR: no hkl file and no dump file to read.")
     if not argv or (state.matfile is None and (state.cell is None or state.cell[0] <= 0)):
         raise UsageError("no -mat file and no positive -cell edge given")
-    # pixel count vs extent (cli.md §2.4)
+    # pixel count vs extent (docs/behaviour/cli.md §2.4)
     if state.fpixels != 0:
         state.detsize_f = state.pixel * state.fpixels
     if state.spixels != 0:
@@ -213,7 +216,8 @@ def parse_argv(argv: Sequence[str], now: Optional[int] = None) -> LoadedRun:
 
 def _detector_mask(mask_img, path: str, fpixels: int, spixels: int, profile,
                    run: LoadedRun) -> np.ndarray:
-    """Boolean (spixels, fpixels) mask, True where a pixel is rendered (io.md §8.4).
+    """Boolean (spixels, fpixels) mask, True where a pixel is rendered
+    (docs/behaviour/formats.md §8.4).
 
     A mask of another size is read as the C reads it (Q37): its values in file order, indexed
     with the detector's flat pixel index; pixels past its end count as 0. ``-profile
@@ -236,7 +240,7 @@ def _detector_mask(mask_img, path: str, fpixels: int, spixels: int, profile,
 def load_structure_factors(run: LoadedRun, log: Callable[[str], None], outputs=None,
                            write_cache: bool = True) -> None:
     """HKL file (and cache write unless ``write_cache`` is false), else the cache file, else
-    ``default_F`` (cli.md §6.11).
+    ``default_F`` (docs/behaviour/cli.md §6 item 11).
 
     With ``outputs`` (an :class:`~torchbragg.io.atomic.OutputSet`) the cache is staged there
     and reaches its place only when the run's outputs are committed: a run that fails later

@@ -1,4 +1,5 @@
-"""Write the float, SMV, PGM and noise images and print the final report (cli.md §8.4, §9)."""
+"""Write the float, SMV, PGM and noise images and print the final report
+(docs/behaviour/cli.md §8.4, §9)."""
 from __future__ import annotations
 
 import sys
@@ -17,7 +18,7 @@ from torchbragg.rng import UniformStream
 
 
 def planned_outputs(state) -> list:
-    """The files a run will write, in order (cli.md §9)."""
+    """The files a run will write, in order (docs/behaviour/cli.md §9)."""
     files = [state.floatfile, state.intfile]
     if state.write_pgm:
         files.append(state.pgmfile)

@@ -1,4 +1,5 @@
-"""``-printout`` / ``-printout_pixel``: the per-pixel diagnostic block (io.md §12).
+"""``-printout`` / ``-printout_pixel``: the per-pixel diagnostic block
+(docs/behaviour/formats.md §12).
 
 The renderer hands each selected pixel's values to :meth:`Printout.emit` in pixel order; the
 values follow the C's persistence rules (:mod:`torchbragg.physics.leftovers`).
@@ -38,7 +39,8 @@ class Printout:
         x, y, z = v["pos"]
         Sx, Sy, Sz = v["S"]
         stol = 0.5 * math.sqrt(Sx * Sx + Sy * Sy + Sz * Sz)
-        theta = 0.5 * math.atan2(math.sqrt(y * y + z * z), x)  # beam along +x (io.md §12)
+        # beam along +x (docs/behaviour/formats.md §12)
+        theta = 0.5 * math.atan2(math.sqrt(y * y + z * z), x)
         s2 = math.sin(theta) / (self.lam0 * 1e10)
         h, k, l, h0, k0, l0 = v["hkl"]
         I = v["I"]

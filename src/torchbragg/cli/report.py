@@ -1,4 +1,4 @@
-"""The console report, line for line as the C reference prints it (cli.md §8)."""
+"""The console report, line for line as the C reference prints it (docs/behaviour/cli.md §8)."""
 from __future__ import annotations
 
 import math

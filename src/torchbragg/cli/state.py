@@ -1,7 +1,7 @@
 """The mutable state the argv scan fills in: the C reference's variables after parsing.
 
 Unset values are None (the C's −1 sentinels). Lengths in metres, angles in radians, as the C
-stores them after each flag's unit conversion (model.md §1.2).
+stores them after each flag's unit conversion (docs/behaviour/physics.md §1.2).
 """
 from __future__ import annotations
 

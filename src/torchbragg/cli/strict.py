@@ -1,4 +1,4 @@
-"""Strict check of the command line before the C-style scan (issue #9; README "Exit status").
+"""Strict check of the command line before the C-style scan (README "Exit status").
 
 The scan in :mod:`torchbragg.cli.flags` keeps the C's substring matching and ``atof``/``atoi``
 conversions. This module runs first and refuses what the C would silently turn into a
@@ -7,10 +7,10 @@ value that cannot mean anything physically. Every value it accepts converts to e
 number the C reads, so accepted command lines behave as in the C reference.
 
 Which flags a token is checked for: the flags it matches, except those whose pattern is a
-proper part of another pattern the same token matches (the documented collisions of cli.md
-§3.1: ``-misset`` inside ``-misset_seed``, ``-twotheta`` inside ``-twotheta_axis``,
-``-printout`` inside ``-printout_pixel``); those secondary branches keep the C's lenient
-reading, so the quirks Q4/Q7 are reproduced unchanged.
+proper part of another pattern the same token matches (the documented collisions of
+docs/behaviour/cli.md §3.1: ``-misset`` inside ``-misset_seed``, ``-twotheta`` inside
+``-twotheta_axis``, ``-printout`` inside ``-printout_pixel``); those secondary branches keep the C's
+lenient reading, so the quirks Q4/Q7 are reproduced unchanged.
 
 Unknown flags (a token starting with ``-`` that is not a number, matches no pattern and is not
 a value of a preceding flag) produce a one-line warning, not an error.
@@ -88,7 +88,7 @@ SPECS = {
         "-samplesize", "-sample_size", "-xtalsize", "-xtal_size", "-sample_thick", "-sample_x",
         "-xtal_thick", "-xtal_x", "-sample_width", "-sample_y", "-width", "-xtal_width",
         "-xtal_y", "-sample_heigh", "-sample_z", "-heigh", "-xtal_heigh", "-xtal_z")},
-    # pre-pass flags (cli.md §1.1)
+    # pre-pass flags (docs/behaviour/cli.md §1.1)
     "-img": (FILE, ANY, 1), "-mask": (FILE, ANY, 1),
 }
 
@@ -246,7 +246,7 @@ def check_argv(argv: Sequence[str], profile=None,
         if strict_real(tok) is not None:
             continue  # a negative number
         matched = list(index.matching(tok))
-        # skip-rest: the C stops testing a token after these flags (cli.md §1.1)
+        # skip-rest: the C stops testing a token after these flags (docs/behaviour/cli.md §1.1)
         for n, f in enumerate(matched):
             if f.skip_rest:
                 matched = matched[:n + 1]

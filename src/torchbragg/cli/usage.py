@@ -1,5 +1,5 @@
-"""The usage text printed when required inputs are missing (cli.md §7), and the help and
-version requests (``-h``/``--help``/``--version``, exit 0)."""
+"""The usage text printed when required inputs are missing (docs/behaviour/cli.md §7), and the help
+and version requests (``-h``/``--help``/``--version``, exit 0)."""
 from __future__ import annotations
 
 from typing import Optional, Sequence

@@ -1,7 +1,7 @@
 /*
  * torchbragg clean-room C reference of the nanoBragg simulator.
  *
- * Written from the specification in shared/spec (model.md, cli.md, io.md, trace.md) only.
+ * Written from the behaviour reference in docs/behaviour/ only.
  * This header holds the shared state of one run (nb_sim), the compatibility profile
  * (nb_profile) and the prototypes of every translation unit.
  */
@@ -39,8 +39,9 @@ typedef struct nb_profile {
     int pix0_vector_ignored;      /* Q6: -pix0_vector(_mm) values are discarded */
     int misset_seed_collision;    /* Q7: -misset_seed is also parsed as -misset */
     int interp_global_switchoff;  /* Q11: first out-of-range interpolation turns it off for the run */
-    int thick_capture_no_sensor;  /* Q36: -oversample_thick evaluates the capture fraction (model.md
-                                     §6.10) even without a sensor (thickness 0): it is 0 */
+    int thick_capture_no_sensor;  /* Q36: -oversample_thick evaluates the capture fraction
+                                     (docs/behaviour/physics.md §6.10) even without a
+                                     sensor (thickness 0): it is 0 */
     int mask_any_size;            /* Q37: a -mask of another size is read with the detector's flat
                                      pixel indices (past its end: 0); corrected: refused */
 } nb_profile;

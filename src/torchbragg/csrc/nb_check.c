@@ -1,4 +1,4 @@
-/* Strict checks of issue #9 (README "Exit status and errors"): input files before they
+/* Strict checks (README "Exit status and errors"): input files before they
  * are read, output names and folders, work and memory limits.  The command line is checked in nb_check_argv.c, numbers are parsed
  * by nb_check_num.c.
  *
@@ -180,7 +180,7 @@ void nb_check_mat(const char *file)
         nb_fatal("ERROR: -mat %s: the orientation matrix is singular (determinant %g)", file, det);
 }
 
-/* X Y Z [weight [wavelength]] per non-blank line (io.md §5) */
+/* X Y Z [weight [wavelength]] per non-blank line (docs/behaviour/formats.md §5) */
 void nb_check_sources(const char *file)
 {
     size_t len, pos = 0;

@@ -1,4 +1,4 @@
-/* Strict check of the command line (issue #9, README "Exit status and errors") before the
+/* Strict check of the command line (README "Exit status and errors") before the
  * C-style scan: the flag table (patterns, matching rules, value kinds and constraints)
  * and the check of every flag's values.
  *
@@ -22,7 +22,7 @@ typedef struct {
     int match, kind, constraint, arity, skip_rest;
 } nb_flagspec;
 
-/* patterns and matching rules of the scan (cli.md §1-§3) plus the extensions */
+/* patterns and matching rules of the scan (docs/behaviour/cli.md §1-§3) plus the extensions */
 static const nb_flagspec FLAGS[] = {
     {"-hkl", M_SUB, K_FILE, C_ANY, 1, 0},
     {"-default_F", M_SUB, K_REAL, C_ANY, 1, 0},
@@ -173,7 +173,7 @@ static const nb_flagspec FLAGS[] = {
     {"-device", M_EXACT, K_WORD, C_ANY, 1, 0},
     {"-profile", M_EXACT, K_WORD, C_ANY, 1, 0},
     {"-chunk_pixels", M_EXACT, K_INT, C_POS, 1, 0},
-    /* pre-pass (cli.md §1.1) */
+    /* pre-pass (docs/behaviour/cli.md §1.1) */
     {"-img", M_SUB, K_FILE, C_ANY, 1, 0},
     {"-mask", M_SUB, K_FILE, C_ANY, 1, 0},
 };
@@ -392,8 +392,8 @@ void nb_check_argv(nb_sim *S)
         for (j = 0; j < nm; j++) {
             const nb_flagspec *f = &FLAGS[matched[j]];
             int secondary = 0;
-            /* a pattern inside another matched pattern is a collision branch (cli.md §3.1):
-             * it keeps the lenient reading */
+            /* a pattern inside another matched pattern is a collision branch
+             * (docs/behaviour/cli.md §3.1): it keeps the lenient reading */
             for (k = 0; k < nm; k++)
                 if (k != j && strcmp(FLAGS[matched[k]].pattern, f->pattern) != 0 &&
                     strstr(FLAGS[matched[k]].pattern, f->pattern))

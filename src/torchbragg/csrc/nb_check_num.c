@@ -1,4 +1,4 @@
-/* Strict number parsing of issue #9 (README "Exit status and errors"), shared by the
+/* Strict number parsing (README "Exit status and errors"), shared by the
  * command-line checks (nb_check_argv.c) and the input-file checks (nb_check.c).
  *
  * Same rules as the Python CLI (torchbragg/cli/cnum.py). Every value accepted here converts

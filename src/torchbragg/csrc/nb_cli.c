@@ -1,4 +1,5 @@
-/* Command-line scanning (cli.md §1-§3): defaults, pre-pass, main pass, usage text. */
+/* Command-line scanning (docs/behaviour/cli.md §1-§3): defaults, pre-pass, main pass, usage
+ * text. */
 #include "nb.h"
 
 #include <math.h>
@@ -9,8 +10,8 @@
 static const nb_profile PROFILE_DEFAULT = {"default", 1, 1, 1, 1, 1, 1, 1};
 static const nb_profile PROFILE_CORRECTED = {"corrected", 0, 0, 0, 0, 0, 0, 0};
 
-/* seed := -n (cli.md §2), n read like the integer flags (atoi) and, beyond the int range,
- * saturated as the Python CLI does (torchbragg/cli/cnum.py): -seed -9223372036854775808 is
+/* seed := -n (docs/behaviour/cli.md §2), n read like the integer flags (atoi) and, beyond the int
+ * range, saturated as the Python CLI does (torchbragg/cli/cnum.py): -seed -9223372036854775808 is
  * the seed 2147483648, not an overflowing negation */
 static long seed_arg(const char *s)
 {
@@ -91,7 +92,7 @@ void nb_defaults(nb_sim *S)
     S->progress = 1;
 }
 
-/* cli.md §1.1 pre-pass: -img / -mask file names; also the -profile extension. */
+/* docs/behaviour/cli.md §1.1 pre-pass: -img / -mask file names; also the -profile extension. */
 void nb_prepass(nb_sim *S)
 {
     int i;
@@ -355,8 +356,8 @@ void nb_parse(nb_sim *S)
             S->pivot = PIVOT_SAMPLE;
         }
         if (HAS("-dials")) {
-            /* the flag's side effect is BEAM (model.md 6.5); DIALS itself forces SAMPLE,
-               so this shows only when a vector flag later selects CUSTOM */
+            /* the flag's side effect is BEAM (docs/behaviour/physics.md §6.5); DIALS itself forces
+               SAMPLE, so this shows only when a vector flag later selects CUSTOM */
             S->convention = CONV_DIALS;
             S->pivot = PIVOT_BEAM;
         }

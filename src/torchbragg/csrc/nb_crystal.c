@@ -1,11 +1,12 @@
-/* Sampling auto-selection, crystal lattice, mosaic domains and sources (model.md §2-§5). */
+/* Sampling auto-selection, crystal lattice, mosaic domains and sources
+ * (docs/behaviour/physics.md §2-§5). */
 #include "nb.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* model.md §5.2: one divergence-like axis */
+/* docs/behaviour/physics.md §5.2: one divergence-like axis */
 static void resolve_axis(double *range, double *step, int *count, double unset_range_value)
 {
     if (*count <= 0) {
@@ -52,7 +53,7 @@ static void resolve_axis(double *range, double *step, int *count, double unset_r
 
 void nb_resolve_sampling(nb_sim *S)
 {
-    /* phi (model.md §3.1) */
+    /* phi (docs/behaviour/physics.md §3.1) */
     if (S->phisteps == 0)
         S->phisteps = 1;
     if (S->phisteps < 0) {
@@ -88,11 +89,11 @@ void nb_resolve_sampling(nb_sim *S)
     }
     if (S->phisteps <= 0)
         S->phisteps = 1;
-    /* divergence and dispersion (model.md §5.2) */
+    /* divergence and dispersion (docs/behaviour/physics.md §5.2) */
     resolve_axis(&S->hdivrange, &S->hdivstep, &S->hdivsteps, 1.0);
     resolve_axis(&S->vdivrange, &S->vdivstep, &S->vdivsteps, 1.0);
     resolve_axis(&S->dispersion, &S->dispstep, &S->dispsteps, 1.0);
-    /* sensor layers (model.md §6.10) */
+    /* sensor layers (docs/behaviour/physics.md §6.10) */
     if (S->thicksteps <= 0) {
         if (S->thickness >= 0.0) {
             S->thicksteps = 2;
@@ -112,7 +113,7 @@ void nb_resolve_sampling(nb_sim *S)
         S->mu = 1.0 / S->thickness;
         printf("WARNING: setting detector attenuation depth to %g m\n", S->mu);
     }
-    /* mosaic domains (model.md §4.1) */
+    /* mosaic domains (docs/behaviour/physics.md §4.1) */
     if (S->mosaic_domains <= 0) {
         if (S->mosaic_spread < 0.0) {
             S->mosaic_domains = 1;
@@ -135,7 +136,7 @@ void nb_resolve_sampling(nb_sim *S)
     }
 }
 
-/* model.md §4.3 */
+/* docs/behaviour/physics.md §4.3 */
 void nb_mosaic_matrix(double spread_in, long *seed, double *U)
 {
     float sigma = (float)spread_in;
@@ -234,9 +235,9 @@ static void print_vectors(const char *title, const char *names[3], const double 
         printf("%s: %11.8f %11.8f %11.8f\n", lab[k], a[k], b[k], c[k]);
 }
 
-/* Unclamped sine and cosine of the printed angle between edges x and y (model.md §2.5):
- * sin = |other|*vol/|x|/|y|, cos = (x.y)/|x|/|y|, divided in this order (the observed last
- * bits); beta takes its edges in the order (a, c). */
+/* Unclamped sine and cosine of the printed angle between edges x and y
+ * (docs/behaviour/physics.md §2.5): sin = |other|*vol/|x|/|y|, cos = (x.y)/|x|/|y|, divided in this
+ * order (the observed last bits); beta takes its edges in the order (a, c). */
 static void edge_sin_cos(const double *x, const double *y, double other_len, double vol,
                          double *sc)
 {
@@ -245,8 +246,8 @@ static void edge_sin_cos(const double *x, const double *y, double other_len, dou
     sc[1] = nb_dot(x, y) / lx / ly;
 }
 
-/* cli.md §8.2 row 15: printed before "Unit Cell:" when a sine or cosine of the final cell
- * lies outside +-1.0000001 (before clamping) */
+/* docs/behaviour/cli.md §8.2 row 15: printed before "Unit Cell:" when a sine or cosine of the final
+ * cell lies outside +-1.0000001 (before clamping) */
 static void oddball_warning(const char *title, const char *suffix, double sc[3][2])
 {
     static const char *names[3] = {"alpha", "beta", "gamma"};
@@ -269,7 +270,8 @@ static double clamped_angle(const double *sc)
     return atan2(clamp_sin(sc[0]), clamp_cos(sc[1])) * NB_RTD;
 }
 
-/* the printed cell parameters of the final vectors (display only, model.md §2.5) */
+/* the printed cell parameters of the final vectors (display only,
+ * docs/behaviour/physics.md §2.5) */
 static void print_cell(const double *ra, const double *rb, const double *rc, const double *as,
                        const double *bs, const double *cs, double V, double Vstar)
 {

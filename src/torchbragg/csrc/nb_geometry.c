@@ -1,4 +1,5 @@
-/* Vector helpers, rotations (model.md §1.4) and detector geometry (model.md §6). */
+/* Vector helpers, rotations (docs/behaviour/physics.md §1.4) and detector geometry
+ * (docs/behaviour/physics.md §6). */
 #include "nb.h"
 
 #include <math.h>
@@ -133,7 +134,7 @@ void nb_rotate_umat(const double *v, double *out, const double *u)
     out[2] = z;
 }
 
-/* model.md §6.1 / cli.md §2.4 */
+/* docs/behaviour/physics.md §6.1 / docs/behaviour/cli.md §2.4 */
 void nb_detector_pixels(nb_sim *S)
 {
     if (S->fpixels != 0)
@@ -144,7 +145,7 @@ void nb_detector_pixels(nb_sim *S)
     S->spixels = nb_c_int(ceil(S->detsize_s / S->pixel - 0.5));
 }
 
-/* cli.md §5.1 (model.md §7.10, §2.6 clipping) */
+/* docs/behaviour/cli.md §5.1 (docs/behaviour/physics.md §7.10, §2.6 clipping) */
 void nb_beam_fluence(nb_sim *S)
 {
     if (S->flux != 0.0 && S->exposure > 0.0 && S->beamsize >= 0.0)
@@ -172,7 +173,7 @@ static void set3(double *v, double x, double y, double z)
     v[2] = z;
 }
 
-/* model.md §6.2-§6.4 steps 1-2, §6.3 normalisation */
+/* docs/behaviour/physics.md §6.2-§6.4 steps 1-2, §6.3 normalisation */
 void nb_install_convention(nb_sim *S)
 {
     double px = S->pixel;
@@ -273,7 +274,7 @@ void nb_install_convention(nb_sim *S)
     nb_unitize(fxs, S->vert);
 }
 
-/* model.md §6.6 */
+/* docs/behaviour/physics.md §6.6 */
 static void derive_from_pix0(nb_sim *S)
 {
     double n[3], t[3];

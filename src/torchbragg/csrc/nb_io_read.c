@@ -1,5 +1,5 @@
-/* File input (io.md): SMV headers/masks, HKL (and the Fdump cache it writes), Fdump,
- * matrix, column files.  The outputs are written by nb_io_write.c. */
+/* File input (docs/behaviour/formats.md): SMV headers/masks, HKL (and the Fdump cache it writes),
+ * Fdump, matrix, column files.  The outputs are written by nb_io_write.c. */
 #define _POSIX_C_SOURCE 200809L
 #include "nb.h"
 
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* ------------------------------------------------------------- SMV input (io.md §8) */
+/* ----------------------------------------------------- SMV input (docs/behaviour/formats.md §8) */
 static double hdr_value(const char *hdr, const char *key)
 {
     const char *p = hdr, *last = NULL, *eq;
@@ -36,7 +36,7 @@ void nb_read_smv_header(nb_sim *S, const char *file, int is_mask)
     static const char *positive_keys[4] = {"PIXEL_SIZE", "WAVELENGTH", "DISTANCE",
                                            "CLOSE_DISTANCE"};
     int k;
-    /* strict (issue #9): the reference prints a message and runs on without the header */
+    /* strict: the reference prints a message and runs on without the header */
     if (fp == NULL)
         nb_fatal("ERROR: %s %s: cannot open: %s", flag, file, strerror(errno));
     fsize = fstat(fileno(fp), &st) == 0 ? (double)st.st_size : 0.0;
@@ -105,7 +105,8 @@ void nb_read_smv_header(nb_sim *S, const char *file, int is_mask)
                  nb_max_memory() / 1073741824.0);
     }
     /* the pixel counts set the extent at once, with the current pixel size (also without
-     * PIXEL_SIZE): the mask's BEAM_CENTER_Y below is measured from it (io.md §8.3 corrected) */
+     * PIXEL_SIZE): the mask's BEAM_CENTER_Y below is measured from it
+     * (docs/behaviour/formats.md §8.3) */
     S->fpixels = (int)w;
     S->spixels = (int)h;
     S->detsize_f = S->pixel * S->fpixels;
@@ -133,7 +134,7 @@ void nb_read_smv_header(nb_sim *S, const char *file, int is_mask)
     }
     fclose(fp);
     printf("mmap(%s) = %p\n", file, is_mask ? (void *)S->maskimage : (void *)hdr);
-    /* keys honoured (io.md §8.3) */
+    /* keys honoured (docs/behaviour/formats.md §8.3) */
     v = hdr_value(hdr, "PIXEL_SIZE");
     if (!isnan(v)) {
         S->pixel = v / 1000.0;
@@ -170,7 +171,7 @@ void nb_read_smv_header(nb_sim *S, const char *file, int is_mask)
     free(hdr);
 }
 
-/* ------------------------------------------------------------- HKL (io.md §2, §3) */
+/* ------------------------------------------------------- HKL (docs/behaviour/formats.md §2, §3) */
 static size_t grid_size(const nb_sim *S)
 {
     return (size_t)(S->h_range + 1) * (size_t)(S->k_range + 1) * (size_t)(S->l_range + 1);
@@ -197,7 +198,7 @@ void nb_read_hkl(nb_sim *S)
     double h = 0, k = 0, l = 0, F = 0;
     int ih = 0, ik = 0, il = 0, n = 0;
     size_t i, total;
-    nb_check_hkl(S->hklfile); /* strict (issue #9): refuses what the two passes would misread */
+    nb_check_hkl(S->hklfile); /* strict: refuses what the two passes would misread */
     fp = nb_open_input("-hkl", S->hklfile);
     if (fp == NULL) {
         printf("ERROR: unable to open %s.", S->hklfile);
@@ -227,7 +228,7 @@ void nb_read_hkl(nb_sim *S)
         n++;
     }
     S->hkls = n;
-    S->hkl_last_hkl[0] = h; /* left for -printout (render.c, io.md §12) */
+    S->hkl_last_hkl[0] = h; /* left for -printout (render.c, docs/behaviour/formats.md §12) */
     S->hkl_last_hkl[1] = k;
     S->hkl_last_hkl[2] = l;
     S->h_range = S->h_max - S->h_min + 1;
@@ -321,7 +322,7 @@ int nb_read_fdump(nb_sim *S, int probe_only)
     return 1;
 }
 
-/* ------------------------------------------------------------- matrix (io.md §4) */
+/* -------------------------------------------------------- matrix (docs/behaviour/formats.md §4) */
 void nb_read_mat(nb_sim *S, double *as, double *bs, double *cs)
 {
     FILE *fp = nb_open_input("-mat", S->matfile);
@@ -347,7 +348,7 @@ void nb_read_mat(nb_sim *S, double *as, double *bs, double *cs)
     as[2] = m[6] * f; bs[2] = m[7] * f; cs[2] = m[8] * f;
 }
 
-/* ------------------------------------------------------------- column files (io.md §5) */
+/* -------------------------------------------------- column files (docs/behaviour/formats.md §5) */
 static int is_delim(char c)
 {
     return c == ' ' || c == '\t' || c == ',' || c == ';' || c == ':' || c == '!';
@@ -417,7 +418,8 @@ void nb_read_stol(nb_sim *S)
     printf("reading %s\n", S->stolfile);
     snprintf(flag, sizeof(flag), "-%s", S->stolfile_kind);
     nb_read_columns(flag, S->stolfile, 2, cols, "no data in input file");
-    /* read and validated only: the table is not used by any computation (io.md §6) */
+    /* read and validated only: the table is not used by any computation
+     * (docs/behaviour/formats.md §6) */
     free(cols[0]);
     free(cols[1]);
 }

@@ -1,5 +1,5 @@
-/* File output (io.md): float/SMV/PGM/noise images.  Every output is staged in a temporary
- * and all are renamed into place together once the last one is written (nb_files.c; the
+/* File output (docs/behaviour/formats.md): float/SMV/PGM/noise images.  Every output is staged in a
+ * temporary and all are renamed into place together once the last one is written (nb_files.c; the
  * Fdump cache written by nb_io_read.c is committed with them). */
 #include "nb.h"
 
@@ -29,7 +29,7 @@ static void close_output(FILE *fp, const char *name)
     }
 }
 
-/* ------------------------------------------------------------- outputs (io.md §7, §9-§13) */
+/* ----------------------------------------------- outputs (docs/behaviour/formats.md §7, §9-§13) */
 static int in_roi(const nb_sim *S, int f, int s)
 {
     return f >= S->roi_xmin && f <= S->roi_xmax && s >= S->roi_ymin && s <= S->roi_ymax;
@@ -44,9 +44,9 @@ static int rendered(const nb_sim *S, int f, int s)
     return 1;
 }
 
-/* io.md §10 (observed for negative values): the scaled value, at most 255, truncated toward
- * zero and stored modulo 256 (-3.7 -> 253); no lower clip.  NaN, -inf and values below the
- * 64-bit integer range give 0. */
+/* docs/behaviour/formats.md §10 (observed for negative values): the scaled value, at most 255,
+ * truncated toward zero and stored modulo 256 (-3.7 -> 253); no lower clip.  NaN, -inf and values
+ * below the 64-bit integer range give 0. */
 static unsigned char pgm_byte(double t)
 {
     if (!(t >= -9223372036854775808.0))
@@ -146,7 +146,7 @@ void nb_write_outputs(nb_sim *S)
     printf("max_I = %g  at %g %g\n", S->max_I, S->max_I_x, S->max_I_y);
     printf("mean= %g rms= %g rmsd= %g\n", mean, rms, rmsd);
 
-    /* noiseless SMV (io.md §7.3) */
+    /* noiseless SMV (docs/behaviour/formats.md §7.3) */
     if (S->intfile_scale <= 0.0)
         S->intfile_scale = (S->max_I > 0.0) ? 55000.0 / S->max_I : 1.0;
     printf("intfile_scale = %g\n", S->intfile_scale);

@@ -1,4 +1,5 @@
-/* Orchestration of one run in the order of model.md §1.7 and the report of cli.md §8. */
+/* Orchestration of one run in the order of docs/behaviour/physics.md §1.7 and the report of
+ * docs/behaviour/cli.md §8. */
 #include "nb.h"
 
 #include <math.h>

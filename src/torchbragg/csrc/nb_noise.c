@@ -1,4 +1,5 @@
-/* Random numbers and deviates (model.md §4.2, io.md §13). Process-wide state, serial use only. */
+/* Random numbers and deviates (docs/behaviour/physics.md §4.2, docs/behaviour/formats.md §13).
+ * Process-wide state, serial use only. */
 #include "nb.h"
 
 #include <math.h>

@@ -1,4 +1,5 @@
-/* The pixel loop (model.md §7) with thread-count-independent handling of Q1 and Q11.
+/* The pixel loop (docs/behaviour/physics.md §7) with thread-count-independent handling of Q1 and
+ * Q11.
  *
  * Order dependence and how it is removed:
  *  - Q1 (phi = 0 carry-over): the working lattice (a_phi, b_phi, c_phi) is the reference
@@ -7,16 +8,17 @@
  *    rendered serially until that first loop has run (normally the first row); each thread
  *    then starts from a copy of that settled state, so every thread count gives the
  *    single-thread image.
- *  - Kahn factor: the polarization routine renormalises the E-vector in place (Appendix A);
- *    the serial prefix also runs until that renormalisation has reached its fixed point.
+ *  - Kahn factor: the polarization routine renormalises the E-vector in place
+ *    (docs/behaviour/physics.md Appendix A); the serial prefix also runs until that renormalisation
+ *    has reached its fixed point.
  *  - Q11 (global interpolation switch-off): with several threads the remaining rows are first
  *    rendered with interpolation kept on while recording, per pixel, whether an evaluation left
  *    the grid.  The first such pixel in serial order is then re-rendered serially with the
  *    global switch (warning printed there), the rest of its row serially and all later rows in
  *    parallel with interpolation off -- exactly the single-thread result.
- *  - -printout (io.md §12): the printed h, k, l, nearest indices, F_latt, F_cell and cell
- *    vectors are loop variables that persist across pixels (shown_vars); printout runs are
- *    rendered serially, so they follow the single-thread pixel order.
+ *  - -printout (docs/behaviour/formats.md §12): the printed h, k, l, nearest indices, F_latt,
+ *    F_cell and cell vectors are loop variables that persist across pixels (shown_vars); printout
+ *    runs are rendered serially, so they follow the single-thread pixel order.
  */
 #include "nb.h"
 
@@ -29,8 +31,8 @@
 
 enum { INTERP_OFF = 0, INTERP_SWITCH = 1, INTERP_PEREVAL = 2 };
 
-/* The loop variables -printout shows that persist across pixels (io.md §12, observed):
- * h..F_latt and the cell vectors are those of the run's last evaluation not cut by -dmin
+/* The loop variables -printout shows that persist across pixels (docs/behaviour/formats.md §12,
+ * observed): h..F_latt and the cell vectors are those of the run's last evaluation not cut by -dmin
  * (set for every domain, before the F_latt = 0 skip), F_cell that of the last evaluation that
  * computed one.  Before the run's first evaluation they hold what the set-up left
  * (init_shown). */
@@ -94,7 +96,7 @@ static double nearest_F(const nb_sim *S, double h0, double k0, double l0)
     return S->default_F;
 }
 
-/* model.md §7.5; *oor is set when the neighbourhood leaves the grid */
+/* docs/behaviour/physics.md §7.5; *oor is set when the neighbourhood leaves the grid */
 static double lookup_F(const nb_sim *S, double h, double k, double l, double h0, double k0,
                        double l0, int mode, int *interp_on, int *oor)
 {
@@ -137,7 +139,7 @@ static double lookup_F(const nb_sim *S, double h, double k, double l, double h0,
     return nearest_F(S, h0, k0, l0);
 }
 
-/* model.md §5.6 with the in-place renormalisation of Appendix A */
+/* docs/behaviour/physics.md §5.6 with the in-place renormalisation of Appendix A */
 static double kahn_factor(double K, double *inc, double *diff, double *axis)
 {
     double c2, c2s, s2s, psi = 0.0, B[3], E[3];
@@ -171,9 +173,9 @@ static double rint_half_down(double x)
     return ceil(x - 0.5);
 }
 
-/* -printout block of one pixel (io.md §12): stol and position of the pixel's last sub-pixel
- * and source, the persistent loop variables v, and the pixel's own I, polar, omega, capture
- * fraction and stored value (own[0..4]) */
+/* -printout block of one pixel (docs/behaviour/formats.md §12): stol and position of the pixel's
+ * last sub-pixel and source, the persistent loop variables v, and the pixel's own I, polar, omega,
+ * capture fraction and stored value (own[0..4]) */
 static void print_pixel(const nb_sim *S, int f, int s, double stol, const double *pos,
                         const shown_vars *v, const double *own)
 {
@@ -414,7 +416,7 @@ static int render_pixel(nb_sim *S, rstate *st, int s, int f, int mode, int *inte
         nb_trace_num("I_pixel_final", value);
         nb_trace_num("floatimage_accumulated", (double)S->floatimage[idx]);
     }
-    /* the loop variables persist into the next pixel (io.md §12) */
+    /* the loop variables persist into the next pixel (docs/behaviour/formats.md §12) */
     st->shown.h = h;
     st->shown.k = k;
     st->shown.l = l;
@@ -442,7 +444,8 @@ static int pixel_wanted(const nb_sim *S, int s, int f)
     return 1;
 }
 
-/* progress meter (cli.md §8.3): lines are informational and ignored by comparisons */
+/* progress meter (docs/behaviour/cli.md §8.3): lines are informational and ignored by
+ * comparisons */
 static void progress_tick(long add, long roi_area, long *done, long *lastpct)
 {
     long pct;
@@ -459,9 +462,9 @@ static void progress_tick(long add, long roi_area, long *done, long *lastpct)
     }
 }
 
-/* io.md §8.4 and Q37: the mask values, in file order, are indexed with the detector's flat
- * pixel index slow*fpixels + fast; a pixel past the end of the mask counts as mask value 0.
- * The corrected profile refuses a mask of another size. */
+/* docs/behaviour/formats.md §8.4 and Q37: the mask values, in file order, are indexed with the
+ * detector's flat pixel index slow*fpixels + fast; a pixel past the end of the mask counts as mask
+ * value 0. The corrected profile refuses a mask of another size. */
 static void fit_mask(nb_sim *S)
 {
     size_t npix = (size_t)S->fpixels * S->spixels, nmask = (size_t)S->mask_w * S->mask_h;

@@ -1,4 +1,4 @@
-/* Normalised per-pixel trace lines (trace.md §5, §6): "TRACE_C: <name> <values>". */
+/* Normalised per-pixel trace lines (docs/behaviour/trace.md §5, §6): "TRACE_C: <name> <values>". */
 #include "nb.h"
 
 int nb_line_open = 0;
@@ -49,7 +49,7 @@ void nb_trace_word(const char *name, const char *w)
     printf("TRACE_C: %s %s\n", name, w);
 }
 
-/* trace.md §6.2 item 1: run-level block, once, before any pixel is rendered */
+/* docs/behaviour/trace.md §6.2 item 1: run-level block, once, before any pixel is rendered */
 void nb_trace_runlevel(const nb_sim *S, const double *term_f, const double *term_s,
                        const double *term_b)
 {

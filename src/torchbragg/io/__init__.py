@@ -1,4 +1,4 @@
-"""File formats, image outputs, statistics and noise of the C reference (spec: io.md).
+"""File formats, image outputs, statistics and noise of the C reference (docs/behaviour/formats.md).
 
 One job per module:
 

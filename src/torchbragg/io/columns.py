@@ -1,4 +1,5 @@
-"""Generic multi-column text reader of io.md §5.1 (``-sourcefile``, ``-stol``/``-4stol``/``-Q``).
+"""Generic multi-column text reader of docs/behaviour/formats.md §5.1 (``-sourcefile``,
+``-stol``/``-4stol``/``-Q``).
 
 Reproduces the C reader exactly: lines are read in chunks of at most 10 239 characters;
 blank lines (only delimiters before the newline) are skipped; every other chunk is a record
@@ -83,7 +84,7 @@ def read_columns(path: str | os.PathLike, ncols: int) -> list[list[float]]:
 
     Raises :class:`~torchbragg.errors.InputError` when the file cannot be opened
     (``fopen(): REASON: FILE``) or holds no record (``no data in input file: FILE``); the
-    callers turn either into exit status 9 (cli.md §7).
+    callers turn either into exit status 9 (docs/behaviour/cli.md §7).
     """
     name = os.fspath(path)
     try:
@@ -99,7 +100,7 @@ def read_columns(path: str | os.PathLike, ncols: int) -> list[list[float]]:
 
 
 def validate_sources(data: bytes, name: str) -> list[list[float]]:
-    """Strict reading of a ``-sourcefile`` (issue #9). Every non-blank line holds three to five
+    """Strict reading of a ``-sourcefile``. Every non-blank line holds three to five
     numbers ``X Y Z [weight [wavelength]]`` separated by the reader's delimiters; the
     position must not be zero and a given wavelength must be positive (metres). Refused: a
     non-numeric field (``# comment`` lines, which the C turns into a source at the origin),

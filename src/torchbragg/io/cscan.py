@@ -1,9 +1,9 @@
 """C library number parsing on byte buffers: ``strtod``/``atof`` and ``fscanf`` ``%lg``/``%d``.
 
 The reference reads every text input with the C library, so odd tokens are interpreted by its
-prefix rules (io.md §1): ``strtod`` converts the longest numeric prefix; ``fscanf`` first
-*collects* the characters that can start or continue a number (glibc rules: at most one
-pushed-back character), then converts the collected text, failing only when nothing of it
+prefix rules (docs/behaviour/formats.md §1): ``strtod`` converts the longest numeric prefix;
+``fscanf`` first *collects* the characters that can start or continue a number (glibc rules: at most
+one pushed-back character), then converts the collected text, failing only when nothing of it
 converts. Everything here works on ``bytes`` with an explicit cursor so a caller can emulate a
 ``FILE*`` stream: each scanner returns the new cursor.
 
@@ -176,7 +176,7 @@ def c_trunc_int(x: float) -> int:
     return int(x)
 
 
-# Strict tokens (issue #9): the forms every C reader converts completely and identically.
+# Strict tokens: the forms every C reader converts completely and identically.
 STRICT_FLOAT = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 STRICT_INT = re.compile(rb"[+-]?\d+")
 

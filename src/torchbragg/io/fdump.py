@@ -1,4 +1,4 @@
-"""Structure-factor cache (``Fdump.bin``, ``-dump``), io.md §3.
+"""Structure-factor cache (``Fdump.bin``, ``-dump``), docs/behaviour/formats.md §3.
 
 Layout: ASCII ``h_min h_max k_min k_max l_min l_max`` + ``\\n`` + form feed, then the whole
 grid (extra slots included) as little-endian binary64, l fastest.
@@ -18,7 +18,7 @@ from torchbragg.io.files import read_like_c
 
 
 def fdump_bytes(table: SFTable) -> bytes:
-    """The bytes of the cache file for ``table`` (io.md §3.1)."""
+    """The bytes of the cache file for ``table`` (docs/behaviour/formats.md §3.1)."""
     header = (f"{table.h_min} {table.h_max} {table.k_min} {table.k_max} "
               f"{table.l_min} {table.l_max}\n\f").encode("ascii")
     body = np.ascontiguousarray(table.grid, dtype="<f8").tobytes()
@@ -33,7 +33,8 @@ def write_fdump(path: str | os.PathLike, table: SFTable) -> None:
 
 def read_fdump(path: str | os.PathLike,
                err: Callable[[str], None] | None = None) -> SFTable | None:
-    """Read a cache file as the C does (io.md §3.2–3.3); ``None`` if it cannot be opened.
+    """Read a cache file as the C does (docs/behaviour/formats.md §3.2–3.3); ``None`` if it cannot
+    be opened.
 
     The header is six ``%d`` conversions followed by a skip of *all* white space, so a body
     whose first bytes are white-space values (0x09–0x0D, 0x20) is read shifted (the C quirk,

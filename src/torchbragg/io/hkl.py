@@ -1,4 +1,5 @@
-"""HKL text input (``-hkl``), io.md §2: two passes over a stream of ``h k l F`` records.
+"""HKL text input (``-hkl``), docs/behaviour/formats.md §2: two passes over a stream of ``h k l F``
+records.
 
 Pass 1 reads records as four ``%lg`` numbers to find the index extremes and the record count;
 pass 2 re-reads them as ``%d %d %d %lg`` and stores F. Both passes stop silently at the first
@@ -43,7 +44,7 @@ MAX_GRID_ENTRIES = 1 << 31
 
 @dataclass(frozen=True, eq=False)
 class SFTable:
-    """Structure-factor grid of io.md §2.3.
+    """Structure-factor grid of docs/behaviour/formats.md §2.3.
 
     ``grid[i, j, m]`` is F(h_min+i, k_min+j, l_min+m) (electrons, binary64); the grid has one
     extra slot per axis, shape (h_range+1, k_range+1, l_range+1). ``count`` is the C's
@@ -80,7 +81,7 @@ class SFTable:
         return self.l_max - self.l_min + 1
 
     def lookup(self, h: int, k: int, l: int, default_F: float) -> float:
-        """Nearest-neighbour rule of io.md §2.5 for already-rounded indices."""
+        """Nearest-neighbour rule of docs/behaviour/formats.md §2.5 for already-rounded indices."""
         if (self.count > 0 and self.h_min <= h <= self.h_max and self.k_min <= k <= self.k_max
                 and self.l_min <= l <= self.l_max):
             return float(self.grid[h - self.h_min, k - self.k_min, l - self.l_min])
@@ -170,7 +171,7 @@ _BIG_EXPONENT = re.compile(rb"[eE][+-]?0*\d{3}|\d{300}")
 
 
 def validate_hkl(data: bytes, name: str) -> None:
-    """Strict check of an HKL file (issue #9): one ``h k l F`` record per line, h k l whole
+    """Strict check of an HKL file: one ``h k l F`` record per line, h k l whole
     numbers, F a finite number; blank lines allowed; at least one record.
 
     The C reads the file as a token stream and stops silently at the first record it cannot
@@ -216,11 +217,11 @@ def _check_hkl_line(tokens: list, where: str) -> None:
 
 def read_hkl(path: str | os.PathLike, default_F: float = 0.0,
              log: Callable[[str], None] | None = None, strict: bool = False) -> SFTable:
-    """Read an HKL text file exactly as the C reference does (io.md §2).
+    """Read an HKL text file exactly as the C reference does (docs/behaviour/formats.md §2).
 
     ``default_F`` (electrons) pre-fills the addressable part of the grid when non-zero.
-    ``log`` receives each stdout line the C prints, in order (cli.md §8 row 26, without the
-    dump-file line, which belongs to the cache writer). Raises
+    ``log`` receives each stdout line the C prints, in order (docs/behaviour/cli.md §8 row 26,
+    without the dump-file line, which belongs to the cache writer). Raises
     :class:`~torchbragg.errors.InputError` when the file cannot be opened
     (``ERROR: unable to open FILE.``), when no record is read (``ERROR: not enough HKL
     indices in FILE``, after the three ``h:``/``k:``/``l:`` lines have gone through ``log``)

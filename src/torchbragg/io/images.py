@@ -1,8 +1,9 @@
-"""Pixel data of the output images: raw float (io.md §9), noiseless SMV values (§7.3), PGM (§10).
+"""Pixel data of the output images: raw float (docs/behaviour/formats.md §9), noiseless SMV values
+(§7.3), PGM (§10).
 
 All images are numpy arrays of shape (spixels, fpixels), slow index first, so the C's linear
 pixel order is the array's C order. ``roi_mask`` is a boolean array of that shape, True inside
-the region of interest (io.md §11, inclusive bounds; see :func:`roi_mask`).
+the region of interest (docs/behaviour/formats.md §11, inclusive bounds; see :func:`roi_mask`).
 """
 from __future__ import annotations
 
@@ -38,8 +39,8 @@ def float_image_bytes(img_f32: np.ndarray) -> bytes:
 
 
 def intfile_scale(user_scale: float, max_I: float) -> float:
-    """Scale of the noiseless SMV image (io.md §7.3): ``-scale`` if > 0, else 55000/max_I
-    when max_I > 0, else 1."""
+    """Scale of the noiseless SMV image (docs/behaviour/formats.md §7.3): ``-scale`` if > 0, else
+    55000/max_I when max_I > 0, else 1."""
     if user_scale > 0:
         return float(user_scale)
     if max_I > 0:
@@ -48,8 +49,8 @@ def intfile_scale(user_scale: float, max_I: float) -> float:
 
 
 def pgm_scale(user_scale: float, intfile_scale_value: float, rmsd: float) -> float:
-    """Scale of the PGM image (io.md §10): ``-pgmscale`` if > 0, else 250/(5·rmsd) when
-    rmsd > 0, else the final intfile scale."""
+    """Scale of the PGM image (docs/behaviour/formats.md §10): ``-pgmscale`` if > 0, else
+    250/(5·rmsd) when rmsd > 0, else the final intfile scale."""
     if user_scale > 0:
         return float(user_scale)
     scale = float(intfile_scale_value)
@@ -60,7 +61,8 @@ def pgm_scale(user_scale: float, intfile_scale_value: float, rmsd: float) -> flo
 
 def int_image(img_f32: np.ndarray, scale: float, adc: float,
               roi: np.ndarray | None = None) -> np.ndarray:
-    """Noiseless SMV pixel values (io.md §7.3) as ``np.uint16`` (spixels, fpixels).
+    """Noiseless SMV pixel values (docs/behaviour/formats.md §7.3) as ``np.uint16`` (spixels,
+    fpixels).
 
     Inside the ROI: v = pixel·scale + adc in binary64, clipped to [0, 65535]; then v + 0.5 is
     rounded to binary32 and floored. Outside the ROI: 0. (NaN pixels give 0.)
@@ -83,9 +85,9 @@ def int_image(img_f32: np.ndarray, scale: float, adc: float,
 
 
 def pgm_pixels(img_f32: np.ndarray, scale: float, roi: np.ndarray | None = None) -> np.ndarray:
-    """PGM byte values (io.md §10): t = min(pixel·scale, 255) in binary64, truncated toward
-    zero to an unsigned byte (negative values wrap modulo 256, as the reference build does);
-    0 outside the ROI. (NaN pixels give 0.)"""
+    """PGM byte values (docs/behaviour/formats.md §10): t = min(pixel·scale, 255) in binary64,
+    truncated toward zero to an unsigned byte (negative values wrap modulo 256, as the reference
+    build does); 0 outside the ROI. (NaN pixels give 0.)"""
     def convert(t):
         with np.errstate(invalid="ignore", over="ignore"):
             return _pgm_values(t)
@@ -108,7 +110,7 @@ def pgm_header(fpixels: int, spixels: int, scale: float) -> bytes:
 
 
 def pgm_bytes(img_f32: np.ndarray, scale: float, roi: np.ndarray | None = None) -> bytes:
-    """A complete PGM file for the float image (io.md §10)."""
+    """A complete PGM file for the float image (docs/behaviour/formats.md §10)."""
     img = np.asarray(img_f32)
     spixels, fpixels = img.shape
     return pgm_header(fpixels, spixels, scale) + pgm_pixels(img, scale, roi).tobytes()

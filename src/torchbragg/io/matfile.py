@@ -1,4 +1,4 @@
-"""MOSFLM orientation matrix (``-mat``), io.md §4.
+"""MOSFLM orientation matrix (``-mat``), docs/behaviour/formats.md §4.
 
 Three ``fscanf("%lg %lg %lg")`` groups: group 1 holds the x components of a*, b*, c*, group 2
 the y components, group 3 the z components (dimensionless: reciprocal vectors times the
@@ -50,7 +50,7 @@ def read_mat(path: str | os.PathLike,
 
 
 def validate_mat(data: bytes, name: str) -> list[float]:
-    """Strict reading (issue #9): the first nine white-space separated tokens must be finite
+    """Strict reading: the first nine white-space separated tokens must be finite
     numbers (anything after them is ignored, as in the C: complete MOSFLM ``.mat`` files with
     U matrix, cell and missetting lines are accepted), and the matrix must not be singular.
     Returns the nine values in the order of :func:`parse_mat`; raises

@@ -1,4 +1,4 @@
-"""Poisson noise image of io.md §13.3–13.5, bit for bit.
+"""Poisson noise image of docs/behaviour/formats.md §13.3–13.5, bit for bit.
 
 The deviates consume the shared uniform generator through a
 :class:`~torchbragg.rng.UniformStream` (the C's ``ran1`` with its process-wide shuffle table).
@@ -40,7 +40,7 @@ def fl32(x: float) -> float:
 
 
 def log_gamma(xx: float) -> float:
-    """Γ of io.md §13.4: log-gamma of a binary32 argument, binary32 result."""
+    """Γ of docs/behaviour/formats.md §13.4: log-gamma of a binary32 argument, binary32 result."""
     x = y = xx
     tmp = x + 5.5
     tmp -= (x + 0.5) * math.log(tmp)
@@ -71,7 +71,8 @@ class Deviates:
         self.state = state if state is not None else DeviateState()
 
     def gauss(self) -> float:
-        """Polar Box–Muller deviate with a persistent spare (io.md §13.4); binary32."""
+        """Polar Box–Muller deviate with a persistent spare (docs/behaviour/formats.md §13.4);
+        binary32."""
         st = self.state
         if st.gauss_ready:
             st.gauss_ready = False
@@ -89,7 +90,8 @@ class Deviates:
         return fl32(v2 * fac)
 
     def poisson(self, xm: float) -> float:
-        """Poisson deviate of mean ``xm`` (a binary32 value), io.md §13.3; binary32 result."""
+        """Poisson deviate of mean ``xm`` (a binary32 value), docs/behaviour/formats.md §13.3;
+        binary32 result."""
         st = self.state
         u = self.stream.next
         if xm > 1e6:
@@ -144,7 +146,7 @@ def _to_u16(v: float) -> int:
 def noise_image_python(img_f32: np.ndarray, roi: np.ndarray, adc: float,
                        stream: UniformStream,
                        state: DeviateState | None = None) -> tuple[np.ndarray, float, int]:
-    """Pure-Python reference of io.md §13.5; see :func:`noise_image`."""
+    """Pure-Python reference of docs/behaviour/formats.md §13.5; see :func:`noise_image`."""
     img = np.asarray(img_f32, dtype=np.float32)
     inroi = np.asarray(roi, dtype=bool).reshape(-1)
     vals = img.astype(np.float64).reshape(-1).tolist()
@@ -273,7 +275,7 @@ def poisson_batch_native(means: np.ndarray, stream: UniformStream,
 
 def noise_image(img_f32: np.ndarray, roi: np.ndarray, adc: float, stream: UniformStream,
                 state: DeviateState | None = None) -> tuple[np.ndarray, float, int]:
-    """Noise image of io.md §13.5.
+    """Noise image of docs/behaviour/formats.md §13.5.
 
     ``img_f32``: float image (photons, binary32, shape (spixels, fpixels)); ``roi``: boolean,
     True inside the ROI (masked pixels included — their value 0 costs one draw); ``adc``:

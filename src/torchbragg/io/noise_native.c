@@ -1,6 +1,6 @@
 /* Native helper for torchbragg.io.noise: the uniform generator, the Poisson and Gaussian
- * deviates and the noise-image pixel loop of io.md §13.1-13.5, written from that
- * specification. Compiled by torchbragg._cbuild with -ffp-contract=off -fno-fast-math, so
+ * deviates and the noise-image pixel loop of docs/behaviour/formats.md §13.1-13.5, written from
+ * that specification. Compiled by torchbragg._cbuild with -ffp-contract=off -fno-fast-math, so
  * every float operation below is a binary32 operation and every double one binary64, with no
  * fused multiply-add, matching the pure-Python reference bit for bit.
  *

@@ -1,4 +1,5 @@
-"""SMV (ADSC) images: reading headers and pixels (io.md §8) and writing them (io.md §7).
+"""SMV (ADSC) images: reading headers and pixels (docs/behaviour/formats.md §8) and writing them
+(docs/behaviour/formats.md §7).
 
 Reading follows the C: the header is the first ``HEADER_BYTES`` bytes, keys are found as plain
 substrings (last occurrence wins, ``DISTANCE`` matches inside ``CLOSE_DISTANCE``), pixels are
@@ -54,13 +55,14 @@ class SMVImage:
     pixels: Optional[np.ndarray]
 
     def get(self, key: str) -> float:
-        """Value of ``key`` by the C's lookup rule (io.md §8.2): NaN if absent, 0 if there is no
-        ``=`` after the last occurrence, else the ``strtod`` value after the ``=``."""
+        """Value of ``key`` by the C's lookup rule (docs/behaviour/formats.md §8.2): NaN if absent,
+        0 if there is no ``=`` after the last occurrence, else the ``strtod`` value after
+        the ``=``."""
         return header_value(self.header_text, key)
 
 
 def header_value(text: str, key: str) -> float:
-    """Keyword lookup of io.md §8.2 on header text."""
+    """Keyword lookup of docs/behaviour/formats.md §8.2 on header text."""
     at = text.rfind(key)
     if at < 0 or not key:
         return float("nan")
@@ -126,7 +128,7 @@ def parse_smv(data: bytes, name: str = "", with_pixels: bool = True) -> SMVImage
 
 
 def read_smv(path: str | os.PathLike) -> SMVImage:
-    """Read an SMV file (``-img``, ``-mask``) per io.md §8.1.
+    """Read an SMV file (``-img``, ``-mask``) per docs/behaviour/formats.md §8.1.
 
     Raises :class:`SMVUnreadable` (cannot open: print and ignore),
     :class:`~torchbragg.errors.InputError` (shorter than 512 bytes: exit 9; also a missing or
@@ -151,7 +153,8 @@ def _g(x: float) -> str:
 
 @dataclass(frozen=True)
 class SMVHeader:
-    """Every value of the SMV header (io.md §7.1), in header units (mm, Å, degrees, pixels)."""
+    """Every value of the SMV header (docs/behaviour/formats.md §7.1), in header units (mm, Å,
+    degrees, pixels)."""
 
     fpixels: int
     spixels: int
@@ -183,8 +186,8 @@ class SMVHeader:
                 orgy: float, close_distance: float, phi0: float, osc: float,
                 twotheta: float) -> SMVHeader:
         """Header values from model quantities in SI units (metres, radians), as in the
-        table of io.md §7.1 (``dials_origin_mm`` and ``orgx``/``orgy`` are already in header
-        units)."""
+        table of docs/behaviour/formats.md §7.1 (``dials_origin_mm`` and ``orgx``/``orgy`` are
+        already in header units)."""
         px = pixel_size
         return cls(
             fpixels=int(fpixels), spixels=int(spixels), pixel_size=px * 1000.0,
@@ -206,7 +209,8 @@ class SMVHeader:
 
 
 def header_text(h: SMVHeader) -> str:
-    """Lines 1–29 of io.md §7.1 (ending with ``}`` and the form feed), without padding."""
+    """Lines 1–29 of docs/behaviour/formats.md §7.1 (ending with ``}`` and the form feed), without
+    padding."""
     o1, o2, o3 = h.dials_origin
     lines = [
         "{",
@@ -269,7 +273,7 @@ POSITIVE_KEYS = ("PIXEL_SIZE", "WAVELENGTH", "DISTANCE", "CLOSE_DISTANCE")
 
 
 def read_smv_strict(path: str | os.PathLike, flag: str, need_pixels: bool) -> SMVImage:
-    """Strict reading for ``-img``/``-mask`` (issue #9): a file that cannot be opened, is not an
+    """Strict reading for ``-img``/``-mask``: a file that cannot be opened, is not an
     SMV image (the C prints a message and ignores it, so the run goes on without the header
     or mask), has a truncated header (or, when ``need_pixels``, truncated pixel data), or whose
     header gives a non-positive pixel size, wavelength or distance raises

@@ -1,4 +1,4 @@
-"""Image statistics of io.md §11 (``max_I``, ``mean``, ``rms``, ``rmsd``).
+"""Image statistics of docs/behaviour/formats.md §11 (``max_I``, ``mean``, ``rms``, ``rmsd``).
 
 Values are the stored binary32 pixels converted to binary64 (squares for ``rms`` are taken in
 binary32); sums are accumulated one pixel at a time in slow-major pixel order, as the C does
@@ -55,7 +55,7 @@ def image_statistics(img_f32: np.ndarray, rendered: np.ndarray,
         n += int(rv.size)
         s = _seq_add(s, rv)
         # the C squares the stored binary32 pixel in binary32 (a float times a float) and adds
-        # it to the binary64 sum: above ~1.8e19 photons the square is inf (docs/behaviour.md)
+        # it to the binary64 sum: above ~1.8e19 photons the square is inf (docs/behaviour/quirks.md)
         rv32 = rv.astype(np.float32)
         with np.errstate(over="ignore"):
             q = _seq_add(q, (rv32 * rv32).astype(np.float64))

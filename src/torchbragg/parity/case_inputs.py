@@ -21,7 +21,7 @@ role          file                        content
 ``fdump``     ``in_premade.Fdump``        a structure-factor cache written by
                                           :func:`torchbragg.io.fdump.write_fdump`
 ``fdump_ws``  ``in_shifted.Fdump``        a cache whose first value starts with a white-space
-                                          byte: read shifted (io.md §3.3)
+                                          byte: read shifted (docs/behaviour/formats.md §3.3)
 ``stol``      ``in_air.stol``             a two-column sinθ/λ table (read, never used)
 ============  ==========================  =====================================================
 
@@ -95,7 +95,7 @@ def _rotation(rx, ry, rz):
 
 
 def mat_text(wavelength_A: float = 1.0) -> str:
-    """MOSFLM A matrix: rows x, y, z; columns a*, b*, c* (times λ), io.md §4."""
+    """MOSFLM A matrix: rows x, y, z; columns a*, b*, c* (times λ), docs/behaviour/formats.md §4."""
     rot = _rotation(23.0, -41.0, 67.0)
     astar, bstar, cstar = (rot @ v * wavelength_A for v in _reciprocal(MAT_CELL))
     A = np.column_stack([astar, bstar, cstar])

@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pixel(p)
     _add_side_opts(p)
 
-    p = sub.add_parser("compare-traces", help="compare a C trace with a PY trace (trace.md §9)")
+    p = sub.add_parser("compare-traces",
+                       help="compare a C trace with a PY trace (docs/behaviour/trace.md §9)")
     p.add_argument("--c", required=True, help="C trace (raw or normalised)")
     p.add_argument("--py", required=True, help="PY trace (may be the same combined file)")
     p.add_argument("--tolerance", type=_positive_float, default=None,

@@ -1,4 +1,5 @@
-"""Compare a C trace with a PY trace (trace.md §9): alignment, tolerances, first divergence."""
+"""Compare a C trace with a PY trace (docs/behaviour/trace.md §9): alignment, tolerances, first
+divergence."""
 from __future__ import annotations
 
 import math
@@ -11,7 +12,8 @@ from torchbragg.parity.tracefmt import (
 
 EXIT_OK, EXIT_MISMATCH, EXIT_STRUCTURE = 0, 1, 2
 
-#: Default rtol per tolerance class: (PY in binary64, PY in binary32) — trace.md §9.3.
+#: Default rtol per tolerance class: (PY in binary64, PY in binary32) —
+#: docs/behaviour/trace.md §9.3.
 CLASS_RTOL = {
     "geometry": (1e-12, 1e-6),
     "crystal": (1e-11, 1e-5),

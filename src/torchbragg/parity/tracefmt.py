@@ -1,4 +1,4 @@
-"""Parse and normalise per-pixel traces (trace.md §6, §7, §9.1).
+"""Parse and normalise per-pixel traces (docs/behaviour/trace.md §6, §7, §9.1).
 
 A trace file is any text; the lines of one side are selected by prefix (``TRACE_C:`` and the
 legacy forms of the instrumented C copy for the C side, ``TRACE_PY:`` for the PyTorch side).
@@ -24,7 +24,7 @@ BLOCK_B = (
     "rot_b_star_A_inv", "rot_c_star_A_inv", "hkl_frac", "hkl_rounded", "F_latt_a", "F_latt_b",
     "F_latt_c", "F_latt", "F_cell",
 )
-#: Block C, the scaling chain, in its fixed order (trace.md §6.3).
+#: Block C, the scaling chain, in its fixed order (docs/behaviour/trace.md §6.3).
 SCALING_CHAIN = (
     "I_before_scaling", "r_e_meters", "r_e_sqr", "fluence_photons_per_m2", "steps",
     "oversample_thick", "oversample_polar", "oversample_omega", "capture_fraction", "polar",
@@ -117,7 +117,7 @@ class Entry:
 
 # --------------------------------------------------------------------------- line level
 def normalise_line(line: str, side: str) -> list[tuple[str, list[str], bool]]:
-    """Normalise one raw line of ``side`` ('C' or 'PY') per trace.md §7.
+    """Normalise one raw line of ``side`` ('C' or 'PY') per docs/behaviour/trace.md §7.
 
     Returns a list of ``(name, value_tokens, informational)``; empty when the line is not a
     trace line of that side (narrative ``TRACE:`` lines, ``DETECTOR_…``, other output).
@@ -225,7 +225,7 @@ class Trace:
 
 
 def parse_trace(text: str, side: str) -> Trace:
-    """Parse the ``side`` lines of ``text`` into a :class:`Trace` (trace.md §9.1).
+    """Parse the ``side`` lines of ``text`` into a :class:`Trace` (docs/behaviour/trace.md §9.1).
 
     Grouping: ``trace_pixel S F`` and ``pixel S F`` lines select the pixel that following
     per-pixel (Block A/B/C) and extension lines belong to; run-level lines always go to the

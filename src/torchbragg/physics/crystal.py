@@ -1,4 +1,5 @@
-"""Crystal set-up: cell, orientation matrix, misset, real/reciprocal vectors (model.md §2.1–2.6).
+"""Crystal set-up: cell, orientation matrix, misset, real/reciprocal vectors
+(docs/behaviour/physics.md §2.1–2.6).
 
 Reciprocal vectors in Å⁻¹, real-space vectors returned in metres, angles in radians.
 """
@@ -19,12 +20,13 @@ from torchbragg.rng import ShuffleTable, UniformStream
 
 @dataclass(frozen=True)
 class CellReport:
-    """Printed cell parameters (display only, model.md §2.5)."""
+    """Printed cell parameters (display only, docs/behaviour/physics.md §2.5)."""
 
     cell: Tuple[float, float, float, float, float, float]  # Å and degrees
     recip: Tuple[float, float, float, float, float, float]  # Å⁻¹ and degrees
     volume_A3: float
-    #: the "oddball cell angles" warning blocks of the printed cell (cli.md §8.2 row 15)
+    #: the "oddball cell angles" warning blocks of the printed cell (docs/behaviour/cli.md §8.2
+    #: row 15)
     warnings: Tuple[str, ...] = ()
 
 
@@ -48,7 +50,8 @@ def _clamp_sine(x):
 
 
 def _clamp_cosine(x):
-    """A cosine whose square exceeds 1 becomes +1 (regardless of sign, model.md §2.1)."""
+    """A cosine whose square exceeds 1 becomes +1 (regardless of sign,
+    docs/behaviour/physics.md §2.1)."""
     if isinstance(x, torch.Tensor):
         return torch.where(x * x > 1.0, torch.ones_like(x), x)
     return 1.0 if x * x > 1.0 else x
@@ -78,7 +81,7 @@ def reciprocal_from_cell(a, b, c, alpha, beta, gamma):
     cos_as = v3.div(cos(beta) * cos(gamma) - cos(alpha), sin(beta) * sin(gamma))
     cos_bs = v3.div(cos(gamma) * cos(alpha) - cos(beta), sin(gamma) * sin(alpha))
     cos_gs = v3.div(cos(alpha) * cos(beta) - cos(gamma), sin(alpha) * sin(beta))
-    # (the reference labels the last line ``cos9gamma_star)``, cli.md §8.2 row 12)
+    # (the reference labels the last line ``cos9gamma_star)``, docs/behaviour/cli.md §8.2 row 12)
     warnings += _oddball("reciprocal ", "_star", ((sin_as, cos_as), (sin_bs, cos_bs),
                                                    (sin_gs, cos_gs)), "cos9gamma_star)")
     sin_as, sin_bs, sin_gs = (_clamp_sine(x) for x in (sin_as, sin_bs, sin_gs))
@@ -159,9 +162,9 @@ def _floats(v):
 
 
 def _sin_cos(x, y, other_len, volume):
-    """Unclamped sine and cosine of the angle between edges ``x`` and ``y`` (model.md §2.5):
-    sin = |other|·V/|x|/|y|, cos = x·y/|x|/|y|, divided in that order (matches the C's last
-    bits; β takes its edges in the order a, c)."""
+    """Unclamped sine and cosine of the angle between edges ``x`` and ``y``
+    (docs/behaviour/physics.md §2.5): sin = |other|·V/|x|/|y|, cos = x·y/|x|/|y|, divided in that
+    order (matches the C's last bits; β takes its edges in the order a, c)."""
     lx, ly = v3.magnitude(x), v3.magnitude(y)
     if lx * ly == 0:
         return math.nan, math.nan
@@ -176,8 +179,9 @@ def _angle(sin_v, cos_v):
 
 
 def _oddball(title: str, suffix: str, pairs, cos_gamma_label: str = "") -> list:
-    """The C's warning block when a cell angle's sine or cosine exceeds ±1.0000001 (cli.md
-    §8.2 rows 12 and 15): a title line, then sin/cos of α, β, γ as ``%.25g``."""
+    """The C's warning block when a cell angle's sine or cosine exceeds ±1.0000001
+    (docs/behaviour/cli.md §8.2 rows 12 and 15): a title line, then sin/cos of α, β, γ as
+    ``%.25g``."""
     if not any(abs(x) > 1.0000001 for pair in pairs for x in pair):
         return []
     lines = [f"WARNING: oddball {title}cell angles:"]

@@ -1,4 +1,5 @@
-"""Detector set-up: conventions, beam centre, pivot, rotations and origin (model.md §6.2–6.7).
+"""Detector set-up: conventions, beam centre, pivot, rotations and origin
+(docs/behaviour/physics.md §6.2–6.7).
 
 All lengths in metres, angles in radians. Scalars are Python floats (bit-identical to the C) or
 0-dim tensors (differentiable); see :mod:`torchbragg.physics.vec3`.
@@ -14,7 +15,7 @@ from torchbragg.config import DetectorConfig
 from torchbragg.physics import vec3 as v3
 from torchbragg.physics.vec3 import DBL_MIN, Vec3
 
-# beam, fast, slow, normal, two-theta axis, polarization, spindle (model.md §6.2)
+# beam, fast, slow, normal, two-theta axis, polarization, spindle (docs/behaviour/physics.md §6.2)
 _CONVENTION_VECTORS = {
     "MOSFLM": ((1, 0, 0), (0, 0, 1), (0, -1, 0), (1, 0, 0), (0, 0, -1), (0, 0, 1), (0, 0, 1)),
     "DENZO": ((1, 0, 0), (0, 0, 1), (0, -1, 0), (1, 0, 0), (0, 0, -1), (0, 0, 1), (0, 0, 1)),
@@ -76,7 +77,8 @@ class DetectorGeometry:
 
 
 def build_detector(cfg: DetectorConfig, profile: CompatProfile) -> DetectorGeometry:
-    """Install the convention, map the beam centre, pivot and rotate (model.md §6.2–6.6)."""
+    """Install the convention, map the beam centre, pivot and rotate
+    (docs/behaviour/physics.md §6.2–6.6)."""
     p = cfg.pixel_size_m
     conv = cfg.convention
     # §6.4 step 1: near-point defaults

@@ -1,4 +1,5 @@
-"""The vectorised pixel kernel: the intensity sum of model.md §7, over a chunk of pixels.
+"""The vectorised pixel kernel: the intensity sum of docs/behaviour/physics.md §7, over a chunk of
+pixels.
 
 The loops over sensor layer, sub-pixel and source run in Python in the C's order; each step is
 vectorised over the pixels of the chunk and over the M = (φ step × mosaic domain) evaluations.
@@ -25,7 +26,7 @@ from torchbragg.physics.plan import KernelPlan
 
 @dataclass
 class InterpolationPolicy:
-    """How F_cell is looked up in one chunk pass (model.md §7.5, Q11).
+    """How F_cell is looked up in one chunk pass (docs/behaviour/physics.md §7.5, Q11).
 
     mode ``off``: nearest node everywhere. ``on``: interpolate where in range, nearest
     elsewhere; with the global switch-off also record each pixel's first out-of-range
@@ -206,7 +207,8 @@ def _final(plan: KernelPlan, I, capture, polar, omega):
 
 def subpixel_position(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, t: int, j: int,
                       i: int):
-    """Lab position (m) of sub-pixel (j, i) of layer t for pixels (s, f) (model.md §6.8)."""
+    """Lab position (m) of sub-pixel (j, i) of layer t for pixels (s, f)
+    (docs/behaviour/physics.md §6.8)."""
     dt = plan.geom_dtype
     n = plan.oversample
     delta = plan.pixel_size_m / n
@@ -266,7 +268,8 @@ def _tracing() -> bool:
 
 
 def _curve(plan: KernelPlan, posx, posy, posz):
-    """Curved detector (model.md §6.8, Q22): arcs of length pos_y, pos_z at radius d."""
+    """Curved detector (docs/behaviour/physics.md §6.8, Q22): arcs of length pos_y, pos_z at radius
+    d."""
     from torchbragg.physics import vec3 as v3
 
     d = plan.distance_m
@@ -286,7 +289,8 @@ def _needs_polar(plan: KernelPlan, polar, live):
 
 
 def _polarization(plan: KernelPlan, k: int, d, need):
-    """Kahn factor (model.md §5.6); also returns d̂ re-normalised where it was computed."""
+    """Kahn factor (docs/behaviour/physics.md §5.6); also returns d̂ re-normalised where it was
+    computed."""
     dx, dy, dz = d
     mag = ieee.sqrt(dx * dx + dy * dy + dz * dz)
     nx, ny, nz = dx / mag, dy / mag, dz / mag

@@ -1,4 +1,5 @@
-"""Lattice transform F_latt for the four crystal shapes (model.md §2.7), on tensors."""
+"""Lattice transform F_latt for the four crystal shapes (docs/behaviour/physics.md §2.7), on
+tensors."""
 from __future__ import annotations
 
 import math

@@ -1,7 +1,7 @@
 """What the C's loop variables hold after each pixel: the values ``-printout`` prints.
 
 The C keeps h, k, l, their nearest nodes, F_latt, F_cell and the rotated cell vectors in
-variables that persist across pixels (docs/behaviour.md, printout). A pixel whose sources are
+variables that persist across pixels (docs/behaviour/quirks.md, printout). A pixel whose sources are
 all cut by ``-dmin`` therefore prints the values of the last evaluation of an *earlier* pixel,
 and F_cell is the last one computed (evaluations skipped for F_latt = 0 compute none). Before
 the first evaluation of the run they hold what the set-up left (:func:`initial_carry`).
@@ -72,7 +72,7 @@ def initial_carry(a0, b0, c0, reader: Optional[tuple], dtype=torch.float64, devi
     """The values before any evaluation: the set-up cell vectors, F_latt = 0, and what the HKL
     reader left (``reader`` = (h, k, l) of pass 1's last record, (h, k, l, F) of pass 2's, or
     None): h, k, l from pass 1, F_cell and l0 from pass 2, h0 = k0 = 6 (observed; left by the
-    C's set-up loops, docs/behaviour.md)."""
+    C's set-up loops, docs/behaviour/quirks.md)."""
     h = k = l = F = l0 = 0.0
     if reader is not None:
         (h, k, l), (_, _, l0, F) = reader

@@ -1,4 +1,5 @@
-"""Mosaic domain rotations drawn with the C's generator (model.md §4.3–4.4), bit for bit."""
+"""Mosaic domain rotations drawn with the C's generator (docs/behaviour/physics.md §4.3–4.4), bit
+for bit."""
 from __future__ import annotations
 
 import ctypes
@@ -36,8 +37,8 @@ def _powf(x: float, y: np.float32) -> float:
     """Single-precision ``powf`` (binary32 arguments and result).
 
     Uses the C library's ``powf`` (glibc), as the C reference does; numpy's float32 power
-    differs from it in the last bit for ~17 % of arguments (model.md App. A). Fallback:
-    double ``pow`` rounded to binary32, which agrees in >99.9 % of cases.
+    differs from it in the last bit for ~17 % of arguments (docs/behaviour/physics.md Appendix A).
+    Fallback: double ``pow`` rounded to binary32, which agrees in >99.9 % of cases.
     """
     if _LIBM_POWF is not None:
         return float(_LIBM_POWF(x, float(y)))

@@ -1,4 +1,5 @@
-"""The kernel's inputs: every per-run quantity as tensors on the compute device (model.md §7.11)."""
+"""The kernel's inputs: every per-run quantity as tensors on the compute device
+(docs/behaviour/physics.md §7.11)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -45,7 +46,8 @@ class KernelPlan:
     absorb: bool
     # sources [Ns, 3], [Ns]
     incident: torch.Tensor
-    #: î as the polarization factor sees it: normalised once more (model.md App. A) [Ns, 3]
+    #: î as the polarization factor sees it: normalised once more
+    #: (docs/behaviour/physics.md Appendix A) [Ns, 3]
     polar_incident: torch.Tensor
     wavelength_m: torch.Tensor
     # lattice per (φ step, domain), flattened to M = phisteps·domains rows of [M, 3] (binary64)

@@ -218,7 +218,8 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
         if progress is not None:
             progress(min(start + chunk, total), total)
     values = values.reshape(S, F)
-    # the C adds each value to a zeroed binary32 pixel: -0.0 is stored as +0.0 (io.md §9)
+    # the C adds each value to a zeroed binary32 pixel: -0.0 is stored as +0.0
+    # (docs/behaviour/formats.md §9)
     image = (values + 0.0).to(torch.float32)
     return RenderResult(image, values, float(omega_total.detach()), warning)
 
@@ -242,7 +243,7 @@ def _same_bits(a, b) -> bool:
 
 
 def _pixel_values(last: dict, evaluation: torch.Tensor, F_cell: torch.Tensor, r: int) -> dict:
-    """Row ``r``'s printout values as Python floats (io.md §12)."""
+    """Row ``r``'s printout values as Python floats (docs/behaviour/formats.md §12)."""
     left = last["left"]
     out = {key: float(last[key][r]) for key in ("I", "polar", "omega", "capture")}
     out["value"] = float(last["value"][r].to(torch.float32))

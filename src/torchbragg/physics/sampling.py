@@ -1,4 +1,5 @@
-"""Automatic selection of sampling counts (model.md §3.1, §4.1, §5.2, §6.10, §6.11, §7.5).
+"""Automatic selection of sampling counts
+(docs/behaviour/physics.md §3.1, §4.1, §5.2, §6.10, §6.11, §7.5).
 
 Each rule takes the user's values (``None`` = unset) and returns the resolved ones, exactly as
 the C's tables, including their surprises (quirks Q13, Q20, Q26).
@@ -136,7 +137,9 @@ def resolve_layers(thickness, count: Optional[int], mu) -> Layers:
         if t >= 0:
             n = max(n, 2)
             dt, DT = t / (n - 1), T / (n - 1)
-        else:  # unreachable from the command line (model.md §6.10); cli.md §5.5
+        else:
+            # unreachable from the command line (docs/behaviour/physics.md §6.10);
+            # docs/behaviour/cli.md §5.5
             t = T = 0.5e-6
             dt = DT = t / (n - 1) if n > 1 else t
     if t <= 0 or dt <= 0 or n <= 0:

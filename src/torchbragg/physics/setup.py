@@ -1,4 +1,5 @@
-"""From a configuration to the resolved experiment, in the C's set-up order (model.md §1.7).
+"""From a configuration to the resolved experiment, in the C's set-up order
+(docs/behaviour/physics.md §1.7).
 
 :func:`build_experiment` resolves every automatic choice and returns scalars (Python floats,
 bit-identical to the C set-up) plus what the console report prints; :func:`make_plan` turns it
@@ -67,7 +68,7 @@ class Experiment:
 
 
 def build_experiment(cfg: SimulationConfig, table: Optional[ShuffleTable] = None) -> Experiment:
-    """Resolve the configuration (model.md §1.7 steps 3–16)."""
+    """Resolve the configuration (docs/behaviour/physics.md §1.7 steps 3–16)."""
     table = table if table is not None else ShuffleTable()
     b, c, s = cfg.beam, cfg.crystal, cfg.sampling
     # step 4: fluence and beam clipping (§7.10, Q21)
@@ -197,7 +198,8 @@ def _same(a, b) -> bool:
 
 
 def _fixed_unit(v):
-    """Repeated in-place normalisation converges; the C's polar routine re-normalises (App. A)."""
+    """Repeated in-place normalisation converges; the C's polar routine re-normalises
+    (docs/behaviour/physics.md Appendix A)."""
     if _has_tensor(v):
         return v3.unit(v)
     for _ in range(4):
@@ -243,8 +245,9 @@ def make_plan(exp: Experiment, device="cpu", dtype=torch.float64) -> KernelPlan:
     first_lat = None if _same(lat_first, lat_later) else tuple(T(x) for x in lat_first)
     lat_tensors = tuple(T(x) for x in lat_later)
     cols = lambda tabs: tuple(tuple(t[:, i:i + 1].contiguous() for i in range(3)) for t in tabs)  # noqa: E731
-    # î = −unit(P) (model.md §5.5) for the scattering vector; the polarization routine
-    # normalises its own copy once more, and p̂ in place for good (model.md App. A)
+    # î = −unit(P) (docs/behaviour/physics.md §5.5) for the scattering vector; the polarization
+    # routine normalises its own copy once more, and p̂ in place for good
+    # (docs/behaviour/physics.md Appendix A)
     incident = [s.incident for s in exp.sources.sources]
     polar_incident = [v3.unit(inc) for inc in incident]
     polar = _fixed_unit(det.polar)

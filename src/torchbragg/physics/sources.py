@@ -1,4 +1,5 @@
-"""Incident sources: generated divergence × dispersion grid or explicit list (model.md §5.3–5.5)."""
+"""Incident sources: generated divergence × dispersion grid or explicit list
+(docs/behaviour/physics.md §5.3–5.5)."""
 from __future__ import annotations
 
 import math

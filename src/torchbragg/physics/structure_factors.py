@@ -1,4 +1,5 @@
-"""Structure-factor lookup on tensors: nearest node and tricubic interpolation (model.md §7.5)."""
+"""Structure-factor lookup on tensors: nearest node and tricubic interpolation
+(docs/behaviour/physics.md §7.5)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,7 +43,8 @@ class SFLookup:
 
     # ------------------------------------------------------------------ helpers
     def nearest(self, h0, k0, l0):
-        """``table[h0,k0,l0]`` inside the loaded range, else ``default_F`` (io.md §2.5)."""
+        """``table[h0,k0,l0]`` inside the loaded range, else ``default_F``
+        (docs/behaviour/formats.md §2.5)."""
         if not self.has_table:
             F = self.default_F
             return (F.expand_as(h0) if isinstance(F, torch.Tensor)
@@ -67,8 +69,8 @@ class SFLookup:
 
         One gather of the 64 nodes per evaluation, weights per axis, the nested 1-D
         interpolations on all lines at once; on the CPU in pieces of :data:`PIECE`
-        evaluations (cache-sized). The operations and their order are the C's (model.md
-        §7.5), so binary64 results are the same bits.
+        evaluations (cache-sized). The operations and their order are the C's
+        (docs/behaviour/physics.md §7.5), so binary64 results are the same bits.
         """
         shape = h.shape
         h, k, l, valid = (x.reshape(-1) for x in (h, k, l, valid))

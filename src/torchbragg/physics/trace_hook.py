@@ -1,4 +1,5 @@
-"""Per-pixel trace (trace.md): a recording hook called from inside the rendering kernel.
+"""Per-pixel trace (docs/behaviour/trace.md): a recording hook called from inside the rendering
+kernel.
 
 The kernel calls the hook at fixed points of its loop; the hook picks the traced pixels' rows
 and formats ``TRACE_PY: <name> <values>`` lines (``%.15g``). Nothing here recomputes physics.
@@ -12,7 +13,7 @@ from typing import Callable, Dict, List, Sequence, Tuple
 import torch
 
 from torchbragg.physics.setup import R_E_SQR, Experiment
-from torchbragg.physics.vec3 import RTD  # noqa: F401  (units documented in trace.md)
+from torchbragg.physics.vec3 import RTD  # noqa: F401  (units documented in docs/behaviour/trace.md)
 
 
 def fmt(x) -> str:
@@ -34,7 +35,7 @@ class TraceRecorder:
         return " ".join([self.prefix, name, *values])
 
     def run_level(self, exp: Experiment) -> None:
-        """The run-level block of trace.md §6.2 item 1, once per traced pixel set."""
+        """The run-level block of docs/behaviour/trace.md §6.2 item 1, once per traced pixel set."""
         d = exp.detector
         out = []
         for s, f in self.pixels:

@@ -1,4 +1,5 @@
-"""Three-vector arithmetic with the C reference's exact evaluation order (model.md §1.4, App. A).
+"""Three-vector arithmetic with the C reference's exact evaluation order
+(docs/behaviour/physics.md §1.4, App. A).
 
 A vector is a tuple of three scalars. A scalar is a Python float (set-up, bit-identical to the
 C library) or a 0-dim torch tensor (differentiable set-up); the elementary functions below
@@ -16,7 +17,8 @@ from torchbragg.physics import ieee
 Scalar = Union[float, torch.Tensor]
 Vec3 = Tuple[Scalar, Scalar, Scalar]
 
-#: Degrees per radian as the C computes it; conversions divide by it (model.md §1.2).
+#: Degrees per radian as the C computes it; conversions divide by it
+#: (docs/behaviour/physics.md §1.2).
 RTD = 180.0 * (1.0 / math.pi)
 #: Smallest normal double, the C's DBL_MIN.
 DBL_MIN = 2.2250738585072014e-308
@@ -97,7 +99,7 @@ def neg(v: Vec3) -> Vec3:
 
 
 def rescale(v: Vec3, length: Scalar) -> Vec3:
-    """``v ← (length/|v|)·v`` with |v| ≤ 0 treated as 1 (model.md §2.5)."""
+    """``v ← (length/|v|)·v`` with |v| ≤ 0 treated as 1 (docs/behaviour/physics.md §2.5)."""
     m = magnitude(v)
     if not isinstance(m, torch.Tensor) and m <= 0.0:
         m = 1.0

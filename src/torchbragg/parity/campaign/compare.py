@@ -21,10 +21,10 @@ from torchbragg.parity.sides import detector_size
 #: relative L2 allowed to a float32 image (docs/campaign.md; README "-dtype")
 FLOAT32_REL_L2 = 5e-6
 #: stdout lines allowed to differ everywhere: the C's mmap report (README) and the usage
-#: text's option lines (cli.md §7 gives their layout and order, not their words)
+#: text's option lines (docs/behaviour/cli.md §7 gives their layout and order, not their words)
 VOLATILE = (r"^mmap\(", r"^\t-[^\t]*\t")
-#: the C's progress meter (cli.md §8.3), cut out of the stream wherever it starts (after the
-#: interpolation warning it continues that warning's line)
+#: the C's progress meter (docs/behaviour/cli.md §8.3), cut out of the stream wherever it starts
+#: (after the interpolation warning it continues that warning's line)
 PROGRESS = re.compile(r"\d+% done\n")
 
 PASSING = ("identical", "within_tolerance", "guard_ok")
@@ -56,7 +56,8 @@ TIME_SEED_VOLATILE = (r"^\s*seed: ", r"photons on noise image")
 
 
 def time_seeded(argv: Sequence[str]) -> bool:
-    """True when the noise seed is the clock's (no ``-seed`` flag: cli.md ``-seed*``).
+    """True when the noise seed is the clock's (no ``-seed`` flag:
+    docs/behaviour/cli.md ``-seed*``).
 
     The noise image and the lines printing the seed then differ between any two runs made
     in different seconds; they are reported as ``volatile``, not judged.

@@ -1,8 +1,8 @@
 """A divergent case: trace its worst pixel on both sides, then shrink it to a reproducer.
 
 The trace names the first quantity that differs (the run-level set-up first, then the
-pixel's own chain: trace.md's order). The shrink drops flags and simplifies values while the
-same role still differs (:func:`.compare.signature`), one C run and one Torch run per try.
+pixel's own chain: docs/behaviour/trace.md's order). The shrink drops flags and simplifies values
+while the same role still differs (:func:`.compare.signature`), one C run and one Torch run per try.
 """
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ from torchbragg.cli.strict import FILE, NONE, SPECIAL, SPECS, VEC, VEC_NZ
 from torchbragg.compat import NANOBRAGG, CompatProfile, get_profile
 from torchbragg.errors import InputError
 
-#: the scan's table plus the pre-pass flags (-img, -mask: cli.md §1.1)
+#: the scan's table plus the pre-pass flags (-img, -mask: docs/behaviour/cli.md §1.1)
 TABLE: Tuple[Flag, ...] = tuple(FLAGS) + (Flag("-img", 1, None), Flag("-mask", 1, None))
 
 #: patterns whose value is a count: simplified towards 1
