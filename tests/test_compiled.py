@@ -251,3 +251,27 @@ def test_stale_packages_of_other_builds_are_pruned(tmp_path):
     plan = _plan(torch.float64)
     assert aot.package_path(aot.structure_of(plan, 1, False)).stem.split("-")[2] == key
 
+
+def test_prepare_builds_what_a_run_loads(compile_env, monkeypatch, capsys, tmp_path):
+    from torchbragg.cli.main import main
+
+    cache, calls = compile_env
+    monkeypatch.setenv("TORCHBRAGG_COMPILE", "on")
+    monkeypatch.chdir(tmp_path)
+    assert main(["--prepare", *ARGS]) == 0
+    first = capsys.readouterr().out
+    assert "built: " in first and "cached: " not in first
+    # (a whole-chunk package that differs from eager on this CPU is marked, not reported)
+    built = sorted(p.name for p in (cache / "aoti").glob("*.pt2")
+                   if not aot.differs_marker(p).exists())
+    assert built and all(name in first for name in built)
+    # a run now builds nothing (its notes would say "compiling"), a second prepare neither
+    monkeypatch.setenv("TORCHBRAGG_COMPILE", "auto")
+    notes = []
+    _render(_plan(torch.float64), notes.append)
+    assert not any("compiling" in n for n in notes), notes
+    assert main(["--prepare", *ARGS]) == 0
+    again = capsys.readouterr().out
+    assert "built: " not in again and "cached: " in again
+    assert sorted(p.name for p in (cache / "aoti").glob("*.pt2")
+                  if not aot.differs_marker(p).exists()) == built
