@@ -136,6 +136,20 @@ def test_switch_off_matches_the_c_reference(cref_bin, tmp_path, name):
     _compare_with_c(cref_bin, tmp_path, CASES[name].split(), {"TORCHBRAGG_COMPILE": "off"})
 
 
+
+def test_table_under_four_nodes_per_axis_matches_the_c_reference(cref_bin, tmp_path):
+    """Every lookup is out of range (no 4-node neighbourhood exists): the dummy gather of the
+    invalid evaluations must stay inside the two-node grid, and the image is the C's."""
+    (tmp_path / "two.hkl").write_text("0 0 0 10\n1 0 0 20\n")
+    args = ["-cell", "100", "100", "100", "90", "90", "90", "-hkl", "two.hkl", "-N", "2",
+            "-detpixels", "16"] + QUIET
+    c_out = _run([str(cref_bin), *args, "-floatfile", "c.bin"], tmp_path)
+    t_out = _run([sys.executable, "-m", "torchbragg", *args, "-dtype", "float64",
+                  "-floatfile", "t.bin"], tmp_path, {"TORCHBRAGG_COMPILE": "off"})
+    assert "out of range for three point interpolation" in c_out
+    assert "out of range for three point interpolation" in t_out
+    assert (tmp_path / "t.bin").read_bytes() == (tmp_path / "c.bin").read_bytes()
+
 def _plan(tmp_path, extra, dtype=torch.float64):
     table = _write_table(tmp_path / "asym.hkl")
     cwd = os.getcwd()

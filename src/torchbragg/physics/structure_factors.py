@@ -98,7 +98,12 @@ class SFLookup:
         four = torch.arange(4, device=h.device, dtype=index)
         offsets = ((four[None, None, :] * sk + four[None, :, None]) * sl
                    + four[:, None, None]).reshape(64, 1)
-        y = self.grid.index_select(0, (base[None, :] + offsets).reshape(-1)).reshape(4, 16, -1)
+        nodes = (base[None, :] + offsets).reshape(-1)
+        if (3 * sk + 3) * sl + 3 >= self.grid.numel():
+            # a table under 4 nodes along an axis: no evaluation is valid, but the dummy
+            # neighbourhood at index 0 would reach past the grid's end
+            nodes = nodes.clamp_(max=self.grid.numel() - 1)
+        y = self.grid.index_select(0, nodes).reshape(4, 16, -1)
         w = _weights(x, xf)  # [4, axis, n]
         along_l = _lagrange4(w[:, 2:3], y).reshape(4, 4, -1)  # [j, i, n]
         along_k = _lagrange4(w[:, 1:2], along_l)  # [i, n]
