@@ -10,6 +10,7 @@ import os
 import resource
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -405,3 +406,18 @@ def test_huge_crystal_auto_oversample_is_capped(cref_bin, tmp_path):
                tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "auto-selected 1-fold oversampling" in proc.stdout
+
+
+def test_launcher_with_stdout_closed(cref_bin, done, tmp_path):
+    """``torchbragg-cref`` itself (the Python launcher before the exec) with descriptor 1
+    closed: no traceback, exit 0, the same outputs; nothing of the report lands in a file."""
+    reference = snapshot(done)
+    work = tmp_path / "launcher"
+    work.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "torchbragg.cref", *SMALL], cwd=work,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          preexec_fn=lambda: os.close(1), timeout=HANG_GUARD)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for p in OUTPUTS:
+        assert (work / p).read_bytes() == reference[p][0]

@@ -27,6 +27,7 @@ import tempfile
 from pathlib import Path
 
 from torchbragg import _cbuild
+from torchbragg.cli.streams import guard_standard_streams
 
 NAME = "nanobragg-cref"
 CSRC = Path(__file__).resolve().parent / "csrc"
@@ -116,6 +117,9 @@ def binary_path() -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    # a closed stdout/stderr: reopened on /dev/null (the C binary inherits them, so no output
+    # file it opens gets descriptor 1 or 2) and writes that fail are dropped, as in torchbragg
+    guard_standard_streams()
     try:
         if args and args[0] == "--build-info":
             cc, extra = build_flags()
