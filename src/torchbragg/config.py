@@ -16,9 +16,6 @@ from torchbragg.compat import NANOBRAGG, CompatProfile
 Vec3 = Tuple[float, float, float]
 Roi = Tuple[int, int, int, int]
 
-CONVENTIONS = ("MOSFLM", "DENZO", "ADXV", "XDS", "DIALS", "CUSTOM")
-SHAPES = ("SQUARE", "ROUND", "GAUSS", "TOPHAT")
-
 
 @dataclass(frozen=True)
 class DetectorConfig:

@@ -34,7 +34,6 @@ class LoadedRun:
     stderr: List[str] = field(default_factory=list)
     mask: Optional[np.ndarray] = None
     hkl_log: List[str] = field(default_factory=list)  # lines printed while reading F
-    sf_source: str = "none"  # hkl | dump | none
     sf_table: object = None
     warnings: List[str] = field(default_factory=list)  # unknown flags (stderr, at once)
 
@@ -268,12 +267,10 @@ def load_structure_factors(run: LoadedRun, log: Callable[[str], None], outputs=N
                 log(f"writing dump file for next time: {st.dumpfile}")
             except OutputError:
                 log(f"WARNING: unable to open dump file: {st.dumpfile}")
-        run.sf_source = "hkl"
     else:
         table = read_fdump(st.dumpfile, run.stderr.append)
         if table is not None:
             log(f"reading Fs from {st.dumpfile}")
-            run.sf_source = "dump"
         elif st.default_F == 0:
             raise UsageError("no hkl file and no dump file to read.",
                              prefix="ERROR: no hkl file and no dump file to read.")

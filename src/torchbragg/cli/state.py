@@ -15,7 +15,6 @@ class ParseState:
     hklfile: Optional[str] = None
     dumpfile: str = "Fdump.bin"
     matfile: Optional[str] = None
-    imgfile: Optional[str] = None
     maskfile: Optional[str] = None
     maskfile_used: bool = False
     sourcefile: Optional[str] = None

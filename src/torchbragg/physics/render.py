@@ -33,7 +33,6 @@ class RenderResult:
     image: torch.Tensor  # [S, F] float32 (the C's stored image)
     values: torch.Tensor  # [S, F] compute dtype, before the float32 store
     omega_sum: float  # Σ Ω over rendered pixels, layers and sub-pixels
-    interpolation_warning: Optional[tuple]  # (h, k, l, h0, k0, l0) of the switch-off
 
 
 def rendered_indices(plan: KernelPlan, roi, mask) -> torch.Tensor:
@@ -197,8 +196,6 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
             else:
                 res, warning = _switch_off(plan, s, f, fresh, res, switch_row, index)
             interp_on = False
-        if chunk_rec is not None:
-            chunk_rec.finish(res.value)
         shown = []
         if keep:
             evaluation, F_cell, carry = fill_forward(res.last["left"], carry)
@@ -221,7 +218,7 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
     # the C adds each value to a zeroed binary32 pixel: -0.0 is stored as +0.0
     # (docs/behaviour/formats.md §9)
     image = (values + 0.0).to(torch.float32)
-    return RenderResult(image, values, float(omega_total.detach()), warning)
+    return RenderResult(image, values, float(omega_total.detach()))
 
 
 def _switch_off(plan: KernelPlan, s, f, fresh: int, res, row: int, index: int):

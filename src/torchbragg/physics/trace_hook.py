@@ -153,5 +153,3 @@ class _ChunkRecorder:
         self._each("I_pixel_final", value)
         self._each("floatimage_accumulated", value.to(torch.float32))
 
-    def finish(self, value):
-        return None
