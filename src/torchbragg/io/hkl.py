@@ -21,6 +21,7 @@ import numpy as np
 from torchbragg.errors import InputError
 from torchbragg.io import cscan
 from torchbragg.io.files import read_input
+from torchbragg.io.hkl_plain import plain_records
 
 #: Initial extremes (C ``int`` variables).
 EXTREME = 1_000_000_000
@@ -240,11 +241,12 @@ def read_hkl(path: str | os.PathLike, default_F: float = 0.0,
         if strict:
             raise InputError(f"-hkl {name}: cannot open: {exc.strerror}") from exc
         raise InputError(f"ERROR: unable to open {name}.") from exc
-    if strict:
+    plain = plain_records(data)  # (a plain file passes the strict check; one parse for both)
+    if strict and plain is None:
         validate_hkl(data, f"-hkl {name}")
 
     log(f"counting entries in {name}")
-    rec = _pass1(data)
+    rec = _pass1(data) if plain is None else plain
     hkls = int(rec.shape[0])
     # non-integer warnings, in record order, h then k then l
     idx3 = rec[:, :3]
@@ -275,7 +277,7 @@ def read_hkl(path: str | os.PathLike, default_F: float = 0.0,
         log("done initializing:")
 
     log(f"re-reading {name}")
-    idx, fvals = _pass2(data)
+    idx, fvals = _pass2(data) if plain is None else (plain[:, :3].astype(np.int64), plain[:, 3])
     leftovers = None  # what the reader leaves in the C's h, k, l, F_cell, l0 (-printout)
     if hkls:
         pass2 = (0, 0, 0, 0.0) if not fvals.size else (*map(int, idx[-1]), float(fvals[-1]))
