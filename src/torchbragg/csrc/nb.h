@@ -30,7 +30,7 @@ enum { SHAPE_SQUARE = 0, SHAPE_ROUND, SHAPE_GAUSS, SHAPE_TOPHAT };
 /*
  * Compatibility profile: every bug-quirk switch in one place.  The pixel loop and the
  * set-up read this struct; there are no other ad-hoc quirk flags.
- * 1 = reproduce the C reference quirk (profile "default"), 0 = corrected behaviour.
+ * 1 = reproduce the C reference quirk (profile "nanobragg", the default), 0 = corrected behaviour.
  */
 typedef struct nb_profile {
     const char *name;

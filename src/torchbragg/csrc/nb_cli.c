@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-static const nb_profile PROFILE_DEFAULT = {"default", 1, 1, 1, 1, 1, 1, 1};
+static const nb_profile PROFILE_NANOBRAGG = {"nanobragg", 1, 1, 1, 1, 1, 1, 1};
 static const nb_profile PROFILE_CORRECTED = {"corrected", 0, 0, 0, 0, 0, 0, 0};
 
 /* seed := -n (docs/behaviour/cli.md §2), n read like the integer flags (atoi) and, beyond the int
@@ -33,7 +33,7 @@ static void set3(double *v, double x, double y, double z)
 void nb_defaults(nb_sim *S)
 {
     memset(S, 0, sizeof(*S));
-    S->prof = PROFILE_DEFAULT;
+    S->prof = PROFILE_NANOBRAGG;
     S->dumpfile = "Fdump.bin";
     S->floatfile = "floatimage.bin";
     S->intfile = "intimage.img";
@@ -103,13 +103,13 @@ void nb_prepass(nb_sim *S)
         if (strcmp(tok, "-profile") == 0) {
             const char *name = (i + 1 < S->argc) ? S->argv[i + 1] : NULL;
             if (name == NULL)
-                nb_fatal("ERROR: -profile needs a name (default or corrected)");
-            if (strcmp(name, "default") == 0 || strcmp(name, "nanobragg") == 0)
-                S->prof = PROFILE_DEFAULT;
+                nb_fatal("ERROR: -profile needs a name (nanobragg or corrected)");
+            if (strcmp(name, "nanobragg") == 0 || strcmp(name, "default") == 0) /* older alias */
+                S->prof = PROFILE_NANOBRAGG;
             else if (strcmp(name, "corrected") == 0)
                 S->prof = PROFILE_CORRECTED;
             else
-                nb_fatal("ERROR: -profile: unknown profile '%s' (use default or corrected)", name);
+                nb_fatal("ERROR: -profile: unknown profile '%s' (use nanobragg or corrected)", name);
         }
         if (strstr(tok, "-img") && i + 1 < S->argc)
             S->imgfile = S->argv[i + 1];
