@@ -67,7 +67,7 @@ def _multi(*acts):
 def _vector(name):
     def act(st, args, tok, prof):
         st.vectors[name] = tuple(atof(a) for a in args[:3])
-        st.convention = "CUSTOM"
+        st.convention = "CUSTOM"  # any vector flag selects CUSTOM (docs/behaviour/quirks.md Q3)
     return act
 
 
@@ -76,7 +76,7 @@ def _pix0(st, args, tok, prof):
     if "_mm" in tok and not prof.pix0_vector_ignored:
         vals = tuple(v * 1e-3 for v in vals)
     st.pix0_vector = vals
-    st.convention = "CUSTOM"
+    st.convention = "CUSTOM"  # (docs/behaviour/quirks.md Q3)
 
 
 def _twotheta(st, args, tok, prof):
@@ -99,7 +99,7 @@ def _cell(st, args, tok, prof):
 def _misset(st, args, tok, prof):
     if tok != "-misset" and not prof.misset_seed_sets_misset and "-misset_seed" in tok:
         return  # corrected profile: -misset_seed is not -misset (Q7)
-    if args and "rand" in args[0]:
+    if args and "rand" in args[0]:  # random misset: docs/behaviour/quirks.md Q8
         st.misset_random = True
         raise _SkipRest
     if len(args) >= 3:
@@ -109,7 +109,7 @@ def _misset(st, args, tok, prof):
 
 def _detector_abs(st, args, tok, prof):
     value = atof(args[0])
-    if "inf" in args[0] or value == 0:
+    if "inf" in args[0] or value == 0:  # docs/behaviour/quirks.md Q30
         st.thickness = 0.0
         st.mu = 0.0
     else:
@@ -203,7 +203,7 @@ def _energy(st, args, tok, prof):
 
 def _polar(st, args, tok, prof):
     st.kahn = atof(args[0])
-    st.nopolar = False
+    st.nopolar = False  # -polar clears -nopolar (docs/behaviour/quirks.md Q31)
 
 
 class _SkipRest(Exception):

@@ -40,7 +40,8 @@ class LoadedRun:
 
 def _apply_header(state: ParseState, img, is_mask: bool) -> None:
     """docs/behaviour/formats.md §8.3: header keys preset detector and beam values (no pivot
-    change)."""
+    change; CLOSE_DISTANCE wins over -distance, TWOTHETA is ignored, the mask's BEAM_CENTER_Y
+    is flipped: docs/behaviour/quirks.md Q34, Q24)."""
     def get(key):
         v = img.get(key)
         return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
@@ -267,7 +268,7 @@ def load_structure_factors(run: LoadedRun, log: Callable[[str], None], outputs=N
                 log(f"writing dump file for next time: {st.dumpfile}")
             except OutputError:
                 log(f"WARNING: unable to open dump file: {st.dumpfile}")
-    else:
+    else:  # the cache file is read even with -default_F (docs/behaviour/quirks.md Q29)
         table = read_fdump(st.dumpfile, run.stderr.append)
         if table is not None:
             log(f"reading Fs from {st.dumpfile}")

@@ -100,6 +100,7 @@ def evaluate_block(plan: KernelPlan, S, culled, policy, outer: int, fresh_row: i
         fresh = [miller(S_row, cols) for cols in plan.first_cols]
         h, k, l = (torch.cat([x[:, :r.start], f, x[:, r.stop:]], dim=1)
                    for x, f in zip((h, k, l), fresh))
+    # nearest node ceil(x − 0.5): exact halves go down (docs/behaviour/quirks.md Q33)
     h0, k0, l0 = torch.ceil(h - 0.5), torch.ceil(k - 0.5), torch.ceil(l - 0.5)
     F_latt, axes = lattice_factor(h, k, l, h0, k0, l0, plan.shape, shifted=plan.shifted_lattice,
                                   low=low_dtype(plan))

@@ -58,7 +58,8 @@ def _clamp_cosine(x):
 
 
 def reciprocal_from_cell(a, b, c, alpha, beta, gamma):
-    """§2.1: default-orientation reciprocal vectors and the angle-formula volume (Å³)."""
+    """§2.1: default-orientation reciprocal vectors and the angle-formula volume (Å³); the
+    triclinic angle drift is reproduced (docs/behaviour/quirks.md Q9)."""
     warnings = []
     sin, cos = v3.sin, v3.cos
     s = (alpha + beta + gamma) / 2.0

@@ -226,7 +226,8 @@ def subpixel_position(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, t: int
 
 
 def dmin_cut(plan: KernelPlan, S) -> torch.Tensor:
-    """Pixels whose source is skipped by the resolution cut: d = 0.5/stol < dmin (§7.2)."""
+    """Pixels whose source is skipped by the resolution cut: d = 0.5/stol < dmin (§7.2); a
+    pixel cut everywhere keeps polar = 0 (docs/behaviour/quirks.md Q16)."""
     Sx, Sy, Sz = S
     stol = 0.5 * ieee.sqrt(Sx * Sx + Sy * Sy + Sz * Sz)
     return (stol > 0) & (plan.dmin_m > 0.5 / stol)
@@ -279,7 +280,8 @@ def _curve(plan: KernelPlan, posx, posy, posz):
 
 
 def _needs_polar(plan: KernelPlan, polar, live):
-    """Where the polarization factor is (re)computed at this source, or None if nowhere."""
+    """Where the polarization factor is (re)computed at this source, or None if nowhere
+    (-oversample_polar computes it even with -nopolar: docs/behaviour/quirks.md Q31)."""
     if plan.oversample_polar:
         return live if live is not None else torch.ones_like(polar, dtype=torch.bool)
     if plan.nopolar:
