@@ -115,9 +115,12 @@ pairs = dict(kv.split("=", 1) for kv in sys.argv[2:])
 want = pairs.get("torch")
 if want:
     import torch
-    if torch.__version__ != want:
+    # (the label is the lock's pin; a wheel may add a local segment: PyPI's CUDA build of
+    # 2.13.0 says 2.13.0+cu130. image.json records what torch itself says.)
+    if torch.__version__ != want and torch.__version__.split("+")[0] != want:
         sys.exit(f"container_build.sh: the lock installed torch {torch.__version__}, "
                  f"the image is labelled {want}")
+    pairs["torch"] = torch.__version__
 with open(sys.argv[1], "w") as fh:
     json.dump(pairs, fh, indent=2, sort_keys=True)
     fh.write("\n")

@@ -606,6 +606,13 @@ def test_build_script_image_json_and_compiler_fallback(tmp_path):
         assert json.loads((tmp_path / "i.json").read_text()) == {
             "kind": "cpu", "base_digest": "sha256:x", "torch": torch.__version__}
         assert max(p.stat().st_mtime for p in prefix.rglob("*")) <= 1_700_000_000
+        # a label without the wheel's local segment (PyPI's CUDA 2.13.0 is 2.13.0+cu130)
+        public = torch.__version__.split("+")[0]
+        proc = _run(["bash", script, "build", "--prefix", str(prefix), "--no-install",
+                     "--python", sys.executable, "--image-json", str(tmp_path / "i.json"),
+                     "kind=cuda", f"torch={public}"])
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads((tmp_path / "i.json").read_text())["torch"] == torch.__version__
     nocc = tmp_path / "bin"
     nocc.mkdir()
     for tool in ("bash", "dirname", "id", "mkdir"):
