@@ -150,6 +150,7 @@ def test_table_under_four_nodes_per_axis_matches_the_c_reference(cref_bin, tmp_p
     assert "out of range for three point interpolation" in t_out
     assert (tmp_path / "t.bin").read_bytes() == (tmp_path / "c.bin").read_bytes()
 
+
 def _plan(tmp_path, extra, dtype=torch.float64):
     table = _write_table(tmp_path / "asym.hkl")
     cwd = os.getcwd()
@@ -179,6 +180,7 @@ def test_only_the_switching_pixel_is_rendered_again(tmp_path, monkeypatch):
     assert all(mode == "off" for _, mode in calls[2:]) and len(calls) == 6
     assert len(warnings) == 1 and len(warnings[0]) == 6  # (h, k, l, h0, k0, l0)
     # the pixels after the switch are the nearest-node image's, those before the interpolated
+    monkeypatch.chdir(tmp_path)  # (reading the table writes Fdump.bin into the working folder)
     off = make_plan(build_experiment(config_from_argv(
         GEOMETRY + ["-hkl", str(tmp_path / "asym.hkl"), "-nointerpolate",
                     "-mosaic", "5", "-mosaic_domains", "4"])), "cpu", torch.float64)
