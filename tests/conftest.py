@@ -76,3 +76,15 @@ def terminal_note(config: pytest.Config, text: str) -> None:
 def live_note(request):
     """``live_note(text)``: :func:`terminal_note` prefixed with the running test's name."""
     return lambda text: terminal_note(request.config, f"[{request.node.name}] {text}")
+
+
+@pytest.fixture(autouse=True)
+def _no_cache_left_in_the_working_folder():
+    """A test that reads an HKL file from the working folder's point of view leaves
+    ``Fdump.bin`` there, and every later ``-default_F`` run in the process reads it (as the C
+    does): such a test fails here, naming itself, instead of a later test failing."""
+    before = os.path.exists("Fdump.bin")
+    yield
+    if not before and os.path.exists("Fdump.bin"):
+        os.remove("Fdump.bin")
+        pytest.fail(f"the test left Fdump.bin in the working folder {os.getcwd()}")
