@@ -3,10 +3,16 @@ value counts, skip-rest rule, value kinds and constraints (nb_check_argv.c ``FLA
 ``cli.flags.FLAGS`` and ``cli.strict.SPECS``), and the C scan (nb_cli.c) reads the same patterns."""
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
+
 import torchbragg
+from torchbragg import cref
 from torchbragg.cli import strict
 from torchbragg.cli.flags import FLAGS
 
@@ -75,3 +81,21 @@ def test_c_scan_reads_the_table_patterns_python_does_not_drop():
     assert "-coherent" in dropped and "-hkl" not in dropped
     # the C scan ignores -dtype/-device/-chunk_pixels; -profile, -img, -mask are pre-pass
     assert scan == table - dropped - {"-dtype", "-device", "-chunk_pixels", "-profile", *PREPASS}
+
+
+@pytest.mark.parametrize("name, status", [("nanobragg", 0), ("corrected", 0), ("default", 9)])
+def test_one_profile_name_on_both_sides(tmp_path, name, status):
+    """Both programs know the profiles by the same names, and refuse any other the same way."""
+    try:
+        c_bin = str(cref.binary_path())
+    except Exception as exc:  # no compiler on this machine
+        pytest.skip(f"cannot build the C reference: {exc}")
+    args = ["-profile", name, "-cell", "50", "50", "50", "90", "90", "90", "-default_F", "1",
+            "-detpixels", "8", "-nonoise", "-nopgm", "-noprogress"]
+    env = dict(os.environ, TORCHBRAGG_COMPILE="off")
+    for cmd in ([c_bin], [sys.executable, "-m", "torchbragg"]):
+        proc = subprocess.run(cmd + args, cwd=tmp_path, capture_output=True, text=True,
+                              env=env, timeout=300)
+        assert proc.returncode == status, (cmd, proc.stderr)
+        if status:
+            assert "unknown profile 'default'" in proc.stderr

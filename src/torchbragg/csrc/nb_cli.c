@@ -104,7 +104,7 @@ void nb_prepass(nb_sim *S)
             const char *name = (i + 1 < S->argc) ? S->argv[i + 1] : NULL;
             if (name == NULL)
                 nb_fatal("ERROR: -profile needs a name (nanobragg or corrected)");
-            if (strcmp(name, "nanobragg") == 0 || strcmp(name, "default") == 0) /* older alias */
+            if (strcmp(name, "nanobragg") == 0)
                 S->prof = PROFILE_NANOBRAGG;
             else if (strcmp(name, "corrected") == 0)
                 S->prof = PROFILE_CORRECTED;
