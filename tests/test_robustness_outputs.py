@@ -469,3 +469,20 @@ def test_quiet_stream_drops_output_after_a_failure():
     quiet.flush()
     assert inner.getvalue() == "a\n" and quiet.broken
     assert QuietStream(None).write("x") == 1
+
+
+@pytest.mark.parametrize("flag, status", [("-hkl", 9), ("-mat", 9), ("-floatfile", 10),
+                                          ("-pgmfile", 10)])
+def test_a_name_with_a_nul_character(tmp_path, monkeypatch, capsys, flag, status):
+    """Possible through ``--batch`` or the API (never from a real argv): one line, the flag's
+    documented status, no output written."""
+    from torchbragg.api import run_command
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TORCHBRAGG_COMPILE", "off")
+    rc = run_command(["-cell", "100", "100", "100", "90", "90", "90", "-default_F", "1",
+                      "-detpixels", "8", "-noprogress", flag, "a\0b"])
+    err = capsys.readouterr().err
+    assert rc == status, err
+    assert "NUL character" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []

@@ -65,6 +65,8 @@ def check_output(path: str | os.PathLike) -> None:
 
     if name in ("", ".", ".."):
         fail("the name is a folder, not a file")
+    if "\0" in path:  # (possible from a batch file or the API, never from a real argv)
+        fail("the name holds a NUL character")
     if not os.path.isdir(folder):
         fail(f"folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK) or _locked(folder, True):

@@ -34,6 +34,8 @@ def open_input(path) -> int:
     blocking. Raises ``IsADirectoryError`` for a folder, :class:`NotRegularFile` for a FIFO,
     device or socket, ``OSError`` when it cannot be opened."""
     name = os.fspath(path)
+    if "\0" in str(name):  # (possible from a batch file or the API, never from a real argv)
+        raise OSError(errno.EINVAL, "a file name with a NUL character", name)
     fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         mode = os.fstat(fd).st_mode
