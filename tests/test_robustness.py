@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_assertions import assert_clean_failure
 
 from torchbragg import cref, errors
 
@@ -68,15 +69,6 @@ def run(command, args, cwd, request, env=None):
 
 def leftovers(folder: Path, inputs=()):
     return sorted(p.name for p in folder.iterdir() if p.name not in inputs)
-
-
-def assert_clean_failure(res, status, *words):
-    assert res.returncode == status, (res.returncode, res.stderr)
-    assert "Traceback" not in res.stderr
-    lines = [line for line in res.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, res.stderr
-    for w in words:
-        assert w in lines[0], (w, lines[0])
 
 
 # ----------------------------------------------------------------------------- flag values

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_assertions import assert_clean_failure
 
 from torchbragg import errors
 
@@ -69,15 +70,6 @@ def spawn(args, cwd, **kwargs):
     env = dict(os.environ, PYTHONPATH=str(SRC), TORCHBRAGG_COMPILE="off")
     return subprocess.Popen([sys.executable, "-m", "torchbragg", *args], cwd=cwd, env=env,
                             **kwargs)
-
-
-def assert_clean_failure(res, status, *words):
-    assert res.returncode == status, (res.returncode, res.stderr)
-    assert "Traceback" not in res.stderr
-    lines = [line for line in res.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, res.stderr
-    for w in words:
-        assert w in lines[0], (w, lines[0])
 
 
 def listing(folder: Path) -> dict:
