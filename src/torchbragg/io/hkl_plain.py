@@ -28,7 +28,8 @@ def plain_records(data: bytes) -> np.ndarray | None:
     before[0], before[1:] = True, blank[:-1]
     after = np.empty_like(blank)
     after[-1], after[:-1] = True, blank[1:]
-    starts = np.flatnonzero(~blank & before)
+    first = ~blank & before  # a token's first character
+    starts = np.flatnonzero(first)
     ends = np.flatnonzero(~blank & after)
     if starts.size == 0 or starts.size % 4:
         return None
@@ -36,7 +37,7 @@ def plain_records(data: bytes) -> np.ndarray | None:
     if ((per_line != 0) & (per_line != 4)).any():
         return None
     sign = (u == 43) | (u == 45)
-    if (sign & ~(~blank & before)).any():  # a sign only as a token's first character
+    if (sign & ~first).any():  # a sign only as a token's first character
         return None
     digits = np.add.reduceat(((u >= 48) & (u <= 57)).astype(np.int64), starts)
     points = np.add.reduceat((u == 46).astype(np.int64), starts)
