@@ -11,7 +11,8 @@ import torch
 
 from torchbragg import config_from_argv
 from torchbragg.physics import aot, aot_chunk, fused
-from torchbragg.physics.render import render, rendered_indices
+from torchbragg.physics.render import render
+from torchbragg.physics.workload import rendered_indices
 from torchbragg.physics.setup import build_experiment, make_plan
 
 # M = 3 (φ steps × mosaic domains) → block packages of 2 and 1 rows; Q1 fresh row in chunk 0;

@@ -16,7 +16,8 @@ import torch
 from torchbragg import config_from_argv, cref
 from torchbragg.physics import fused, kernel, render as render_mod
 from torchbragg.physics import structure_factors as sfm
-from torchbragg.physics.render import render, rendered_indices
+from torchbragg.physics.render import render
+from torchbragg.physics.workload import rendered_indices
 from torchbragg.physics.setup import build_experiment, make_plan
 from torchbragg.physics.structure_factors import SFLookup
 

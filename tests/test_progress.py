@@ -12,7 +12,8 @@ import torch
 
 from torchbragg import config_from_argv
 from torchbragg.cli.progress import Progress, duration
-from torchbragg.physics.render import render, rendered_indices
+from torchbragg.physics.render import render
+from torchbragg.physics.workload import rendered_indices
 from torchbragg.physics.setup import build_experiment, make_plan
 
 

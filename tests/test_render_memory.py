@@ -1,10 +1,10 @@
-"""Chunk sizes from the memory that is free (physics/render.py)."""
+"""Chunk sizes from the memory that is free (physics/workload.py)."""
 from __future__ import annotations
 
 import torch
 
 from torchbragg import config_from_argv
-from torchbragg.physics import render as r
+from torchbragg.physics import workload as r
 from torchbragg.physics.setup import build_experiment, make_plan
 
 MiB = 1024 * 1024

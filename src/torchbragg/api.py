@@ -47,7 +47,8 @@ def simulate(config: SimulationConfig, *, device: Union[str, torch.device] = "cp
     derivative, or without effect on the image, raises ``InputError`` (docs/gradients.md).
     """
     from torchbragg.gradfields import check_fields, check_reached
-    from torchbragg.physics.render import render, rendered_indices
+    from torchbragg.physics.render import render
+    from torchbragg.physics.workload import rendered_indices
     from torchbragg.physics.setup import build_experiment, make_plan
 
     check_fields(config)

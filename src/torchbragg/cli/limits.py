@@ -60,9 +60,8 @@ def work(c: Counts) -> float:
 
 
 def memory(c: Counts, itemsize: int = 8) -> float:
-    from torchbragg.physics import render
+    from torchbragg.physics.workload import BYTES_PER_EVALUATION as bytes_per_evaluation
 
-    bytes_per_evaluation = getattr(render, "BYTES_PER_EVALUATION", 320)
     m = float(c.phisteps) * c.domains
     per_pixel = bytes_per_evaluation * m * itemsize / 8 + 256
     return (BYTES_PER_SOURCE * float(c.sources) + BYTES_PER_ORIENTATION * m

@@ -132,7 +132,8 @@ def _stage_run(argv: List[str], outputs) -> None:
 
     from torchbragg.cli.limits import check_limits
     from torchbragg.cli.outputs import check_writable, write_outputs
-    from torchbragg.physics.render import render, rendered_indices
+    from torchbragg.physics.render import render
+    from torchbragg.physics.workload import rendered_indices
     from torchbragg.physics.setup import build_experiment, make_plan
     from torchbragg.physics.trace_hook import TraceRecorder
     from torchbragg.rng import ShuffleTable

@@ -41,8 +41,8 @@ def prepare(argv: List[str]) -> int:
     import torch
 
     from torchbragg.physics import aot, aot_chunk
-    from torchbragg.physics.fused import evaluations
-    from torchbragg.physics.render import chunk_pixels, render, rendered_indices
+    from torchbragg.physics.render import render
+    from torchbragg.physics.workload import chunk_pixels, evaluations, rendered_indices
     from torchbragg.physics.setup import build_experiment, make_plan
     from torchbragg.rng import ShuffleTable
 

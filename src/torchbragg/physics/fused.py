@@ -48,13 +48,6 @@ MISSING_NOTE = ("no compiled kernel for this configuration in the cache yet: ren
                 "TORCHBRAGG_COMPILE=on builds it on the next run")
 
 
-def evaluations(plan, pixels: int) -> int:
-    """Kernel evaluations of a run over ``pixels`` pixels (rows × sources × layers ×
-    sub-pixels each): the measure of work the compile policy uses."""
-    return (pixels * plan.lat_a.shape[0] * plan.incident.shape[0] * plan.layers
-            * plan.oversample * plan.oversample)
-
-
 def compile_mode() -> str:
     """``TORCHBRAGG_COMPILE``: ``auto`` (default: use compiled packages when cached and the run
     is not tiny, build them for very large runs), ``on`` (always compiled, building missing

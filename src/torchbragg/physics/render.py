@@ -6,98 +6,24 @@ Memory is bounded by the chunk size (pixels per kernel call).
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Callable, Optional
 
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from torchbragg.physics.fused import (block_accumulate, evaluations, get_block_fn,
-                                      get_chunk_fn)
+from torchbragg.physics.fused import block_accumulate, get_block_fn, get_chunk_fn
 from torchbragg.physics.kernel import (ChunkResult, InterpolationPolicy, first_true,
                                        first_uncut_pixel, render_chunk)
 from torchbragg.physics.leftovers import fill_forward
 from torchbragg.physics.plan import KernelPlan
-
-#: bytes of working memory per (pixel × evaluation) held at once by the kernel (measured ≈ 300)
-BYTES_PER_EVALUATION = 320
-#: the CPU's working-memory ceiling (chunks there are cache-sized well below it)
-DEFAULT_BUDGET_BYTES = 512 * 1024 * 1024
-#: share of the free memory one chunk's working set may take
-FREE_MEMORY_SHARE = 4
-
+from torchbragg.physics.workload import chunk_pixels, evaluations
 
 @dataclass
 class RenderResult:
     image: torch.Tensor  # [S, F] float32 (the C's stored image)
     values: torch.Tensor  # [S, F] compute dtype, before the float32 store
     omega_sum: float  # Σ Ω over rendered pixels, layers and sub-pixels
-
-
-def rendered_indices(plan: KernelPlan, roi, mask) -> torch.Tensor:
-    """Flat (slow·F + fast) indices of pixels inside the ROI and not masked, in C order."""
-    S, F = plan.spixels, plan.fpixels
-    keep = torch.ones((S, F), dtype=torch.bool)
-    if roi is not None:
-        xmin, xmax, ymin, ymax = roi
-        fast = torch.arange(F)[None, :]
-        slow = torch.arange(S)[:, None]
-        keep &= (fast >= xmin) & (fast <= xmax) & (slow >= ymin) & (slow <= ymax)
-    if mask is not None:
-        keep &= torch.as_tensor(mask, dtype=torch.bool)
-    return torch.nonzero(keep.reshape(-1)).reshape(-1)
-
-
-#: elements of one [M, P] block tensor that keep the eager kernel cache-friendly (measured on
-#: W1–W4: 5–10 MB blocks are up to 2x faster than memory-sized ones, smaller ones pay Python
-#: overhead per operation)
-BLOCK_ELEMENTS = 655360
-
-
-def memory_budget(device: torch.device) -> int:
-    """Bytes of working memory for one chunk: a quarter of the device's free memory on CUDA;
-    on the CPU a quarter of the available host memory, at most :data:`DEFAULT_BUDGET_BYTES`."""
-    if device.type == "cuda":
-        free, _total = torch.cuda.mem_get_info(device)
-        return int(free) // FREE_MEMORY_SHARE
-    available = _available_host_memory()
-    if available is None:
-        return DEFAULT_BUDGET_BYTES
-    return min(DEFAULT_BUDGET_BYTES, available // FREE_MEMORY_SHARE)
-
-
-def _available_host_memory() -> Optional[int]:
-    """``MemAvailable`` of /proc/meminfo in bytes (Linux), else free physical pages, else None."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-def chunk_pixels(plan: KernelPlan, budget_bytes: Optional[int] = None) -> int:
-    """Pixels per kernel call: cache-sized blocks, within ``budget_bytes`` of working memory
-    (default :func:`memory_budget`).
-
-    On CUDA the block is sized by the memory budget alone (more parallel work per launch).
-    """
-    if budget_bytes is None:
-        budget_bytes = memory_budget(plan.device)
-    m = max(1, plan.lat_a.shape[0])
-    # (the measured bytes are binary64's; in binary32 mode the Miller indices and their
-    # reduced arguments are binary64 too, so the same estimate is kept)
-    per_pixel = BYTES_PER_EVALUATION * m + 256
-    by_memory = max(1024, budget_bytes // per_pixel)
-    if plan.device.type != "cpu":
-        return by_memory
-    return max(1024, min(by_memory, 131072, BLOCK_ELEMENTS // m))
 
 
 def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = None,
