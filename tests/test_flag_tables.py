@@ -1,6 +1,7 @@
-"""The C reference's flag tables agree with the Python ones: same patterns, matching rules,
-value counts, skip-rest rule, value kinds and constraints (nb_check_argv.c ``FLAGS`` against
-``cli.flags.FLAGS`` and ``cli.strict.SPECS``), and the C scan (nb_cli.c) reads the same patterns."""
+"""The C reference's flag tables agree with the one Python declaration (``cli.flags.FLAGS``):
+same patterns, order, matching rules, value counts, skip-rest rule, value kinds, constraints and
+choices (nb_check_argv.c ``FLAGS``), and the C scan (nb_cli.c) reads the patterns the
+declarations say it reads; the usage text and the strict checks are derived from the table."""
 from __future__ import annotations
 
 import os
@@ -13,38 +14,29 @@ import pytest
 
 import torchbragg
 from torchbragg import cref
-from torchbragg.cli import strict
-from torchbragg.cli.flags import FLAGS
+from torchbragg.cli import strict, values
+from torchbragg.cli.flags import CHECKS, FLAGS, PREPASS, SCAN
+from torchbragg.cli.usage import extensions_line, usage_text
 
 CSRC = Path(torchbragg.__file__).parent / "csrc"
 _ROW = re.compile(r'\{"(-[^"]+)",\s*(M_\w+),\s*(K_\w+),\s*(C_\w+),\s*(\d+),\s*(\d+)\}')
 _MATCH = {"M_SUB": "sub", "M_LENEQ": "exact", "M_EXACT": "eq"}
-_KIND = {"K_NONE": strict.NONE, "K_REAL": strict.REAL, "K_INT": strict.INT,
-         "K_LONG": strict.LONG, "K_FILE": strict.FILE, "K_VEC": strict.VEC,
-         "K_VECNZ": strict.VEC_NZ}  # the others (cell, misset, pivot, ...) are SPECIAL
-_CONSTRAINT = {"C_ANY": strict.ANY, "C_POS": strict.POS, "C_NONNEG": strict.NONNEG}
-PREPASS = ("-img", "-mask")
+_KIND = {"K_NONE": values.NONE, "K_REAL": values.REAL, "K_INT": values.INT,
+         "K_LONG": values.LONG, "K_FILE": values.FILE, "K_VEC": values.VEC,
+         "K_VECNZ": values.VEC_NZ, "K_WORD": values.WORD}  # the others are SPECIAL
+_CONSTRAINT = {"C_ANY": values.ANY, "C_POS": values.POS, "C_NONNEG": values.NONNEG}
 
 
 def _c_table():
     text = (CSRC / "nb_check_argv.c").read_text()
     body = text[text.index("static const nb_flagspec FLAGS[]"):]
     body = body[:body.index("};")]
-    return [(p, _MATCH[m], _KIND.get(k, strict.SPECIAL), _CONSTRAINT[c], int(n), bool(int(s)))
+    return [(p, _MATCH[m], _KIND.get(k, values.SPECIAL), _CONSTRAINT[c], int(n), bool(int(s)))
             for p, m, k, c, n, s in _ROW.findall(body)]
 
 
 def _py_table():
-    rows = []
-    for f in list(FLAGS) + [_prepass(p) for p in PREPASS]:
-        kind, constraint, arity = strict.SPECS.get(f.pattern, (strict.NONE, strict.ANY, 0))
-        assert arity == f.arity, f"{f.pattern}: strict.SPECS arity {arity}, flags.FLAGS {f.arity}"
-        rows.append((f.pattern, f.match, kind, constraint, f.arity, f.skip_rest))
-    return rows
-
-
-def _prepass(pattern):
-    return next(f for f in strict._flag_table() if f.pattern == pattern)
+    return [(f.pattern, f.match, f.kind, f.constraint, f.arity, f.skip_rest) for f in FLAGS]
 
 
 def test_c_flag_table_parses_fully():
@@ -63,24 +55,44 @@ def test_c_and_python_flag_tables_agree_row_by_row():
     differ = [(r, by_c[r[0]]) for r in py if by_c[r[0]] != r]
     assert not differ, differ
     assert [r[0] for r in c] == [r[0] for r in py]  # the same order (it decides collisions)
-    assert set(strict.SPECS) <= {r[0] for r in py}
+    assert strict.SPECS == {f.pattern: (f.kind, f.constraint, f.arity)
+                            for f in FLAGS if f.kind != values.NONE}
 
 
-def _ignored(action) -> bool:
-    """A flag the Python scan reads and drops (its action is ``lambda st, a, t, p: None``)."""
-    noop = (lambda st, a, t, p: None).__code__
-    code = getattr(action, "__code__", None)
-    return code is not None and (code.co_code, code.co_consts) == (noop.co_code, noop.co_consts)
+def test_c_checks_the_declared_choices():
+    """A WORD flag with ``choices``: the C's check names the same words, in the same order."""
+    text = (CSRC / "nb_check_argv.c").read_text()
+    for f in FLAGS:
+        if f.choices:
+            assert f"'%s' is not one of {', '.join(f.choices)}" in text, f.pattern
 
 
-def test_c_scan_reads_the_table_patterns_python_does_not_drop():
+def test_c_scan_reads_the_patterns_the_declarations_say():
     text = (CSRC / "nb_cli.c").read_text()
     scan = set(re.findall(r'(?:HAS|EXACT|LENEQ)\("(-[^"]+)"\)', text))
-    table = {r[0] for r in _c_table()}
-    dropped = {f.pattern for f in FLAGS if _ignored(f.action)}
+    dropped = {f.pattern for f in FLAGS if f.action is None and f.c_reads == SCAN}
     assert "-coherent" in dropped and "-hkl" not in dropped
-    # the C scan ignores -dtype/-device/-chunk_pixels; -profile, -img, -mask are pre-pass
-    assert scan == table - dropped - {"-dtype", "-device", "-chunk_pixels", "-profile", *PREPASS}
+    assert scan == {f.pattern for f in FLAGS if f.c_reads == SCAN} - dropped
+    assert {f.pattern for f in FLAGS if f.c_reads == PREPASS} == {"-profile", "-img", "-mask"}
+    # the torchbragg flags the C reference checks and then ignores
+    assert {f.pattern for f in FLAGS if f.c_reads == CHECKS} <= {
+        f.pattern for f in FLAGS if f.extension}
+
+
+def test_usage_text_follows_the_documented_order():
+    """The usage rows are the flags' ``help`` rows, in the order docs/behaviour/cli.md §7
+    lists; the extensions line names every torchbragg flag."""
+    doc = (Path(__file__).parents[1] / "docs" / "behaviour" / "cli.md").read_text()
+    para = doc[doc.index("**Usage text**"):]
+    para = para[para.index("in the order"):para.index("Embedded")]
+    documented = re.findall(r"`(-[^`]+)`", para)
+    lines = usage_text().splitlines()
+    assert lines[:2] == ["usage: nanoBragg -mat auto.mat -hkl Fs.hkl", "options:"]
+    shown = [line.split("\t")[1].strip() for line in lines[2:]]
+    assert shown == documented
+    assert all(line.split("\t")[2] for line in lines[2:])
+    ext = extensions_line()
+    assert all(f" {f.pattern}" in ext for f in FLAGS if f.extension)
 
 
 @pytest.mark.parametrize("name, status", [("nanobragg", 0), ("corrected", 0), ("default", 9)])

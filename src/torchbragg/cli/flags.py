@@ -1,36 +1,67 @@
-"""The flag table and the C-style argv scan (docs/behaviour/cli.md §1–3).
+"""The flags, each declared once, and the C-style argv scan (docs/behaviour/cli.md §1–3).
 
-Every token starting with ``-`` is tested against every pattern in table order; each pattern
-that matches acts (substring matching, so one token can fire several flags:
+One :class:`Flag` row holds everything about a flag: its pattern and matching rule, how many
+values it reads, the kind and constraint of those values (the strict check,
+:mod:`torchbragg.cli.strict`), its action on the parse state (:mod:`torchbragg.cli.actions`),
+its usage-text rows (:mod:`torchbragg.cli.usage`) and how the C reference reads it.
+``tests/test_flag_tables.py`` checks the C reference's table (``csrc/nb_check_argv.c``)
+against this one.
+
+The scan: every token starting with ``-`` is tested against every pattern in table order; each
+pattern that matches acts (substring matching, so one token can fire several flags:
 docs/behaviour/cli.md §3.1). Value tokens are not consumed. Numbers follow C ``atof``/``atoi``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, List, Sequence
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
-from torchbragg.cli.cnum import atof, atoi, strict_int
-from torchbragg.cli.state import ParseState
+from torchbragg.cli import actions as a
+from torchbragg.cli.actions import SkipRest
+from torchbragg.cli.cnum import atoi
+from torchbragg.cli.values import (ANY, FILE, INT, LONG, NONE, NONNEG, POS, REAL, SPECIAL, VEC,
+                                   VEC_NZ, WORD, check_absorption, check_cell, check_curved,
+                                   check_misset, check_pivot)
 from torchbragg.compat import CompatProfile
 from torchbragg.errors import InputError
 from torchbragg.physics.vec3 import RTD
 
-Action = Callable[[ParseState, List[str], str, CompatProfile], None]
+Action = Callable[[object, List[str], str, CompatProfile], None]
 
 #: Tokens after a flag handed to its action: more than any flag reads (``-cell``: six values
 #: and the token that stops it). A window keeps the scan linear in the number of tokens.
 MAX_VALUES = 8
 
+#: How the C reference (``torchbragg-cref``) reads a flag: its scan acts on it (``scan``), its
+#: pre-pass reads it (``prepass``), or it checks the values and ignores the flag (``checks``).
+SCAN, PREPASS, CHECKS = "scan", "prepass", "checks"
+
 
 @dataclass(frozen=True)
 class Flag:
+    """One flag. ``help`` is its usage-text line (or several ``(shown, text)`` rows), placed at
+    ``usage`` in nanoBragg's usage order (docs/behaviour/cli.md §7; 0: not listed);
+    ``extension`` marks a torchbragg flag, listed after the usage text with ``metavar``."""
+
     pattern: str
     arity: int
-    action: Action
-    match: str = "sub"  # sub | exact | eq
+    #: what the scan does with it; None: read and ignored (the C does nothing with it either)
+    action: Optional[Action]
+    kind: str = NONE
+    constraint: str = ANY
+    match: str = "sub"  # sub | exact (same length) | eq (equal)
     skip_rest: bool = False
     #: the C's arity guard is broken for a few flags (crash when last); we report an error
     guard_broken: bool = False
+    #: the strict check of a SPECIAL kind: ``check(token, values) -> values used``
+    check: Optional[Callable[[str, Sequence[str]], int]] = None
+    choices: Tuple[str, ...] = ()
+    help: Union[str, Tuple[Tuple[str, str], ...]] = ""
+    shown: str = ""
+    usage: int = 0
+    extension: bool = False
+    metavar: str = ""
+    c_reads: str = SCAN
 
     def matches(self, token: str) -> bool:
         if self.match == "sub":
@@ -39,321 +70,246 @@ class Flag:
             return self.pattern in token and len(token) == len(self.pattern)
         return token == self.pattern  # "eq"
 
+    @property
+    def usage_rows(self) -> Tuple[Tuple[str, str], ...]:
+        """``(shown name, text)`` rows of the usage text."""
+        if isinstance(self.help, tuple):
+            return self.help
+        return ((self.shown or self.pattern, self.help),) if self.help else ()
 
-def _set(attr, conv=atof, factor=None, divisor=None):
-    def act(st, args, tok, prof):
-        v = conv(args[0])
-        if factor is not None:
-            v = v * factor
-        if divisor is not None:
-            v = v / divisor
-        setattr(st, attr, v)
-    return act
-
-
-def _const(attr, value):
-    def act(st, args, tok, prof):
-        setattr(st, attr, value)
-    return act
+    @property
+    def synopsis(self) -> str:
+        """``-flag VALUES`` as the extensions line lists it."""
+        return " ".join(filter(None, (self.pattern, self.metavar or "|".join(self.choices))))
 
 
-def _multi(*acts):
-    def act(st, args, tok, prof):
-        for a in acts:
-            a(st, args, tok, prof)
-    return act
+def _sizes(patterns, *attrs):
+    return tuple(Flag(p, 1, a.sizes(*attrs), REAL, NONNEG) for p in patterns)
 
 
-def _vector(name):
-    def act(st, args, tok, prof):
-        st.vectors[name] = tuple(atof(a) for a in args[:3])
-        st.convention = "CUSTOM"  # any vector flag selects CUSTOM (docs/behaviour/quirks.md Q3)
-    return act
+def _file(pattern, attr, **kw):
+    return Flag(pattern, 1, a.word(attr), FILE, **kw)
 
 
-def _pix0(st, args, tok, prof):
-    vals = tuple(atof(a) for a in args[:3])
-    if "_mm" in tok and not prof.pix0_vector_ignored:
-        vals = tuple(v * 1e-3 for v in vals)
-    st.pix0_vector = vals
-    st.convention = "CUSTOM"  # (docs/behaviour/quirks.md Q3)
-
-
-def _twotheta(st, args, tok, prof):
-    if "-twotheta_axis" in tok and not prof.twotheta_axis_sets_angle:
-        return  # corrected profile: the axis flag does not set the angle (Q4)
-    st.twotheta = atof(args[0]) / RTD
-    st.pivot = "SAMPLE"
-
-
-def _cell(st, args, tok, prof):
-    values = []
-    for a in args:
-        if a.startswith("-") or len(values) == 6:
-            break
-        values.append(atof(a))
-    values += [0.0] * (6 - len(values))
-    st.cell = values[:3] + [v / RTD for v in values[3:]]
-
-
-def _misset(st, args, tok, prof):
-    if tok != "-misset" and not prof.misset_seed_sets_misset and "-misset_seed" in tok:
-        return  # corrected profile: -misset_seed is not -misset (Q7)
-    if args and "rand" in args[0]:  # random misset: docs/behaviour/quirks.md Q8
-        st.misset_random = True
-        raise _SkipRest
-    if len(args) >= 3:
-        st.misset = tuple(atof(a) / RTD for a in args[:3])
-        st.misset_random = False
-
-
-def _detector_abs(st, args, tok, prof):
-    value = atof(args[0])
-    if "inf" in args[0] or value == 0:  # docs/behaviour/quirks.md Q30
-        st.thickness = 0.0
-        st.mu = 0.0
-    else:
-        st.mu = 1.0 / (value * 1e-6)
-
-
-def _divergence(st, args, tok, prof):
-    st.hdivrange = st.vdivrange = atof(args[0]) / 1000.0
-
-
-def _divsteps(st, args, tok, prof):
-    st.hdivsteps = st.vdivsteps = atoi(args[0])
-
-
-def _pivot(st, args, tok, prof):
-    if "sample" in args[0]:
-        st.pivot = "SAMPLE"
-    elif "beam" in args[0]:
-        st.pivot = "BEAM"
-
-
-def _convention(name, pivot):
-    def act(st, args, tok, prof):
-        st.convention = name
-        st.pivot = pivot
-    return act
-
-
-def _roi(st, args, tok, prof):
-    st.roi = tuple(atoi(a) for a in args[:4])
-
-
-def _printout_pixel(st, args, tok, prof):
-    st.printout_pixel = (atoi(args[0]), atoi(args[1]))
-    st.printout = True
-
-
-def _trace_pixel(st, args, tok, prof):
-    slow, fast = strict_int(args[0]), strict_int(args[1])
-    if slow is None or fast is None:
-        raise InputError(f"-trace_pixel: expected two integers SLOW FAST, got {args[0]!r} {args[1]!r}")
-    st.trace_pixels.append((slow, fast))
-
-
-def _choice(attr, choices):
-    def act(st, args, tok, prof):
-        if args[0] not in choices:
-            raise InputError(f"{tok}: {args[0]!r} is not one of {', '.join(choices)}")
-        setattr(st, attr, args[0])
-    return act
-
-
-def _chunk(st, args, tok, prof):
-    st.chunk_pixels = strict_int(args[0], 1)
-    if st.chunk_pixels is None:
-        raise InputError(f"{tok}: expected a positive pixel count, got {args[0]!r}")
-
-
-def _stol(st, args, tok, prof):
-    st.stolfiles.append((tok, args[0]))
-
-
-def _seed_neg(attr):
-    def act(st, args, tok, prof):
-        setattr(st, attr, -atoi(args[0]))
-    return act
-
-
-def _sizes(*attrs):
-    def act(st, args, tok, prof):
-        for a in attrs:
-            setattr(st, a, atof(args[0]) / 1000.0)
-    return act
-
-
-def _N(st, args, tok, prof):
-    st.Na = st.Nb = st.Nc = atoi(args[0])
-
-
-def _detpixels(st, args, tok, prof):
-    st.fpixels = st.spixels = atoi(args[0])
-
-
-def _detsize(st, args, tok, prof):
-    st.detsize_f = st.detsize_s = atof(args[0]) / 1000.0
-
-
-def _energy(st, args, tok, prof):
-    st.wavelength = (12398.42 / atof(args[0])) / 1e10 if atof(args[0]) != 0 else float("inf")
-
-
-def _polar(st, args, tok, prof):
-    st.kahn = atof(args[0])
-    st.nopolar = False  # -polar clears -nopolar (docs/behaviour/quirks.md Q31)
-
-
-class _SkipRest(Exception):
-    pass
-
-
-_XYZ = ("x", "y", "z")
+_MM, _MRAD = 1000.0, 1000.0  # the C's unit divisors: mm -> m, mrad -> rad
 # Table order matters only for tokens that fire several flags (docs/behaviour/cli.md §3.1).
 FLAGS: Sequence[Flag] = (
-    Flag("-hkl", 1, lambda st, a, t, p: setattr(st, "hklfile", a[0])),
-    Flag("-default_F", 1, _set("default_F")),
-    Flag("-dump", 1, lambda st, a, t, p: setattr(st, "dumpfile", a[0])),
-    Flag("-mat", 1, lambda st, a, t, p: setattr(st, "matfile", a[0])),
-    Flag("-cell", 1, _cell),
-    Flag("-misset", 1, _misset),
-    Flag("-misset_seed", 1, _seed_neg("misset_seed")),
-    Flag("-sourcefile", 1, lambda st, a, t, p: setattr(st, "sourcefile", a[0])),
-    Flag("-stol", 1, _stol, match="exact"),
-    Flag("-4stol", 1, _stol, match="exact"),
-    Flag("-Q", 1, _stol, match="exact"),
-    # docs/behaviour/cli.md: "length > 7"; every token holding the 8 characters of -stolout passes
-    # that test
-    Flag("-stolout", 1, lambda st, a, t, p: None),
-    Flag("-Na", 1, _set("Na", atoi), skip_rest=True),
-    Flag("-Nb", 1, _set("Nb", atoi), skip_rest=True),
-    Flag("-Nc", 1, _set("Nc", atoi), skip_rest=True),
-    Flag("-N", 1, _N, match="eq", skip_rest=True),
-    *(Flag(p, 1, _sizes("sample_x", "sample_y", "sample_z"))
-      for p in ("-samplesize", "-sample_size", "-xtalsize", "-xtal_size")),
-    *(Flag(p, 1, _sizes("sample_x")) for p in ("-sample_thick", "-sample_x", "-xtal_thick", "-xtal_x")),
-    *(Flag(p, 1, _sizes("sample_y"))
-      for p in ("-sample_width", "-sample_y", "-width", "-xtal_width", "-xtal_y")),
-    *(Flag(p, 1, _sizes("sample_z"))
-      for p in ("-sample_heigh", "-sample_z", "-heigh", "-xtal_heigh", "-xtal_z")),
-    Flag("-density", 1, lambda st, a, t, p: None),
-    Flag("-sample_den", 1, lambda st, a, t, p: None),
-    Flag("-MW", 1, lambda st, a, t, p: None, match="eq"),
-    Flag("-molec", 1, lambda st, a, t, p: None),
-    Flag("-square_xtal", 0, _const("shape", "SQUARE")),
-    Flag("-round_xtal", 0, _const("shape", "ROUND")),
-    Flag("-gauss_xtal", 0, _const("shape", "GAUSS")),
-    Flag("-binary_spots", 0, _const("shape", "TOPHAT")),
-    Flag("-tophat_spots", 0, _const("shape", "TOPHAT")),
-    Flag("-fudge", 1, _set("fudge")),
-    Flag("-mosaic", 1, _set("mosaic_spread", divisor=RTD), match="exact"),
-    Flag("-mosaici", 1, _set("mosaic_spread", divisor=RTD)),
-    Flag("-mosaic_spr", 1, _set("mosaic_spread", divisor=RTD)),
-    Flag("-mosaic_dom", 1, _set("mosaic_domains", atoi)),
-    Flag("-mosaic_seed", 1, _seed_neg("mosaic_seed")),
-    Flag("-lambda", 1, _set("wavelength", divisor=1e10)),
-    Flag("-wave", 1, _set("wavelength", divisor=1e10)),
-    Flag("-energy", 1, _energy),
-    Flag("-dispersion", 1, _set("dispersion", divisor=100.0)),
-    Flag("-dispsteps", 1, _set("dispsteps", atoi)),
-    Flag("-divergence", 1, _divergence),
-    Flag("-hdivrange", 1, _set("hdivrange", divisor=1000.0)),
-    Flag("-vdivrange", 1, _set("vdivrange", divisor=1000.0)),
-    Flag("-hdivstep", 1, _set("hdivstep", divisor=1000.0), match="exact"),
-    Flag("-vdivstep", 1, _set("vdivstep", divisor=1000.0), match="exact"),
-    Flag("-hdivsteps", 1, _set("hdivsteps", atoi)),
-    Flag("-vdivsteps", 1, _set("vdivsteps", atoi)),
-    Flag("-divsteps", 1, _divsteps),
-    Flag("-round_div", 0, _const("round_div", True)),
-    Flag("-square_div", 0, _const("round_div", False)),
-    Flag("-fluence", 1, _set("fluence")),
-    Flag("-flux", 1, _set("flux")),
-    Flag("-exposure", 1, _set("exposure")),
-    Flag("-beamsize", 1, _set("beamsize", divisor=1000.0)),
-    Flag("-polar", 1, _polar, match="exact"),
-    Flag("-nopolar", 0, _const("nopolar", True)),
-    Flag("-beam_vector", 3, _vector("beam")),
-    Flag("-polar_vector", 3, _vector("polar")),
-    Flag("-water", 1, _set("water", divisor=1e6)),
-    Flag("-coherent", 0, lambda st, a, t, p: None),
-    Flag("-pixel", 1, _set("pixel", divisor=1000.0)),
-    Flag("-detpixels", 1, _detpixels, match="exact"),
-    Flag("-detpixels_f", 1, _set("fpixels", atoi)),
-    Flag("-detpixels_x", 1, _set("fpixels", atoi)),
-    Flag("-detpixels_s", 1, _set("spixels", atoi)),
-    Flag("-detpixels_y", 1, _set("spixels", atoi)),
-    Flag("-detsize", 1, _detsize, match="exact"),
-    Flag("-detsize_f", 1, _set("detsize_f", divisor=1000.0)),
-    Flag("-detsize_s", 1, _set("detsize_s", divisor=1000.0)),
-    Flag("-distance", 1, _multi(_set("distance", divisor=1000.0), _const("pivot", "BEAM"))),
-    Flag("-close_distance", 1, _multi(_set("close_distance", divisor=1000.0),
-                                      _const("pivot", "SAMPLE"))),
-    Flag("-Xbeam", 1, _multi(_set("xbeam", divisor=1000.0), _const("pivot", "BEAM"))),
-    Flag("-Ybeam", 1, _multi(_set("ybeam", divisor=1000.0), _const("pivot", "BEAM"))),
-    Flag("-Xclose", 1, _multi(_set("xclose", divisor=1000.0), _const("pivot", "SAMPLE"))),
-    Flag("-Yclose", 1, _multi(_set("yclose", divisor=1000.0), _const("pivot", "SAMPLE"))),
-    Flag("-ORGX", 1, _multi(_set("orgx"), _const("pivot", "SAMPLE"))),
-    Flag("-ORGY", 1, _multi(_set("orgy"), _const("pivot", "SAMPLE"))),
-    Flag("-pivot", 1, _pivot),
-    Flag("-mosflm", 0, _convention("MOSFLM", "BEAM")),
-    Flag("-denzo", 0, _convention("DENZO", "BEAM")),
-    Flag("-adxv", 0, _convention("ADXV", "BEAM")),
-    Flag("-xds", 0, _convention("XDS", "SAMPLE")),
-    Flag("-dials", 0, _convention("DIALS", "BEAM")),
-    Flag("-fdet_vector", 3, _vector("fdet")),
-    Flag("-sdet_vector", 3, _vector("sdet")),
-    Flag("-odet_vector", 3, _vector("odet")),
-    Flag("-spindle_axis", 3, _vector("spindle")),
-    Flag("-twotheta_axis", 3, _vector("twotheta_axis")),
-    Flag("-pix0_vector", 3, _pix0),
-    Flag("-detector_rotx", 1, _set("rotx", divisor=RTD)),
-    Flag("-detector_roty", 1, _set("roty", divisor=RTD)),
-    Flag("-detector_rotz", 1, _set("rotz", divisor=RTD)),
-    Flag("-twotheta", 1, _twotheta),
-    Flag("-curved_det", 1, _const("curved", True)),
-    Flag("-point_pixel", 0, _const("point_pixel", True)),
-    Flag("-detector_abs", 1, _detector_abs, guard_broken=True),
-    Flag("-detector_thick", 1, _set("thickness", factor=1e-6), match="exact", guard_broken=True),
-    Flag("-detector_thicksteps", 1, _set("thicksteps", atoi), guard_broken=True),
-    Flag("-thicksteps", 1, _set("thicksteps", atoi), guard_broken=True),
-    Flag("-phi", 1, _set("phi0", divisor=RTD), match="exact"),
-    Flag("-osc", 1, _set("osc", divisor=RTD)),
-    Flag("-phistep", 1, _set("phistep", divisor=RTD), match="exact"),
-    Flag("-phisteps", 1, _set("phisteps", atoi)),
-    Flag("-oversample_thick", 0, _const("oversample_thick", True), skip_rest=True),
-    Flag("-oversample_polar", 0, _const("oversample_polar", True), skip_rest=True),
-    Flag("-oversample_omega", 0, _const("oversample_omega", True), skip_rest=True),
-    Flag("-oversample", 1, _set("oversample", atoi)),
-    Flag("-roi", 4, _roi),
-    Flag("-dmin", 1, _set("dmin", factor=1e-10)),
-    Flag("-interpolate", 0, _const("interpolate", True)),
-    Flag("-nointerpolate", 0, _const("interpolate", False)),
-    Flag("-floatfile", 1, lambda st, a, t, p: setattr(st, "floatfile", a[0])),
-    Flag("-floatimage", 1, lambda st, a, t, p: setattr(st, "floatfile", a[0])),
-    Flag("-intfile", 1, lambda st, a, t, p: setattr(st, "intfile", a[0])),
-    Flag("-intimage", 1, lambda st, a, t, p: setattr(st, "intfile", a[0])),
-    Flag("-pgmfile", 1, lambda st, a, t, p: (setattr(st, "pgmfile", a[0]), setattr(st, "write_pgm", True))),
-    Flag("-pgmimage", 1, lambda st, a, t, p: (setattr(st, "pgmfile", a[0]), setattr(st, "write_pgm", True))),
-    Flag("-noisefile", 1, lambda st, a, t, p: (setattr(st, "noisefile", a[0]), setattr(st, "write_noise", True))),
-    Flag("-noiseimage", 1, lambda st, a, t, p: (setattr(st, "noisefile", a[0]), setattr(st, "write_noise", True))),
-    Flag("-nonoise", 0, _const("write_noise", False)),
-    Flag("-nopgm", 0, _const("write_pgm", False)),
-    Flag("-scale", 1, _set("scale")),
-    Flag("-pgmscale", 1, _multi(_set("pgmscale"), _const("write_pgm", True))),
-    Flag("-adc", 1, _set("adc")),
-    Flag("-seed", 1, _seed_neg("seed")),
-    Flag("-printout", 0, _const("printout", True)),
-    Flag("-printout_pixel", 2, _printout_pixel),
-    Flag("-progress", 0, _const("progress", True)),
-    Flag("-noprogress", 0, _const("progress", False)),
-    # extensions of torchbragg (ignored by the C reference)
-    Flag("-trace_pixel", 2, _trace_pixel),
-    Flag("-dtype", 1, _choice("dtype", ("float32", "float64")), match="eq"),
-    Flag("-device", 1, _choice("device", ("cpu", "cuda", "auto")), match="eq"),
-    Flag("-profile", 1, lambda st, a, t, p: setattr(st, "profile", a[0]), match="eq"),
-    Flag("-chunk_pixels", 1, _chunk, match="eq"),
+    _file("-hkl", "hklfile", help="name of structure factor text file (h k l F)", usage=2),
+    Flag("-default_F", 1, a.put("default_F"), REAL, usage=5,
+         help="amplitude of reflections missing from the hkl file"),
+    _file("-dump", "dumpfile"),
+    _file("-mat", "matfile", help="name of nanoBragg-style crystal orientation matrix file",
+          usage=1),
+    Flag("-cell", 1, a.cell, SPECIAL, check=check_cell, usage=4,
+         help="unit cell a b c alpha beta gamma (Angstrom, degrees)"),
+    Flag("-misset", 1, a.misset, SPECIAL, check=check_misset, usage=3,
+         help=(("-misset", "instead of matrix, specify misset angles (degrees)"),
+               ("-misset random", "random orientation"))),
+    Flag("-misset_seed", 1, a.seed("misset_seed"), LONG, usage=58,
+         help="random number seed for -misset random"),
+    _file("-sourcefile", "sourcefile"),
+    Flag("-stol", 1, a.stol, FILE, match="exact"),
+    Flag("-4stol", 1, a.stol, FILE, match="exact"),
+    Flag("-Q", 1, a.stol, FILE, match="exact"),
+    # docs/behaviour/cli.md: "length > 7"; every token holding the 8 characters of -stolout
+    # passes that test
+    Flag("-stolout", 1, None, FILE),
+    Flag("-Na", 1, a.put("Na", atoi), INT, NONNEG, skip_rest=True),
+    Flag("-Nb", 1, a.put("Nb", atoi), INT, NONNEG, skip_rest=True),
+    Flag("-Nc", 1, a.put("Nc", atoi), INT, NONNEG, skip_rest=True),
+    Flag("-N", 1, a.cells, INT, NONNEG, match="eq", skip_rest=True, usage=21,
+         help="number of unit cells in all directions"),
+    *_sizes(("-samplesize", "-sample_size"), "sample_x", "sample_y", "sample_z"),
+    Flag("-xtalsize", 1, a.sizes("sample_x", "sample_y", "sample_z"), REAL, NONNEG, usage=22,
+         help="crystal size in mm (overrides -N)"),
+    *_sizes(("-xtal_size",), "sample_x", "sample_y", "sample_z"),
+    *_sizes(("-sample_thick", "-sample_x", "-xtal_thick", "-xtal_x"), "sample_x"),
+    *_sizes(("-sample_width", "-sample_y", "-width", "-xtal_width", "-xtal_y"), "sample_y"),
+    *_sizes(("-sample_heigh", "-sample_z", "-heigh", "-xtal_heigh", "-xtal_z"), "sample_z"),
+    Flag("-density", 1, None, REAL),
+    Flag("-sample_den", 1, None, REAL),
+    Flag("-MW", 1, None, REAL, match="eq"),
+    Flag("-molec", 1, None, REAL),
+    Flag("-square_xtal", 0, a.const("shape", "SQUARE"), usage=23,
+         help="parallelepiped crystal shape (default)"),
+    Flag("-round_xtal", 0, a.const("shape", "ROUND"), usage=24, help="ellipsoidal crystal shape"),
+    Flag("-gauss_xtal", 0, a.const("shape", "GAUSS"), usage=25, help="gaussian spot shape"),
+    Flag("-binary_spots", 0, a.const("shape", "TOPHAT")),
+    Flag("-tophat_spots", 0, a.const("shape", "TOPHAT"), usage=26, help="flat-top spot shape"),
+    Flag("-fudge", 1, a.put("fudge"), REAL),
+    Flag("-mosaic", 1, a.put("mosaic_spread", divisor=RTD), REAL, NONNEG, match="exact",
+         usage=32, help="isotropic mosaic spread in degrees"),
+    Flag("-mosaici", 1, a.put("mosaic_spread", divisor=RTD), REAL, NONNEG),
+    Flag("-mosaic_spr", 1, a.put("mosaic_spread", divisor=RTD), REAL, NONNEG),
+    Flag("-mosaic_dom", 1, a.put("mosaic_domains", atoi), INT, NONNEG, usage=33,
+         shown="-mosaic_domains", help="number of mosaic domains"),
+    Flag("-mosaic_seed", 1, a.seed("mosaic_seed"), LONG, usage=57,
+         help="random number seed for mosaic domains"),
+    Flag("-lambda", 1, a.put("wavelength", divisor=1e10), REAL, POS, usage=31,
+         help="incident x-ray wavelength in Angstrom"),
+    Flag("-wave", 1, a.put("wavelength", divisor=1e10), REAL, POS),
+    Flag("-energy", 1, a.energy, REAL, POS),
+    Flag("-dispersion", 1, a.put("dispersion", divisor=100.0), REAL, NONNEG, usage=34,
+         help="spectral dispersion: delta-lambda/lambda in percent"),
+    Flag("-dispsteps", 1, a.put("dispsteps", atoi), INT, NONNEG, usage=35,
+         help="number of wavelengths"),
+    Flag("-divergence", 1, a.divergence, REAL, NONNEG),
+    Flag("-hdivrange", 1, a.put("hdivrange", divisor=_MRAD), REAL, NONNEG, usage=36,
+         help="horizontal angular spread of source points in mrad"),
+    Flag("-vdivrange", 1, a.put("vdivrange", divisor=_MRAD), REAL, NONNEG, usage=37,
+         help="vertical angular spread of source points in mrad"),
+    Flag("-hdivstep", 1, a.put("hdivstep", divisor=_MRAD), REAL, NONNEG, match="exact",
+         usage=38, help="horizontal divergence step in mrad"),
+    Flag("-vdivstep", 1, a.put("vdivstep", divisor=_MRAD), REAL, NONNEG, match="exact",
+         usage=39, help="vertical divergence step in mrad"),
+    Flag("-hdivsteps", 1, a.put("hdivsteps", atoi), INT, NONNEG),
+    Flag("-vdivsteps", 1, a.put("vdivsteps", atoi), INT, NONNEG),
+    Flag("-divsteps", 1, a.divsteps, INT, NONNEG),
+    Flag("-round_div", 0, a.const("round_div", True)),
+    Flag("-square_div", 0, a.const("round_div", False), usage=40,
+         help="full divergence grid (no elliptical trim)"),
+    Flag("-fluence", 1, a.put("fluence"), REAL, NONNEG, usage=59,
+         help="incident beam intensity in photons/m^2"),
+    Flag("-flux", 1, a.put("flux"), REAL, NONNEG, usage=60,
+         help="incident beam intensity in photons/s"),
+    Flag("-exposure", 1, a.put("exposure"), REAL, NONNEG, usage=62,
+         help="exposure time in s (default: {exposure:g})"),
+    Flag("-beamsize", 1, a.put("beamsize", divisor=_MM), REAL, POS, usage=61,
+         help="beam size in mm (default: {beamsize_mm:g})"),
+    Flag("-polar", 1, a.polar, REAL, match="exact", usage=49,
+         help="Kahn polarization factor (default: 1)"),
+    Flag("-nopolar", 0, a.const("nopolar", True), usage=65,
+         help="turn off the polarization correction"),
+    Flag("-beam_vector", 3, a.vector("beam"), VEC_NZ, usage=73,
+         help="unit vector of the beam (1 0 0)"),
+    Flag("-polar_vector", 3, a.vector("polar"), VEC_NZ, usage=74,
+         help="unit vector of the E-vector (0 0 1)"),
+    Flag("-water", 1, a.put("water", divisor=1e6), REAL, NONNEG, usage=44,
+         help="size of water background droplet in um"),
+    Flag("-coherent", 0, None),
+    Flag("-pixel", 1, a.put("pixel", divisor=_MM), REAL, POS, usage=9,
+         help="detector pixel size in mm"),
+    Flag("-detpixels", 1, a.detpixels, INT, POS, match="exact", usage=8,
+         help="detector size in pixels"),
+    Flag("-detpixels_f", 1, a.put("fpixels", atoi), INT, POS),
+    Flag("-detpixels_x", 1, a.put("fpixels", atoi), INT, POS),
+    Flag("-detpixels_s", 1, a.put("spixels", atoi), INT, POS),
+    Flag("-detpixels_y", 1, a.put("spixels", atoi), INT, POS),
+    Flag("-detsize", 1, a.detsize, REAL, POS, match="exact", usage=7,
+         help="detector size in mm"),
+    Flag("-detsize_f", 1, a.put("detsize_f", divisor=_MM), REAL, POS),
+    Flag("-detsize_s", 1, a.put("detsize_s", divisor=_MM), REAL, POS),
+    Flag("-distance", 1, a.both(a.put("distance", divisor=_MM), a.const("pivot", "BEAM")),
+         REAL, POS, usage=6, help="distance from origin to detector center in mm"),
+    Flag("-close_distance", 1, a.both(a.put("close_distance", divisor=_MM),
+                                      a.const("pivot", "SAMPLE")), REAL, POS),
+    Flag("-Xbeam", 1, a.both(a.put("xbeam", divisor=_MM), a.const("pivot", "BEAM")), REAL,
+         usage=15, help="direct beam position along the slow axis (MOSFLM) in mm"),
+    Flag("-Ybeam", 1, a.both(a.put("ybeam", divisor=_MM), a.const("pivot", "BEAM")), REAL,
+         usage=16, help="direct beam position along the fast axis (MOSFLM) in mm"),
+    Flag("-Xclose", 1, a.both(a.put("xclose", divisor=_MM), a.const("pivot", "SAMPLE")), REAL),
+    Flag("-Yclose", 1, a.both(a.put("yclose", divisor=_MM), a.const("pivot", "SAMPLE")), REAL),
+    Flag("-ORGX", 1, a.both(a.put("orgx"), a.const("pivot", "SAMPLE")), REAL, usage=19,
+         shown="-ORGX -ORGY", help="near point in pixels (XDS convention)"),
+    Flag("-ORGY", 1, a.both(a.put("orgy"), a.const("pivot", "SAMPLE")), REAL),
+    Flag("-pivot", 1, a.pivot, SPECIAL, check=check_pivot),
+    Flag("-mosflm", 0, a.convention("MOSFLM", "BEAM"), usage=17,
+         help="use MOSFLM's direct beam convention (default)"),
+    Flag("-denzo", 0, a.convention("DENZO", "BEAM")),
+    Flag("-adxv", 0, a.convention("ADXV", "BEAM")),
+    Flag("-xds", 0, a.convention("XDS", "SAMPLE"), usage=18,
+         help="use XDS detector origin convention"),
+    Flag("-dials", 0, a.convention("DIALS", "BEAM")),
+    Flag("-fdet_vector", 3, a.vector("fdet"), VEC_NZ, usage=70,
+         help="unit vector of the fast axis (0 0 1)"),
+    Flag("-sdet_vector", 3, a.vector("sdet"), VEC_NZ, usage=71,
+         help="unit vector of the slow axis (0 -1 0)"),
+    Flag("-odet_vector", 3, a.vector("odet"), VEC, usage=72,
+         help="unit vector of the detector normal (1 0 0)"),
+    Flag("-spindle_axis", 3, a.vector("spindle"), VEC_NZ, usage=75,
+         help="unit vector of the spindle (0 0 1)"),
+    Flag("-twotheta_axis", 3, a.vector("twotheta_axis"), VEC_NZ),
+    Flag("-pix0_vector", 3, a.pix0, VEC, usage=76,
+         help="switches to the CUSTOM convention (values ignored)"),
+    Flag("-detector_rotx", 1, a.put("rotx", divisor=RTD), REAL),
+    Flag("-detector_roty", 1, a.put("roty", divisor=RTD), REAL),
+    Flag("-detector_rotz", 1, a.put("rotz", divisor=RTD), REAL),
+    Flag("-twotheta", 1, a.twotheta, REAL, usage=20,
+         help="rotation of detector about spindle axis (degrees)"),
+    Flag("-curved_det", 1, a.const("curved", True), SPECIAL, check=check_curved, usage=69,
+         help="all pixels at the same distance from the sample"),
+    Flag("-point_pixel", 0, a.const("point_pixel", True), usage=68,
+         help="solid angle 1/R^2 (no pixel area, no obliquity)"),
+    Flag("-detector_abs", 1, a.detector_abs, SPECIAL, check=check_absorption,
+         guard_broken=True, usage=12, shown="-detector_absorb",
+         help="attenuation depth of the sensor in um"),
+    Flag("-detector_thick", 1, a.put("thickness", factor=1e-6), REAL, NONNEG, match="exact",
+         guard_broken=True, usage=13, help="thickness of the sensor in um"),
+    Flag("-detector_thicksteps", 1, a.put("thicksteps", atoi), INT, NONNEG, guard_broken=True,
+         usage=14, help="number of sensor layers"),
+    Flag("-thicksteps", 1, a.put("thicksteps", atoi), INT, NONNEG, guard_broken=True),
+    Flag("-phi", 1, a.put("phi0", divisor=RTD), REAL, match="exact", usage=41,
+         help="starting rotation value about spindle axis (degrees)"),
+    Flag("-osc", 1, a.put("osc", divisor=RTD), REAL, NONNEG, usage=42,
+         help="rotation range about spindle axis (degrees)"),
+    Flag("-phistep", 1, a.put("phistep", divisor=RTD), REAL, NONNEG, match="exact"),
+    Flag("-phisteps", 1, a.put("phisteps", atoi), INT, NONNEG, usage=43,
+         help="number of rotation steps"),
+    Flag("-oversample_thick", 0, a.const("oversample_thick", True), skip_rest=True, usage=28,
+         help="recompute the sensor capture fraction per sub-pixel"),
+    Flag("-oversample_polar", 0, a.const("oversample_polar", True), skip_rest=True, usage=29,
+         help="recompute the polarization factor per sub-pixel"),
+    Flag("-oversample_omega", 0, a.const("oversample_omega", True), skip_rest=True, usage=30,
+         help="recompute the solid angle per sub-pixel"),
+    Flag("-oversample", 1, a.put("oversample", atoi), INT, NONNEG, usage=27,
+         help="number of sub-pixels per pixel edge"),
+    Flag("-roi", 4, a.roi, INT, usage=54, help="xmin xmax ymin ymax: only render these pixels"),
+    Flag("-dmin", 1, a.put("dmin", factor=1e-10), REAL, NONNEG),
+    Flag("-interpolate", 0, a.const("interpolate", True), usage=67,
+         help="force structure factor interpolation"),
+    Flag("-nointerpolate", 0, a.const("interpolate", False), usage=66,
+         help="turn off structure factor interpolation"),
+    _file("-floatfile", "floatfile", usage=45, help="name of binary float output file"),
+    _file("-floatimage", "floatfile"),
+    _file("-intfile", "intfile", usage=46, help="name of SMV integer output file"),
+    _file("-intimage", "intfile"),
+    Flag("-pgmfile", 1, a.output("pgmfile", "write_pgm"), FILE, usage=51,
+         help="name of 8-bit PGM output file"),
+    Flag("-pgmimage", 1, a.output("pgmfile", "write_pgm"), FILE),
+    Flag("-noisefile", 1, a.output("noisefile", "write_noise"), FILE, usage=50,
+         help="name of SMV noise image output file"),
+    Flag("-noiseimage", 1, a.output("noisefile", "write_noise"), FILE),
+    Flag("-nonoise", 0, a.const("write_noise", False), usage=63,
+         help="do not write a noise image"),
+    Flag("-nopgm", 0, a.const("write_pgm", False), usage=53, help="do not write a PGM file"),
+    Flag("-scale", 1, a.put("scale"), REAL, usage=47, help="scale factor for the integer file"),
+    Flag("-pgmscale", 1, a.both(a.put("pgmscale"), a.const("write_pgm", True)), REAL, usage=52,
+         help="scale factor for the PGM file"),
+    Flag("-adc", 1, a.put("adc"), REAL, usage=48,
+         help="ADC offset added to the integer files (default: {adc:g})"),
+    Flag("-seed", 1, a.seed("seed"), LONG, usage=56,
+         help="random number seed for the noise image"),
+    Flag("-printout", 0, a.const("printout", True), usage=55,
+         help="print pixel values to the screen"),
+    Flag("-printout_pixel", 2, a.printout_pixel, INT),
+    Flag("-progress", 0, a.const("progress", True)),
+    Flag("-noprogress", 0, a.const("progress", False), usage=64,
+         help="turn off the progress meter"),
+    # extensions of torchbragg (README "Extensions")
+    Flag("-trace_pixel", 2, a.trace_pixel, INT, NONNEG, extension=True, metavar="SLOW FAST"),
+    Flag("-dtype", 1, a.word("dtype"), WORD, match="eq", choices=("float32", "float64"),
+         extension=True, c_reads=CHECKS),
+    Flag("-device", 1, a.word("device"), WORD, match="eq", choices=("cpu", "cuda", "auto"),
+         extension=True, c_reads=CHECKS),
+    Flag("-profile", 1, a.word("profile"), WORD, match="eq", extension=True,
+         metavar="nanobragg|corrected", c_reads=PREPASS),
+    Flag("-chunk_pixels", 1, a.put("chunk_pixels", atoi), INT, POS, match="eq",
+         extension=True, metavar="N", c_reads=CHECKS),
+    # the pre-pass (docs/behaviour/cli.md §1.1, :func:`header_files`)
+    Flag("-img", 1, None, FILE, usage=10, c_reads=PREPASS,
+         help="read detector and beam parameters from this SMV header"),
+    Flag("-mask", 1, None, FILE, usage=11, c_reads=PREPASS,
+         help="SMV file: pixels with value 0 are not rendered"),
 )
 
 
@@ -405,7 +361,7 @@ class FlagIndex:
         return hit
 
 
-def scan(argv: Sequence[str], state: ParseState, profile: CompatProfile) -> ParseState:
+def scan(argv: Sequence[str], state, profile: CompatProfile):
     """The main pass: left to right, every matching pattern acts."""
     index = FlagIndex(FLAGS)
     for i, tok in enumerate(argv):
@@ -418,8 +374,9 @@ def scan(argv: Sequence[str], state: ParseState, profile: CompatProfile) -> Pars
                     raise InputError(f"{tok}: missing value (it is the last argument)")
                 continue
             try:
-                flag.action(state, rest, tok, profile)
-            except _SkipRest:
+                if flag.action is not None:
+                    flag.action(state, rest, tok, profile)
+            except SkipRest:
                 break
             if flag.skip_rest:
                 break

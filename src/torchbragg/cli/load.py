@@ -120,7 +120,7 @@ def parse_argv(argv: Sequence[str], now: Optional[int] = None) -> LoadedRun:
     profile = get_profile(profile_name(argv))
     state = ParseState()
     run = LoadedRun(config=SimulationConfig(), state=state)
-    run.warnings = check_argv(argv, profile)
+    run.warnings = check_argv(argv)
     img_path, mask_path = header_files(argv)
     mask_img = None
     if mask_path is not None:

@@ -18,7 +18,8 @@ from typing import List, Optional, Sequence
 
 # only light modules here: the console script installs its signal handlers (entry) before
 # numpy and torch are imported, so Ctrl-C or SIGTERM during the imports ends cleanly too
-from torchbragg.cli.usage import EXTENSIONS, contact_request, help_text, usage_text, version_text
+from torchbragg.cli.usage import (contact_request, extensions_line, help_text, usage_text,
+                                  version_text)
 from torchbragg.errors import (TorchBraggError, UsageError, debug_enabled,
                                ignore_signals, install_signal_handlers, install_sigterm_handler,
                                report_internal_error, report_interrupt)
@@ -54,7 +55,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             sys.stdout.write(exc.prefix)
         sys.stdout.write(usage_text())
         sys.stdout.flush()
-        print(f"torchbragg: error: {exc}\n{EXTENSIONS}", file=sys.stderr)
+        print(f"torchbragg: error: {exc}\n{extensions_line()}", file=sys.stderr)
         return exc.exit_status
     except TorchBraggError as exc:
         sys.stdout.flush()

@@ -77,9 +77,9 @@ _VECTORS = {"-beam_vector", "-polar_vector", "-fdet_vector", "-sdet_vector", "-o
 
 @lru_cache(maxsize=None)
 def _table():
-    from torchbragg.cli.flags import FLAGS, Flag
+    from torchbragg.cli.flags import FLAGS
 
-    return tuple(FLAGS) + (Flag("-img", 1, None), Flag("-mask", 1, None))
+    return tuple(FLAGS)
 
 
 @lru_cache(maxsize=4096)

@@ -31,12 +31,13 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from torchbragg.cli.cnum import strict_real
 from torchbragg.cli.flags import FLAGS, Flag, profile_name
-from torchbragg.cli.strict import FILE, NONE, SPECIAL, SPECS, VEC, VEC_NZ
+from torchbragg.cli.strict import SPECS
+from torchbragg.cli.values import FILE, NONE, SPECIAL, VEC, VEC_NZ
 from torchbragg.compat import NANOBRAGG, CompatProfile, get_profile
 from torchbragg.errors import InputError
 
-#: the scan's table plus the pre-pass flags (-img, -mask: docs/behaviour/cli.md §1.1)
-TABLE: Tuple[Flag, ...] = tuple(FLAGS) + (Flag("-img", 1, None), Flag("-mask", 1, None))
+#: the flag table (the pre-pass flags -img, -mask included: docs/behaviour/cli.md §1.1)
+TABLE: Tuple[Flag, ...] = tuple(FLAGS)
 
 #: patterns whose value is a count: simplified towards 1
 COUNT_PATTERNS = frozenset({
