@@ -151,12 +151,15 @@ do_build() {
         "${pip[@]}" check
     fi
     python="${python:-python3}"
-    # the C reference and the noise helper, with torchbragg-cref's own flags, into the cache
+    # the C reference and the native helpers, with torchbragg-cref's own flags, into the cache
     TORCHBRAGG_CACHE="$prefix/cache" "$python" -m torchbragg.cref --build-info \
         > "$prefix/cref-build-info.txt"
     TORCHBRAGG_CACHE="$prefix/cache" "$python" -c \
         'import sys; from torchbragg.io import noise; sys.exit(0 if noise.native_available() else 1)' \
         || die "the native noise helper did not build"
+    TORCHBRAGG_CACHE="$prefix/cache" "$python" -c \
+        'import sys; from torchbragg.physics import tricubic_native as t; sys.exit(0 if t.available() else 1)' \
+        || die "the native tricubic helper did not build"
     # the default preset's generated crystal (read-only at run time, so made here)
     TORCHBRAGG_CACHE="$prefix/cache" "$python" -m torchbragg.parity.crystal_inputs \
         || die "the supervisor-like crystal inputs were not generated"

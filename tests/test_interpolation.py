@@ -16,6 +16,7 @@ import torch
 from torchbragg import config_from_argv, cref
 from torchbragg.physics import fused, kernel, render as render_mod
 from torchbragg.physics import structure_factors as sfm
+from torchbragg.physics import tricubic_native
 from torchbragg.physics.render import render
 from torchbragg.physics.workload import rendered_indices
 from torchbragg.physics.setup import build_experiment, make_plan
@@ -62,8 +63,16 @@ def _scalar_tricubic(grid, lo, x):
     return _polint4(x[0], fl[0] - 1, along_k)
 
 
+@pytest.mark.parametrize("path", ["native", "tensor"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_tricubic_is_the_c_arithmetic_bit_for_bit(dtype):
+def test_tricubic_is_the_c_arithmetic_bit_for_bit(dtype, path, monkeypatch):
+    monkeypatch.setenv("TORCHBRAGG_NATIVE", "1" if path == "native" else "0")
+    if path == "native" and not tricubic_native.usable(torch.zeros(1, dtype=dtype),
+                                                       torch.zeros(1, dtype=torch.float64)):
+        pytest.skip("the C helper cannot be built here (no compiler)")
+    # (the helper's evaluations split over three threads: one part per thread)
+    monkeypatch.setattr(tricubic_native, "MIN_PER_THREAD", 1000)
+    monkeypatch.setattr(tricubic_native, "threads", lambda: 3)
     gen = torch.Generator().manual_seed(3)
     grid = torch.rand(19, 17, 23, generator=gen, dtype=torch.float64) * 400 - 50
     lo = (-9, -8, -11)

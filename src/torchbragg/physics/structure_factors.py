@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from torchbragg.config import StructureFactors
+from torchbragg.physics import tricubic_native
 
 
 @dataclass
@@ -69,9 +70,14 @@ class SFLookup:
 
         One gather of the 64 nodes per evaluation, weights per axis, the nested 1-D
         interpolations on all lines at once; on the CPU in pieces of :data:`PIECE`
-        evaluations (cache-sized). The operations and their order are the C's
-        (docs/behaviour/physics.md §7.5), so binary64 results are the same bits.
+        evaluations (cache-sized), or by the C helper of :mod:`tricubic_native` where it
+        serves. The operations and their order are the C's (docs/behaviour/physics.md §7.5),
+        so binary64 results are the same bits.
         """
+        if tricubic_native.usable(self.grid, h):
+            return tricubic_native.tricubic(
+                self.grid, (self.k_range + 1, self.l_range + 1),
+                (self.h_min, self.k_min, self.l_min), h, k, l, valid)
         shape = h.shape
         h, k, l, valid = (x.reshape(-1) for x in (h, k, l, valid))
         n = h.shape[0]
