@@ -89,3 +89,22 @@ def test_read_hkl_uses_the_same_records_either_way(tmp_path, monkeypatch):
     assert fast.grid.tobytes() == exact.grid.tobytes()
     assert (fast.h_min, fast.h_max, fast.k_min, fast.l_max, fast.count) == \
         (exact.h_min, exact.h_max, exact.k_min, exact.l_max, exact.count)
+
+
+def test_short_tokens_convert_as_strtod():
+    """Tokens of at most 15 digits take the m / 10^f conversion: the bits of a correctly
+    rounded conversion (numpy's, strtod's), over the forms of a plain file."""
+    rng = random.Random(11)
+    forms = [lambda: f"{rng.uniform(-1e4, 1e4):.{rng.randint(0, 10)}f}",
+             lambda: f"{rng.randint(0, 10 ** 15 - 1)}",
+             lambda: f"0.{rng.randint(0, 10 ** 14):014d}", lambda: f".{rng.randint(0, 10 ** 6)}",
+             lambda: f"{rng.randint(0, 99)}.", lambda: f"-{rng.randint(0, 9)}.{rng.randint(0, 9)}",
+             lambda: "-0", lambda: "+0.000", lambda: "000123.4500",
+             lambda: f"{rng.randint(1, 10 ** 7)}.{rng.randint(0, 10 ** 8 - 1):08d}"]
+    lines = [f"{rng.randint(-99, 99)} {rng.randint(-9, 9)} -0 {rng.choice(forms)()}"
+             for _ in range(5000)]
+    data = ("\n".join(lines) + "\n").encode()
+    plain = plain_records(data)
+    assert plain is not None
+    assert plain.tobytes() == np.fromstring(data, dtype=np.float64, sep=" ").tobytes()
+    assert plain.tobytes() == hkl._pass1(data).tobytes()

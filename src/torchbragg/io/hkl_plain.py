@@ -14,6 +14,10 @@ from __future__ import annotations
 import numpy as np
 
 _ALLOWED = b"0123456789+-. \n"
+#: tokens up to this many characters are converted by :func:`_short_decimals`
+SHORT = 24
+#: 10^0 … 10^22, each exact in binary64
+_POW10 = np.array([float(10 ** i) for i in range(23)])
 
 
 def plain_records(data: bytes) -> np.ndarray | None:
@@ -33,24 +37,52 @@ def plain_records(data: bytes) -> np.ndarray | None:
     ends = np.flatnonzero(~blank & after)
     if starts.size == 0 or starts.size % 4:
         return None
-    per_line = np.bincount(np.cumsum(newline)[starts])
+    # tokens per line: those before each line feed, less those before the previous one
+    lines = np.searchsorted(starts, np.append(np.flatnonzero(newline), u.size))
+    per_line = np.diff(lines, prepend=0)
     if ((per_line != 0) & (per_line != 4)).any():
         return None
     sign = (u == 43) | (u == 45)
     if (sign & ~first).any():  # a sign only as a token's first character
         return None
-    digits = np.add.reduceat(((u >= 48) & (u <= 57)).astype(np.int64), starts)
-    points = np.add.reduceat((u == 46).astype(np.int64), starts)
+    digits = np.add.reduceat(((u >= 48) & (u <= 57)).view(np.uint8), starts, dtype=np.int32)
+    points = np.add.reduceat((u == 46).view(np.uint8), starts, dtype=np.int32)
     length = ends - starts + 1
     index = (np.arange(starts.size) % 4) < 3
     ok_index = (points == 0) & (digits >= 1) & (digits <= 9)
     ok_f = (points <= 1) & (digits >= 1) & (length < 300)
     if not np.where(index, ok_index, ok_f).all():
         return None
-    try:
-        values = np.fromstring(data, dtype=np.float64, sep=" ")
-    except ValueError:
-        return None
-    if values.size != starts.size:
-        return None
+    values = _short_decimals(u, starts, length) if digits.max() <= 15 else None
+    if values is None:
+        try:
+            values = np.fromstring(data, dtype=np.float64, sep=" ")
+        except ValueError:
+            return None
+        if values.size != starts.size:
+            return None
     return values.reshape(-1, 4)
+
+
+def _short_decimals(u: np.ndarray, starts: np.ndarray, length: np.ndarray) -> np.ndarray | None:
+    """The tokens' values (checked plain, at most 15 digits each), or None when a token is
+    longer than :data:`SHORT` characters.
+
+    Each token's digits make an integer m < 10^15 (exact in binary64) with f ≤ 22 digits after
+    the point; m / 10^f is then one correctly rounded division of exact operands: the value
+    that strtod gives (the C's ``%lg``)."""
+    if length.max() > SHORT:
+        return None
+    mantissa = np.zeros(starts.size, dtype=np.int64)
+    fraction = np.zeros(starts.size, dtype=np.int64)
+    seen_point = np.zeros(starts.size, dtype=bool)
+    padded = np.concatenate([u, np.full(SHORT, 32, dtype=np.uint8)])
+    for c in range(int(length.max())):
+        b = padded[starts + c]
+        inside = length > c
+        digit = inside & (b >= 48) & (b <= 57)
+        mantissa = np.where(digit, mantissa * 10 + (b.astype(np.int64) - 48), mantissa)
+        fraction += digit & seen_point
+        seen_point |= inside & (b == 46)
+    values = mantissa.astype(np.float64) / _POW10[fraction]
+    return np.where(u[starts] == 45, -values, values)
