@@ -9,9 +9,10 @@ import re
 import numpy as np
 import pytest
 
-from torchbragg.io.images import int_image, intfile_scale, pgm_bytes, pgm_scale, roi_mask
+from torchbragg.io.images import int_image, intfile_scale, pgm_bytes, pgm_scale
 from torchbragg.io.smv import read_smv, smv_bytes
 from torchbragg.io.stats import image_statistics
+from torchbragg.region import Region
 from conftest import find_golden, golden_cases
 
 CASES = golden_cases(find_golden())
@@ -28,7 +29,7 @@ def _load(golden_dir, name):
     img = np.fromfile(folder / case["outputs"]["floatfile"], "<f4").reshape(S, F)
     stdout = (folder / "stdout.txt").read_text()
     m = re.search(r"roi: (-?\d+) < x < (-?\d+) && (-?\d+) < y < (-?\d+)", stdout)
-    roi = roi_mask(F, S, *map(int, m.groups()))
+    roi = Region.of(F, S, tuple(map(int, m.groups()))).mask()
     rendered = roi.copy()
     argv = case["argv"]
     if "-mask" in argv:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from torchbragg.io.images import (float_image_bytes, int_image, intfile_scale, pgm_bytes,
-                                  pgm_header, pgm_pixels, pgm_scale, roi_mask)
+                                  pgm_header, pgm_pixels, pgm_scale)
 from torchbragg.io.stats import image_statistics
 from torchbragg.rng import fl32
 
@@ -26,11 +26,6 @@ def test_spec_end_to_end_noiseless_row():
     row = np.array([ROW7], dtype=np.float32)
     assert [fl32(v) for v in ROW7] == row[0].astype(np.float64).tolist()
     assert int_image(row, scale, 40.0).tolist() == [ROW7_INT]
-
-
-def test_roi_mask_inclusive():
-    m = roi_mask(6, 5, 2, 4, 1, 3)
-    assert m.sum() == 9 and m[1, 2] and m[3, 4] and not m[0, 2] and not m[1, 5]
 
 
 def test_int_image_rules():

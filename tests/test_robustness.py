@@ -315,6 +315,16 @@ def test_resource_limits(command, args, words, env, tmp_path, request):
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("command", COMMANDS)
+def test_overflowing_grid_is_refused_with_a_source_file(command, tmp_path, request):
+    # the grid is resolved (and refused) also when a source file replaces it
+    (tmp_path / "src.txt").write_text("-10 0 0 1 1e-10\n")
+    res = run(command, BASE + ["-sourcefile", "src.txt", "-hdivrange", "1e300", "-hdivstep",
+                               "1e-300"], tmp_path, request)
+    assert_clean_failure(res, errors.EXIT_INPUT, "refusing to run")
+    assert leftovers(tmp_path, ["src.txt"]) == []
+
+
 # ----------------------------------------------------------------------------- signals
 LONG = ["-cell", "100", "100", "100", "90", "90", "90", "-default_F", "10", "-N", "5",
         "-detpixels", "512", "-oversample", "6", "-mosaic", "1", "-mosaic_domains", "40",

@@ -9,11 +9,11 @@ import numpy as np
 from torchbragg.cfloat import fmt
 from torchbragg.cli.report import g, solid_angle_line
 from torchbragg.io.atomic import OutputSet, check_output
-from torchbragg.io.images import (float_image_bytes, int_image, intfile_scale, pgm_bytes,
-                                  pgm_scale, roi_mask)
+from torchbragg.io.images import float_image_bytes, int_image, intfile_scale, pgm_bytes, pgm_scale
 from torchbragg.io.noise import noise_image
 from torchbragg.io.smv import SMVHeader, format_smv_header, smv_bytes
 from torchbragg.io.stats import image_statistics
+from torchbragg.region import Region
 from torchbragg.rng import UniformStream
 
 
@@ -55,7 +55,7 @@ def write_outputs(loaded, exp, result, rendered: np.ndarray, table, outputs: Out
     st = loaded.state
     det = exp.detector
     img = result.image.detach().cpu().numpy()
-    roi = roi_mask(det.fpixels, det.spixels, *exp.config.sampling.roi)
+    roi = Region.of(det.fpixels, det.spixels, exp.config.sampling.roi).mask()
     stats = image_statistics(img, rendered, roi)
     _out("")
     _out(solid_angle_line(result.omega_sum, exp.steps))

@@ -21,8 +21,7 @@ from torchbragg.io.atomic import atomic_write
 from torchbragg.io.columns import read_columns
 from torchbragg.io.fdump import fdump_bytes, read_fdump, write_fdump
 from torchbragg.io.hkl import SFTable, read_hkl
-from torchbragg.io.images import (float_image_bytes, int_image, intfile_scale, pgm_bytes,
-                                  pgm_scale, roi_mask)
+from torchbragg.io.images import float_image_bytes, int_image, intfile_scale, pgm_bytes, pgm_scale
 from torchbragg.io.matfile import read_mat
 from torchbragg.io.noise import DeviateState, Deviates, noise_image
 from torchbragg.io.smv import (NotADSCFrame, SMVHeader, SMVImage, SMVUnreadable,
@@ -32,7 +31,7 @@ from torchbragg.io.stats import ImageStats, image_statistics
 __all__ = [
     "atomic_write", "read_columns", "fdump_bytes", "read_fdump", "write_fdump", "SFTable",
     "read_hkl", "float_image_bytes", "int_image", "intfile_scale", "pgm_bytes", "pgm_scale",
-    "roi_mask", "read_mat", "DeviateState", "Deviates", "noise_image", "NotADSCFrame",
+    "read_mat", "DeviateState", "Deviates", "noise_image", "NotADSCFrame",
     "SMVHeader", "SMVImage", "SMVUnreadable", "format_smv_header", "read_smv", "smv_bytes",
     "write_smv", "ImageStats", "image_statistics",
 ]

@@ -2,8 +2,8 @@
 (§7.3), PGM (§10).
 
 All images are numpy arrays of shape (spixels, fpixels), slow index first, so the C's linear
-pixel order is the array's C order. ``roi_mask`` is a boolean array of that shape, True inside
-the region of interest (docs/behaviour/formats.md §11, inclusive bounds; see :func:`roi_mask`).
+pixel order is the array's C order. ``roi`` is a boolean array of that shape, True inside
+the region of interest (:meth:`torchbragg.region.Region.mask`).
 """
 from __future__ import annotations
 
@@ -23,14 +23,6 @@ def _by_chunks(img_f32: np.ndarray, convert, dtype) -> np.ndarray:
     for start in range(0, flat.size, CHUNK):
         out[start:start + CHUNK] = convert(flat[start:start + CHUNK].astype(np.float64))
     return out.reshape(img.shape)
-
-
-def roi_mask(fpixels: int, spixels: int, xmin: int, xmax: int, ymin: int,
-             ymax: int) -> np.ndarray:
-    """Boolean (spixels, fpixels) array: fast ∈ [xmin, xmax] and slow ∈ [ymin, ymax]."""
-    fast = np.arange(fpixels)
-    slow = np.arange(spixels)
-    return ((slow >= ymin) & (slow <= ymax))[:, None] & ((fast >= xmin) & (fast <= xmax))[None, :]
 
 
 def float_image_bytes(img_f32: np.ndarray) -> bytes:

@@ -191,3 +191,38 @@ def recommended_oversample(xtal_max_m: float, wavelength_m: float, distance_m: f
     except (ValueError, OverflowError, ZeroDivisionError):
         return 1
     return n if 1 <= n < MAX_RECOMMENDED_OVERSAMPLE else 1
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """A configuration's resolved sampling: φ steps, divergence and dispersion grids, sensor
+    layers, and the mosaic domains with their spread and the C's warning ('' when none)."""
+
+    phi: Steps
+    hdiv: Steps
+    vdiv: Steps
+    disp: Steps
+    layers: Layers
+    domains: int
+    spread: object
+    mosaic_warning: str
+
+    @property
+    def grid_sources(self) -> int:
+        """Points of the divergence × dispersion grid (before the elliptical cut of
+        ``-round_div``: an upper bound of the generated sources)."""
+        return self.hdiv.count * self.vdiv.count * self.disp.count
+
+
+def resolve_sampling(cfg) -> Sampling:
+    """Every count rule above applied to a :class:`~torchbragg.config.SimulationConfig`
+    (docs/behaviour/physics.md §1.7 step 8). Raises OverflowError or ValueError for a
+    count of an absurd range/step ratio."""
+    b, c, d = cfg.beam, cfg.crystal, cfg.detector
+    phi = resolve_phi(c.osc_rad, c.phistep_rad, c.phisteps)
+    hdiv = resolve_grid(b.hdivrange_rad, b.hdivstep_rad, b.hdivsteps)
+    vdiv = resolve_grid(b.vdivrange_rad, b.vdivstep_rad, b.vdivsteps)
+    disp = resolve_dispersion(b.dispersion_fraction, b.dispsteps)
+    layers = resolve_layers(d.thickness_m, d.thicksteps, d.mu_per_m)
+    domains, spread, warning = resolve_mosaic(c.mosaic_spread_rad, c.mosaic_domains)
+    return Sampling(phi, hdiv, vdiv, disp, layers, domains, spread, warning)

@@ -20,8 +20,8 @@ from torchbragg.physics.detector import DetectorGeometry, build_detector
 from torchbragg.physics.lattice_factor import ShapeParams
 from torchbragg.physics.mosaic import domain_matrices
 from torchbragg.physics.plan import KernelPlan
-from torchbragg.physics.sampling import (Layers, Steps, recommended_oversample, resolve_dispersion,
-                                         resolve_grid, resolve_layers, resolve_mosaic, resolve_phi)
+from torchbragg.physics.sampling import (Layers, Sampling, Steps, recommended_oversample,
+                                         resolve_sampling)
 from torchbragg.physics.sources import SourceSet, generate_sources, sources_from_rows
 from torchbragg.physics.structure_factors import SFLookup
 from torchbragg.rng import ShuffleTable, UniformStream
@@ -46,14 +46,7 @@ class Experiment:
     clip_warnings: List[str]
     fluence: float
     flux: float
-    phi: Steps
-    hdiv: Steps
-    vdiv: Steps
-    disp: Steps
-    layers: Layers
-    mosaic_domains: int
-    mosaic_spread_rad: float
-    mosaic_warning: str
+    sampling: Sampling
     mosaics: list
     oversample: int
     oversample_auto: bool
@@ -65,6 +58,39 @@ class Experiment:
     I_bg: float
     xtal_max_m: float
     phi_lattices: list = field(default_factory=list)
+
+    @property
+    def phi(self) -> Steps:
+        return self.sampling.phi
+
+    @property
+    def hdiv(self) -> Steps:
+        return self.sampling.hdiv
+
+    @property
+    def vdiv(self) -> Steps:
+        return self.sampling.vdiv
+
+    @property
+    def disp(self) -> Steps:
+        return self.sampling.disp
+
+    @property
+    def layers(self) -> Layers:
+        return self.sampling.layers
+
+    @property
+    def mosaic_domains(self) -> int:
+        return self.sampling.domains
+
+    @property
+    def mosaic_spread_rad(self):
+        """Radians (a float, or the configuration's tensor)."""
+        return self.sampling.spread
+
+    @property
+    def mosaic_warning(self) -> str:
+        return self.sampling.mosaic_warning
 
 
 def build_experiment(cfg: SimulationConfig, table: Optional[ShuffleTable] = None) -> Experiment:
@@ -89,12 +115,7 @@ def build_experiment(cfg: SimulationConfig, table: Optional[ShuffleTable] = None
         flux = fluence / b.exposure_s * b.beamsize_m * b.beamsize_m
     # steps 6-9: detector
     det = build_detector(cfg.detector, cfg.profile)
-    phi = resolve_phi(c.osc_rad, c.phistep_rad, c.phisteps)
-    hdiv = resolve_grid(b.hdivrange_rad, b.hdivstep_rad, b.hdivsteps)
-    vdiv = resolve_grid(b.vdivrange_rad, b.vdivstep_rad, b.vdivsteps)
-    disp = resolve_dispersion(b.dispersion_fraction, b.dispsteps)
-    layers = resolve_layers(cfg.detector.thickness_m, cfg.detector.thicksteps, cfg.detector.mu_per_m)
-    domains, spread, mosaic_warning = resolve_mosaic(c.mosaic_spread_rad, c.mosaic_domains)
+    smp = resolve_sampling(cfg)
     # step 10: interpolation decision from the N values before crystal sizes (Q10)
     sfs = cfg.structure_factors
     interp_auto = s.interpolate is None
@@ -115,17 +136,18 @@ def build_experiment(cfg: SimulationConfig, table: Optional[ShuffleTable] = None
     if b.sources:
         srcs = sources_from_rows(b.sources, det.beam, b.wavelength_m)
     if srcs is None:
-        srcs = generate_sources(det.beam, det.polar, b.wavelength_m, hdiv, vdiv, disp, b.round_div)
+        srcs = generate_sources(det.beam, det.polar, b.wavelength_m, smp.hdiv, smp.vdiv, smp.disp,
+                                b.round_div)
     # step 15: mosaic domains (the stream always draws, Q26); a tensor spread keeps its graph
     # (gradients in the spread, the draws fixed by the seed)
-    mosaics = domain_matrices(UniformStream(table, c.mosaic_seed), spread, domains)
+    mosaics = domain_matrices(UniformStream(table, c.mosaic_seed), smp.spread, smp.domains)
     # step 16
-    steps = len(srcs.sources) * domains * phi.count * oversample * oversample
+    steps = len(srcs.sources) * smp.domains * smp.phi.count * oversample * oversample
     w = s.water_m
     I_bg = WATER_F * WATER_F * R_E_SQR * fluence * w * w * w * 1e6 * AVOGADRO / WATER_MW
-    exp = Experiment(cfg, det, lattice, Na, Nb, Nc, (sx, sy, sz), clips, fluence, flux, phi, hdiv,
-                     vdiv, disp, layers, domains, spread, mosaic_warning, mosaics, oversample, auto,
-                     recommended, interp, interp_auto, srcs, steps, I_bg, xtal_max)
+    exp = Experiment(cfg, det, lattice, Na, Nb, Nc, (sx, sy, sz), clips, fluence, flux, smp,
+                     mosaics, oversample, auto, recommended, interp, interp_auto, srcs, steps, I_bg,
+                     xtal_max)
     exp.phi_lattices = phi_lattice_tables(exp)
     return exp
 
