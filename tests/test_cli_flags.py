@@ -15,10 +15,6 @@ from torchbragg.physics.vec3 import RTD
 BASE = ["-cell", "100", "100", "100", "90", "90", "90", "-default_F", "1"]
 
 
-def state(*args):
-    return parse_argv(BASE + list(args), now=1000).state
-
-
 def config(*args):
     return parse_argv(BASE + list(args), now=1000).config
 
@@ -29,34 +25,34 @@ def test_c_number_parsing():
 
 
 def test_substring_aliases():
-    assert state("-wavelength", "2").wavelength == pytest.approx(2e-10)
-    assert state("-pixel_size", "0.2").pixel == pytest.approx(0.0002)
-    assert state("-mosaic_domains", "4").mosaic_domains == 4
-    assert state("-xbeam", "10").xbeam is None  # case-sensitive: ignored
+    assert config("-wavelength", "2").beam.wavelength_m == pytest.approx(2e-10)
+    assert config("-pixel_size", "0.2").detector.pixel_size_m == pytest.approx(0.0002)
+    assert config("-mosaic_domains", "4").crystal.mosaic_domains == 4
+    assert config("-xbeam", "10").detector.xbeam_m is None  # case-sensitive: ignored
 
 
 def test_values_are_not_consumed():
     # -curved_det's (unused) value token is still scanned as a flag
-    st = state("-curved_det", "-N", "5")
-    assert st.curved and (st.Na, st.Nb, st.Nc) == (5, 5, 5)
+    cfg = config("-curved_det", "-N", "5")
+    assert cfg.detector.curved and (cfg.crystal.Na, cfg.crystal.Nb, cfg.crystal.Nc) == (5, 5, 5)
     # a flag taking another flag as its value is refused (the C read 0 for "-N")
     with pytest.raises(InputError, match="-misset"):
-        state("-misset", "10", "-N", "5")
+        config("-misset", "10", "-N", "5")
 
 
 def test_misset_seed_collision_q7():
-    st = state("-misset_seed", "30", "-oversample", "1")
-    assert st.misset == pytest.approx((30 / RTD, 0.0, 1 / RTD)) and st.misset_seed == -30
-    fixed = parse_argv(BASE + ["-misset_seed", "30", "-oversample", "1", "-profile", "corrected"]).state
-    assert fixed.misset is None and fixed.misset_seed == -30
+    xtal = config("-misset_seed", "30", "-oversample", "1").crystal
+    assert xtal.misset_rad == pytest.approx((30 / RTD, 0.0, 1 / RTD)) and xtal.misset_seed == -30
+    fixed = config("-misset_seed", "30", "-oversample", "1", "-profile", "corrected").crystal
+    assert fixed.misset_rad is None and fixed.misset_seed == -30
 
 
 def test_twotheta_axis_collision_q4():
-    st = state("-twotheta", "10", "-twotheta_axis", "0", "0", "-1")
-    assert st.twotheta == 0.0 and st.pivot == "SAMPLE" and st.convention == "CUSTOM"
-    fixed = parse_argv(BASE + ["-twotheta", "10", "-twotheta_axis", "0", "0", "-1",
-                               "-profile", "corrected"]).state
-    assert fixed.twotheta == pytest.approx(10 / RTD)
+    det = config("-twotheta", "10", "-twotheta_axis", "0", "0", "-1").detector
+    assert det.twotheta_rad == 0.0 and det.pivot == "SAMPLE" and det.convention == "CUSTOM"
+    fixed = config("-twotheta", "10", "-twotheta_axis", "0", "0", "-1", "-profile",
+                   "corrected").detector
+    assert fixed.twotheta_rad == pytest.approx(10 / RTD)
 
 
 def test_pix0_vector_switches_to_custom_only_q6():
@@ -73,11 +69,11 @@ def test_pix0_vector_switches_to_custom_only_q6():
 
 
 def test_guarded_exact_flags():
-    st = state("-detpixels_x", "30", "-detpixels", "20")
-    assert (st.fpixels, st.spixels) == (20, 20)
-    assert state("-phistep", "0.5").phistep == pytest.approx(0.5 / RTD)
-    assert state("-phisteps", "3").phistep is None
-    assert state("-oversample_thick").oversample is None
+    det = config("-detpixels_x", "30", "-detpixels", "20").detector
+    assert (det.fpixels, det.spixels) == (20, 20)
+    assert config("-phistep", "0.5").crystal.phistep_rad == pytest.approx(0.5 / RTD)
+    assert config("-phisteps", "3").crystal.phistep_rad is None
+    assert config("-oversample_thick").sampling.oversample is None
 
 
 def test_stolout_is_a_known_inert_flag():
@@ -99,8 +95,7 @@ def test_convention_forces_pivot_q2():
 
 
 def test_named_convention_after_vector_discards_it():
-    st = state("-fdet_vector", "1", "0", "0", "-xds")
-    assert st.convention == "XDS"
+    assert config("-fdet_vector", "1", "0", "0", "-xds").detector.convention == "XDS"
 
 
 def test_fluence_from_flux_and_clipping_q21():
@@ -138,4 +133,5 @@ def test_dtype_device_profile_validation():
         parse_argv(BASE + ["-dtype", "float16"])
     with pytest.raises(Exception, match="-profile"):
         parse_argv(BASE + ["-profile", "strict"])
-    assert math.isclose(state("-dtype", "float32").wavelength, 1e-10)
+    run = parse_argv(BASE + ["-dtype", "float32"], now=1000)
+    assert run.options.dtype == "float32" and math.isclose(run.config.beam.wavelength_m, 1e-10)

@@ -15,7 +15,8 @@ from typing import Callable, List, Optional, Sequence
 import numpy as np
 
 from torchbragg.cli.flags import header_files, profile_name, scan
-from torchbragg.cli.state import ParseState
+from torchbragg.cli.state import ParseState, RunOptions
+from torchbragg.cli.strict import check_argv
 from torchbragg.compat import get_profile
 from torchbragg.config import (BeamConfig, CrystalConfig, DetectorConfig, SamplingConfig,
                                SimulationConfig, StructureFactors)
@@ -29,13 +30,27 @@ class LoadedRun:
     """A parsed command line: the config plus what the console and writers need."""
 
     config: SimulationConfig
-    state: ParseState
+    options: RunOptions
     pre_banner: List[str] = field(default_factory=list)  # lines before the banner
     stderr: List[str] = field(default_factory=list)
     mask: Optional[np.ndarray] = None
     hkl_log: List[str] = field(default_factory=list)  # lines printed while reading F
     sf_table: object = None
     warnings: List[str] = field(default_factory=list)  # unknown flags (stderr, at once)
+
+
+#: SMV header keys that preset a value, with the target and the unit conversion (the C's)
+_HEADER_KEYS = (
+    ("SIZE1", "detector.fpixels", int), ("SIZE2", "detector.spixels", int),
+    ("PIXEL_SIZE", "detector.pixel_size_m", lambda v: v / 1000.0),
+    ("DISTANCE", "detector.distance_m", lambda v: v / 1000.0),
+    ("CLOSE_DISTANCE", "detector.close_distance_m", lambda v: v / 1000.0),
+    ("WAVELENGTH", "beam.wavelength_m", lambda v: v * 1e-10),
+    ("BEAM_CENTER_X", "detector.xbeam_m", lambda v: v / 1000.0),
+    ("ORGX", "detector.orgx_px", lambda v: v), ("ORGY", "detector.orgy_px", lambda v: v),
+    ("PHI", "crystal.phi0_rad", lambda v: v / RTD),
+    ("OSC_RANGE", "crystal.osc_rad", lambda v: v / RTD),
+)
 
 
 def _apply_header(state: ParseState, img, is_mask: bool) -> None:
@@ -45,46 +60,18 @@ def _apply_header(state: ParseState, img, is_mask: bool) -> None:
     def get(key):
         v = img.get(key)
         return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
-    v = get("SIZE1")
-    if v is not None:
-        state.fpixels = int(v)
-    v = get("SIZE2")
-    if v is not None:
-        state.spixels = int(v)
-    v = get("PIXEL_SIZE")
-    if v is not None:
-        state.pixel = v / 1000.0
+    for key, target, conv in _HEADER_KEYS:
+        if get(key) is not None:
+            state[target] = conv(get(key))
     # the extent follows the header's pixel counts at once, with or without PIXEL_SIZE: the
     # mask's BEAM_CENTER_Y below is measured from it (docs/behaviour/formats.md §8.3)
-    state.detsize_f = state.pixel * state.fpixels
-    state.detsize_s = state.pixel * state.spixels
-    v = get("DISTANCE")
-    if v is not None:
-        state.distance = v / 1000.0
-    v = get("CLOSE_DISTANCE")
-    if v is not None:
-        state.close_distance = v / 1000.0
-    v = get("WAVELENGTH")
-    if v is not None:
-        state.wavelength = v * 1e-10
-    v = get("BEAM_CENTER_X")
-    if v is not None:
-        state.xbeam = v / 1000.0
+    pixel = state["detector.pixel_size_m"]
+    state["detector.detsize_f_m"] = pixel * state["detector.fpixels"]
+    state["detector.detsize_s_m"] = pixel * state["detector.spixels"]
     v = get("BEAM_CENTER_Y")
     if v is not None:
-        state.ybeam = state.detsize_s - v / 1000.0 if is_mask else v / 1000.0
-    v = get("ORGX")
-    if v is not None:
-        state.orgx = v
-    v = get("ORGY")
-    if v is not None:
-        state.orgy = v
-    v = get("PHI")
-    if v is not None:
-        state.phi0 = v / RTD
-    v = get("OSC_RANGE")
-    if v is not None:
-        state.osc = v / RTD
+        state["detector.ybeam_m"] = (state["detector.detsize_s_m"] - v / 1000.0 if is_mask
+                                     else v / 1000.0)
 
 
 def _read_header_file(path: str, is_mask: bool, state: ParseState, run: LoadedRun):
@@ -114,12 +101,10 @@ def _pixel_count(extent_m: float, pixel_m: float) -> float:
 
 def parse_argv(argv: Sequence[str], now: Optional[int] = None) -> LoadedRun:
     """Scan ``argv`` and resolve precedence; returns the config and console bookkeeping."""
-    from torchbragg.cli.strict import check_argv
-
     argv = [a for a in argv if a != "--debug"]
     profile = get_profile(profile_name(argv))
     state = ParseState()
-    run = LoadedRun(config=SimulationConfig(), state=state)
+    run = LoadedRun(config=SimulationConfig(), options=RunOptions())
     run.warnings = check_argv(argv)
     img_path, mask_path = header_files(argv)
     mask_img = None
@@ -128,90 +113,105 @@ def parse_argv(argv: Sequence[str], now: Optional[int] = None) -> LoadedRun:
     if img_path is not None:
         _read_header_file(img_path, False, state, run)
     scan(argv, state, profile)
-    start_seed = -int(now if now is not None else time.time())
-    if state.seed is None:
-        state.seed = start_seed
-    misset_seed = state.misset_seed if state.misset_seed is not None else start_seed
-    if state.hklfile is None and state.default_F == 0 and not opens(state.dumpfile):
-        # checked before the cell (docs/behaviour/cli.md §7: no arguments at all print this line
-        # too)
-        raise UsageError("no hkl file and no dump file to read.",
-                         prefix="ERROR: no hkl file and no dump file to read.")
-    if not argv or (state.matfile is None and (state.cell is None or state.cell[0] <= 0)):
-        raise UsageError("no -mat file and no positive -cell edge given")
-    # pixel count vs extent (docs/behaviour/cli.md §2.4)
-    if state.fpixels != 0:
-        state.detsize_f = state.pixel * state.fpixels
-    if state.spixels != 0:
-        state.detsize_s = state.pixel * state.spixels
-    fpixels = _pixel_count(state.detsize_f, state.pixel)
-    spixels = _pixel_count(state.detsize_s, state.pixel)
-    if fpixels <= 0 or spixels <= 0 or fpixels * spixels > MAX_DETECTOR_PIXELS:
-        raise InputError(f"detector has {fpixels:.6g}x{spixels:.6g} pixels: check "
-                         "-detpixels/-detsize/-pixel")
-    fpixels, spixels = int(fpixels), int(spixels)
+    _check_inputs(argv, state)
+    _seeds(state, now)
+    fpixels, spixels = _detector_pixels(state)
     if mask_img is not None:
         run.mask = _detector_mask(mask_img, mask_path, fpixels, spixels, profile, run)
-        state.maskfile, state.maskfile_used = mask_path, True
-    roi = None
-    if state.roi is not None:
-        xmin, xmax, ymin, ymax = state.roi
-        roi = (xmin if xmin >= 0 else 0, xmax if xmax >= 0 else fpixels,
-               ymin if ymin >= 0 else 0, ymax if ymax >= 0 else spixels)
-    else:
-        roi = (0, fpixels, 0, spixels)
-    amatrix = _read_matrix(state)
-    sources = _read_sources(state)
-    for flag, path in state.stolfiles:
-        _read_stol(flag, path, run)
-    vec = state.vectors
-    detector = DetectorConfig(
-        convention=state.convention, pivot=state.pivot, pixel_size_m=state.pixel,
-        fpixels=fpixels, spixels=spixels, detsize_f_m=state.detsize_f,
-        detsize_s_m=state.detsize_s, distance_m=state.distance,
-        close_distance_m=state.close_distance, xbeam_m=state.xbeam, ybeam_m=state.ybeam,
-        xclose_m=state.xclose, yclose_m=state.yclose, orgx_px=state.orgx, orgy_px=state.orgy,
-        rotx_rad=state.rotx, roty_rad=state.roty, rotz_rad=state.rotz,
-        twotheta_rad=state.twotheta, fdet_vector=vec.get("fdet"), sdet_vector=vec.get("sdet"),
-        odet_vector=vec.get("odet"), beam_vector=vec.get("beam"), polar_vector=vec.get("polar"),
-        spindle_axis=vec.get("spindle"), twotheta_axis=vec.get("twotheta_axis"),
-        pix0_vector_m=state.pix0_vector, curved=state.curved, point_pixel=state.point_pixel,
-        thickness_m=state.thickness, mu_per_m=state.mu, thicksteps=state.thicksteps)
-    beam = BeamConfig(
-        wavelength_m=state.wavelength, fluence_per_m2=state.fluence, flux_per_s=state.flux,
-        exposure_s=state.exposure, beamsize_m=state.beamsize,
-        dispersion_fraction=state.dispersion, dispsteps=state.dispsteps,
-        hdivrange_rad=state.hdivrange, vdivrange_rad=state.vdivrange,
-        hdivstep_rad=state.hdivstep, vdivstep_rad=state.vdivstep, hdivsteps=state.hdivsteps,
-        vdivsteps=state.vdivsteps, round_div=state.round_div, sources=sources,
-        kahn_factor=state.kahn, nopolar=state.nopolar)
-    cell = None
-    if state.cell is not None and state.cell[0] > 0:
-        a, b, c, al, be, ga = state.cell
-        b = b if b > 0 else a
-        c = c if c > 0 else a
-        al, be, ga = (x if x > 0 else math.pi / 2.0 for x in (al, be, ga))
-        cell = (a, b, c, al, be, ga)
-    crystal = CrystalConfig(
-        cell_A_rad=cell, amatrix=amatrix, misset_rad=state.misset,
-        misset_random=state.misset_random, misset_seed=misset_seed, Na=state.Na, Nb=state.Nb,
-        Nc=state.Nc, sample_x_m=state.sample_x, sample_y_m=state.sample_y,
-        sample_z_m=state.sample_z, shape=state.shape, fudge=state.fudge,
-        mosaic_spread_rad=state.mosaic_spread, mosaic_domains=state.mosaic_domains,
-        mosaic_seed=state.mosaic_seed, phi0_rad=state.phi0, osc_rad=state.osc,
-        phistep_rad=state.phistep, phisteps=state.phisteps)
-    sampling = SamplingConfig(
-        oversample=state.oversample, oversample_thick=state.oversample_thick,
-        oversample_polar=state.oversample_polar, oversample_omega=state.oversample_omega,
-        interpolate=state.interpolate, dmin_m=state.dmin, water_m=state.water, roi=roi,
-        mask=run.mask)
-    run.config = SimulationConfig(detector, beam, crystal, StructureFactors(state.default_F),
-                                  sampling, profile)
+        state["run.maskfile"] = mask_path
+        state["sampling.mask"] = run.mask
+    _roi(state, fpixels, spixels)
+    _cell(state)
+    _read_inputs(state, run)
+    run.options = RunOptions(**state.section("run"))
+    run.config = SimulationConfig(
+        DetectorConfig(**state.section("detector")), BeamConfig(**state.section("beam")),
+        CrystalConfig(**state.section("crystal")),
+        StructureFactors(**state.section("structure_factors")),
+        SamplingConfig(**state.section("sampling")), profile)
     from torchbragg.cli import limits
 
     # (binary64 estimate in both modes: float32 keeps its Miller indices in binary64)
     limits.check(limits.counts_from_config(run.config))
     return run
+
+
+def _check_inputs(argv: Sequence[str], state: ParseState) -> None:
+    """Structure factors, then a cell or matrix (docs/behaviour/cli.md §7: no arguments at all
+    print the structure-factor line too)."""
+    if ("run.hklfile" not in state and state["structure_factors.default_F"] == 0
+            and not opens(state["run.dumpfile"])):
+        raise UsageError("no hkl file and no dump file to read.",
+                         prefix="ERROR: no hkl file and no dump file to read.")
+    cell = state["crystal.cell_A_rad"]
+    if not argv or ("run.matfile" not in state and (cell is None or cell[0] <= 0)):
+        raise UsageError("no -mat file and no positive -cell edge given")
+
+
+def _seeds(state: ParseState, now: Optional[int]) -> None:
+    """Seeds not given come from the clock, negated as the C stores them."""
+    start_seed = -int(now if now is not None else time.time())
+    for target in ("run.seed", "crystal.misset_seed"):
+        if target not in state:
+            state[target] = start_seed
+
+
+def _detector_pixels(state: ParseState):
+    """Pixel count vs extent (docs/behaviour/cli.md §2.4): a given count wins; the resolved
+    counts (fast, slow) replace the given ones."""
+    pixel = state["detector.pixel_size_m"]
+    counts = []
+    for axis in ("f", "s"):
+        if state[f"detector.{axis}pixels"] != 0:
+            state[f"detector.detsize_{axis}_m"] = pixel * state[f"detector.{axis}pixels"]
+        counts.append(_pixel_count(state[f"detector.detsize_{axis}_m"], pixel))
+    fpixels, spixels = counts
+    if fpixels <= 0 or spixels <= 0 or fpixels * spixels > MAX_DETECTOR_PIXELS:
+        raise InputError(f"detector has {fpixels:.6g}x{spixels:.6g} pixels: check "
+                         "-detpixels/-detsize/-pixel")
+    state["detector.fpixels"], state["detector.spixels"] = int(fpixels), int(spixels)
+    return int(fpixels), int(spixels)
+
+
+def _roi(state: ParseState, fpixels: int, spixels: int) -> None:
+    """``-roi`` edges of −1 (and no ``-roi``) are the detector's edges."""
+    if state["sampling.roi"] is None:
+        state["sampling.roi"] = (0, fpixels, 0, spixels)
+        return
+    xmin, xmax, ymin, ymax = state["sampling.roi"]
+    state["sampling.roi"] = (xmin if xmin >= 0 else 0, xmax if xmax >= 0 else fpixels,
+                             ymin if ymin >= 0 else 0, ymax if ymax >= 0 else spixels)
+
+
+def _cell(state: ParseState) -> None:
+    """A partial ``-cell``: b and c default to a, the angles to 90°; no positive a: no cell."""
+    cell = state["crystal.cell_A_rad"]
+    if cell is None:
+        return
+    if not cell[0] > 0:
+        state["crystal.cell_A_rad"] = None
+        return
+    a, b, c, al, be, ga = cell
+    b = b if b > 0 else a
+    c = c if c > 0 else a
+    al, be, ga = (x if x > 0 else math.pi / 2.0 for x in (al, be, ga))
+    state["crystal.cell_A_rad"] = (a, b, c, al, be, ga)
+
+
+def _read_inputs(state: ParseState, run: LoadedRun) -> None:
+    """The matrix, source and ``-stol`` files (the structure factors come later:
+    :func:`load_structure_factors`)."""
+    if "run.matfile" in state:
+        from torchbragg.io.matfile import read_mat_strict
+
+        state["crystal.amatrix"] = tuple(read_mat_strict(state["run.matfile"]))
+    if "run.sourcefile" in state:
+        from torchbragg.io.columns import read_sources_strict
+
+        rows = read_sources_strict(state["run.sourcefile"])
+        state["beam.sources"] = tuple(tuple(r) for r in rows)
+    for flag, path in state["run.stolfiles"]:
+        _read_stol(flag, path, run)
 
 
 def _detector_mask(mask_img, path: str, fpixels: int, spixels: int, profile,
@@ -254,50 +254,33 @@ def load_structure_factors(run: LoadedRun, log: Callable[[str], None], outputs=N
     from torchbragg.io.fdump import fdump_bytes, read_fdump, write_fdump
     from torchbragg.io.hkl import read_hkl
 
-    st = run.state
+    opts, default_F = run.options, run.config.structure_factors.default_F
     table = None
-    if st.hklfile is not None:
-        table = read_hkl(st.hklfile, st.default_F, log, strict=True)
+    if opts.hklfile is not None:
+        table = read_hkl(opts.hklfile, default_F, log, strict=True)
         if write_cache:
             try:
                 if outputs is None:
-                    write_fdump(st.dumpfile, table)
+                    write_fdump(opts.dumpfile, table)
                 else:
-                    check_output(st.dumpfile)
-                    outputs.stage(st.dumpfile, fdump_bytes(table))
-                log(f"writing dump file for next time: {st.dumpfile}")
+                    check_output(opts.dumpfile)
+                    outputs.stage(opts.dumpfile, fdump_bytes(table))
+                log(f"writing dump file for next time: {opts.dumpfile}")
             except OutputError:
-                log(f"WARNING: unable to open dump file: {st.dumpfile}")
+                log(f"WARNING: unable to open dump file: {opts.dumpfile}")
     else:  # the cache file is read even with -default_F (docs/behaviour/quirks.md Q29)
-        table = read_fdump(st.dumpfile, run.stderr.append)
+        table = read_fdump(opts.dumpfile, run.stderr.append)
         if table is not None:
-            log(f"reading Fs from {st.dumpfile}")
-        elif st.default_F == 0:
+            log(f"reading Fs from {opts.dumpfile}")
+        elif default_F == 0:
             raise UsageError("no hkl file and no dump file to read.",
                              prefix="ERROR: no hkl file and no dump file to read.")
     run.sf_table = table
     if table is not None:
-        sf = StructureFactors(default_F=st.default_F, origin=(table.h_min, table.k_min, table.l_min),
+        sf = StructureFactors(default_F=default_F, origin=(table.h_min, table.k_min, table.l_min),
                               ranges=(table.h_range, table.k_range, table.l_range),
                               grid=table.grid, count=table.count)
         run.config = replace(run.config, structure_factors=sf)
-
-
-def _read_matrix(state: ParseState):
-    if state.matfile is None:
-        return None
-    from torchbragg.io.matfile import read_mat_strict
-
-    return tuple(read_mat_strict(state.matfile))
-
-
-def _read_sources(state: ParseState):
-    if state.sourcefile is None:
-        return None
-    from torchbragg.io.columns import read_sources_strict
-
-    rows = read_sources_strict(state.sourcefile)
-    return tuple(tuple(r) for r in rows)
 
 
 def _read_stol(flag: str, path: str, run: LoadedRun) -> None:

@@ -123,65 +123,94 @@ def run(argv: List[str]) -> int:
 
 
 def _stage_run(argv: List[str], outputs) -> None:
+    """Parse, set up and report, render, stage the outputs in ``outputs``."""
     import numpy as np
-    import torch
 
-    from torchbragg.cli.load import load_structure_factors, parse_argv
-    from torchbragg.cli.printout import Printout
-    from torchbragg.cli.progress import Progress
-    from torchbragg.cli.report import BANNER, pre_banner_lines, sampling_lines, setup_lines
-
-    from torchbragg.cli.limits import check_limits
-    from torchbragg.cli.outputs import check_writable, write_outputs
-    from torchbragg.physics.render import render
+    from torchbragg.cli.outputs import write_outputs
+    from torchbragg.physics.setup import make_plan
     from torchbragg.physics.workload import rendered_indices
-    from torchbragg.physics.setup import build_experiment, make_plan
-    from torchbragg.physics.trace_hook import TraceRecorder
+
+    loaded, exp, table, sf_log = _set_up(argv, outputs)
+    device, dtype = _device_and_dtype(loaded.options)
+    _report_set_up(loaded, exp, sf_log)
+    plan = make_plan(exp, device, dtype)
+    indices = rendered_indices(plan, loaded.config.sampling.roi, loaded.mask)
+    result = _render(loaded, exp, plan, indices)
+    rendered = np.zeros(plan.spixels * plan.fpixels, dtype=bool)
+    rendered[indices.cpu().numpy()] = True
+    write_outputs(loaded, exp, result, rendered.reshape(plan.spixels, plan.fpixels), table,
+                  outputs)
+
+
+def _set_up(argv: List[str], outputs):
+    """The parsed run, its experiment, the shuffle table and the structure-factor log lines;
+    outputs and limits checked before anything is printed on stdout."""
+    from torchbragg.cli.limits import check_limits
+    from torchbragg.cli.load import load_structure_factors, parse_argv
+    from torchbragg.cli.outputs import check_writable
+    from torchbragg.physics.setup import build_experiment
     from torchbragg.rng import ShuffleTable
 
     loaded = parse_argv(argv)
     for line in loaded.warnings:
         print(f"torchbragg: {line}", file=sys.stderr)
-    check_writable(loaded.state)
+    check_writable(loaded.options)
     sf_log: List[str] = []
     load_structure_factors(loaded, sf_log.append, outputs)
     table = ShuffleTable()
     exp = build_experiment(loaded.config, table)
     check_limits(loaded, exp)
-    st = loaded.state
-    device = st.device
+    return loaded, exp, table, sf_log
+
+
+def _device_and_dtype(options):
+    """``-device`` (``auto``: CUDA when available) and ``-dtype`` as torch values."""
+    import torch
+
+    device = options.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
         raise TorchBraggError("-device cuda: no CUDA device is available")
-    dtype = torch.float64 if st.dtype == "float64" else torch.float32
+    return device, torch.float64 if options.dtype == "float64" else torch.float32
+
+
+def _report_set_up(loaded, exp, sf_log: List[str]) -> None:
+    """The loader's stderr lines, then the C's console report up to the rendering."""
+    from torchbragg.cli.report import BANNER, pre_banner_lines, sampling_lines, setup_lines
+
     for line in loaded.stderr:
         print(line, file=sys.stderr)
     _emit(loaded.pre_banner + pre_banner_lines(exp) + [BANNER] + setup_lines(exp, loaded)
           + sf_log + loaded.hkl_log + sampling_lines(exp, loaded))
     sys.stdout.flush()
-    plan = make_plan(exp, device, dtype)
-    indices = rendered_indices(plan, loaded.config.sampling.roi, loaded.mask)
+
+
+def _interpolation_off(hkl) -> None:
+    h, k, l, h0, k0, l0 = hkl
+    sys.stdout.write("WARNING: out of range for three point interpolation: h,k,l,h0,k0,l0: "
+                     f"{h:g},{k:g},{l:g},{int(h0)},{int(k0)},{int(l0)} \n"
+                     "WARNING: further warnings will not be printed! ")
+
+
+def _render(loaded, exp, plan, indices):
+    """Render with the run's progress meter, trace lines and printout."""
+    from torchbragg.cli.printout import Printout
+    from torchbragg.cli.progress import Progress
+    from torchbragg.physics.render import render
+    from torchbragg.physics.trace_hook import TraceRecorder
+
+    opts = loaded.options
     recorder = None
-    if st.trace_pixels:
-        recorder = TraceRecorder(st.trace_pixels, lambda text: print(text))
+    if opts.trace_pixels:
+        recorder = TraceRecorder(opts.trace_pixels, lambda text: print(text))
         recorder.run_level(exp)
-    progress = Progress(st.progress and not st.printout)
-
-    def interpolation_off(hkl):
-        h, k, l, h0, k0, l0 = hkl
-        sys.stdout.write("WARNING: out of range for three point interpolation: h,k,l,h0,k0,l0: "
-                         f"{h:g},{k:g},{l:g},{int(h0)},{int(k0)},{int(l0)} \n"
-                         "WARNING: further warnings will not be printed! ")
-
-    printout = Printout(st, exp, loaded.sf_table, _emit_line) if st.printout else None
-    result = render(plan, indices, chunk=st.chunk_pixels, progress=progress, recorder=recorder,
-                    on_interpolation_off=interpolation_off, printout=printout,
+    progress = Progress(opts.progress and not opts.printout)
+    printout = Printout(opts, exp, loaded.sf_table, _emit_line) if opts.printout else None
+    result = render(plan, indices, chunk=opts.chunk_pixels, progress=progress, recorder=recorder,
+                    on_interpolation_off=_interpolation_off, printout=printout,
                     notify=lambda note: print(f"torchbragg: {note}", file=sys.stderr))
     progress.close()
     if recorder is not None:
         recorder.flush()
-    rendered = np.zeros(plan.spixels * plan.fpixels, dtype=bool)
-    rendered[indices.cpu().numpy()] = True
-    write_outputs(loaded, exp, result, rendered.reshape(plan.spixels, plan.fpixels), table,
-                  outputs)
+    return result

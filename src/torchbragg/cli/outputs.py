@@ -17,20 +17,21 @@ from torchbragg.region import Region
 from torchbragg.rng import UniformStream
 
 
-def planned_outputs(state) -> list:
-    """The files a run will write, in order (docs/behaviour/cli.md §9)."""
-    files = [state.floatfile, state.intfile]
-    if state.write_pgm:
-        files.append(state.pgmfile)
-    if state.write_noise:
-        files.append(state.noisefile)
+def planned_outputs(options) -> list:
+    """The files a run will write (``options``: :class:`~torchbragg.cli.state.RunOptions`), in
+    order (docs/behaviour/cli.md §9)."""
+    files = [options.floatfile, options.intfile]
+    if options.write_pgm:
+        files.append(options.pgmfile)
+    if options.write_noise:
+        files.append(options.noisefile)
     return files
 
 
-def check_writable(state) -> None:
+def check_writable(options) -> None:
     """Fail before rendering if an output cannot be replaced (:func:`check_output`): missing
     or read-only folder, a folder or immutable file at the name, a name too long."""
-    for path in planned_outputs(state):
+    for path in planned_outputs(options):
         check_output(path)
 
 
@@ -52,7 +53,7 @@ def smv_header(exp) -> SMVHeader:
 def write_outputs(loaded, exp, result, rendered: np.ndarray, table, outputs: OutputSet) -> None:
     """Outputs in the C's order: float, int, PGM, noise, staged in ``outputs`` (the caller
     commits them); report lines between them."""
-    st = loaded.state
+    st = loaded.options
     det = exp.detector
     img = result.image.detach().cpu().numpy()
     roi = Region.of(det.fpixels, det.spixels, exp.config.sampling.roi).mask()

@@ -50,7 +50,7 @@ def prepare(argv: List[str]) -> int:
     load_structure_factors(loaded, lambda line: None, write_cache=False)
     exp = build_experiment(loaded.config, ShuffleTable())
     check_limits(loaded, exp)
-    st = loaded.state
+    st = loaded.options
     device = st.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"

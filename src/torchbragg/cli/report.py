@@ -53,8 +53,8 @@ def setup_lines(exp: Experiment, run) -> List[str]:
         out.append("auto-selected tricubic interpolation of structure factors" if auto_on
                    else "auto-selected no interpolation")
     out.extend(lat.warnings)
-    if run is not None and run.state.matfile is not None:
-        out.append(f"reading {run.state.matfile}")
+    if run is not None and run.options.matfile is not None:
+        out.append(f"reading {run.options.matfile}")
     if cfg.crystal.misset_random and lat.misset_rad is not None:
         rx, ry, rz = (x * RTD for x in lat.misset_rad)
         out.append("random orientation misset angles: %f %f %f deg" % (rx, ry, rz))
@@ -88,30 +88,36 @@ def setup_lines(exp: Experiment, run) -> List[str]:
 
 def sampling_lines(exp: Experiment, run) -> List[str]:
     """Rows 28–62: layers, φ steps, sources, summary of the set-up."""
-    cfg, det = exp.config, exp.detector
-    out: List[str] = []
-    for i in range(exp.layers.count):
-        out.append(f"thick{i} = {g(i * exp.layers.spacing_m * 1e6)} um")
-    phi0 = cfg.crystal.phi0_rad
-    for k in range(exp.phi.count):
-        out.append(f"phi{k} = {g((phi0 + exp.phi.step * k) * RTD)}")
+    return (_step_lines(exp) + _beam_summary(exp) + _detector_summary(exp)
+            + _sampling_summary(exp, run))
+
+
+def _step_lines(exp: Experiment) -> List[str]:
+    """Sensor layers, φ steps, divergence points, wavelengths and the sources."""
+    out = [f"thick{i} = {g(i * exp.layers.spacing_m * 1e6)} um" for i in range(exp.layers.count)]
+    phi0 = exp.config.crystal.phi0_rad
+    out.extend(f"phi{k} = {g((phi0 + exp.phi.step * k) * RTD)}" for k in range(exp.phi.count))
     srcs = exp.sources
     if not srcs.from_file:
-        for hd, vd in srcs.divergence_points:
-            out.append(f"divergence deviation: {g(hd)} {g(vd)}")
-        for k, lam in enumerate(srcs.wavelengths_m):
-            out.append(f"lambda{k} = {lam:.15g}")
+        out.extend(f"divergence deviation: {g(hd)} {g(vd)}" for hd, vd in srcs.divergence_points)
+        out.extend(f"lambda{k} = {lam:.15g}" for k, lam in enumerate(srcs.wavelengths_m))
     out.append(f"  created a total of {len(srcs.sources)} sources:")
     for s in srcs.sources:
         x, y, z = s.position
         out.append(f"{g(x)} {g(y)} {g(z)}   {g(s.weight)} {g(s.wavelength_m)}")
-    out.append(f"  created a total of {exp.mosaic_domains} mosaic domains")
+    return out
+
+
+def _beam_summary(exp: Experiment) -> List[str]:
+    """Domains, structure factors, crystal, spectrum, polarization, pixel model, fluence."""
+    cfg, det = exp.config, exp.detector
     sf = cfg.structure_factors
-    out.append(f"  {sf.count} initialized hkls (all others ={g(sf.default_F)})")
-    out.append("  %s xtal: %.0fx%.0fx%.0f cells" % (SHAPE_NAMES[cfg.crystal.shape], exp.Na,
-                                                   exp.Nb, exp.Nc))
-    out.append(f"  wave={g(cfg.beam.wavelength_m)} meters +/- "
-               f"{g(exp.disp.range * 100)}% in {exp.disp.count} steps")
+    out = [f"  created a total of {exp.mosaic_domains} mosaic domains",
+           f"  {sf.count} initialized hkls (all others ={g(sf.default_F)})",
+           "  %s xtal: %.0fx%.0fx%.0f cells" % (SHAPE_NAMES[cfg.crystal.shape], exp.Na, exp.Nb,
+                                                exp.Nc),
+           f"  wave={g(cfg.beam.wavelength_m)} meters +/- "
+           f"{g(exp.disp.range * 100)}% in {exp.disp.count} steps"]
     if cfg.beam.nopolar:
         out.append("  polarization effect disabled")
     else:
@@ -121,41 +127,52 @@ def sampling_lines(exp: Experiment, run) -> List[str]:
     if det.point_pixel:
         out.append("  pixel obliquity effect disabled")
     out.append(f"  incident fluence: {g(exp.fluence)} photons/m^2")
-    out.append(f"  distance={g(det.distance_m)} detsize={g(det.detsize_f_m)}x{g(det.detsize_s_m)}"
-               f"  pixel={g(det.pixel_size_m)} meters ({det.fpixels}x{det.spixels} pixels)")
-    out.append(f"  sensor is {g(exp.layers.thickness_m)} m thick in {exp.layers.count} layers "
-               f"with mu= {g(exp.layers.mu_per_m)}")
-    out.append(f"  Xbeam={g(det.xbeam_m)} Ybeam={g(det.ybeam_m)}")
-    out.append(f"  Fbeam={g(det.fbeam_m)} Sbeam={g(det.sbeam_m)}")
-    out.append(f"  Xclose={g(det.xclose_m)} Yclose={g(det.yclose_m)}")
-    out.append(f"  Fclose={g(det.fclose_m)} Sclose={g(det.sclose_m)}")
+    return out
+
+
+def _detector_summary(exp: Experiment) -> List[str]:
+    """Distance, size, sensor, beam centre, near point, axes, origin, ROI."""
+    det = exp.detector
+    out = [f"  distance={g(det.distance_m)} detsize={g(det.detsize_f_m)}x{g(det.detsize_s_m)}"
+           f"  pixel={g(det.pixel_size_m)} meters ({det.fpixels}x{det.spixels} pixels)",
+           f"  sensor is {g(exp.layers.thickness_m)} m thick in {exp.layers.count} layers "
+           f"with mu= {g(exp.layers.mu_per_m)}",
+           f"  Xbeam={g(det.xbeam_m)} Ybeam={g(det.ybeam_m)}",
+           f"  Fbeam={g(det.fbeam_m)} Sbeam={g(det.sbeam_m)}",
+           f"  Xclose={g(det.xclose_m)} Yclose={g(det.yclose_m)}",
+           f"  Fclose={g(det.fclose_m)} Sclose={g(det.sclose_m)}"]
     for name, vec in (("X", det.fdet), ("Y", det.sdet), ("Z", det.odet)):
         out.append(f"  DIRECTION_OF_DETECTOR_{name}-AXIS= " + " ".join(g(x) for x in vec))
     out.append("  INCIDENT_BEAM_DIRECTION= " + " ".join(g(x) for x in det.beam))
     out.append("  spindle ROTATION_AXIS= " + " ".join(g(x) for x in det.spindle))
     out.append("  POLARIZATION_PLANE_NORMAL= " + " ".join(g(x) for x in v3.cross(det.beam, det.polar)))
     out.append("  dials origin= " + " ".join(g(x) for x in det.dials_origin_mm))
-    xmin, xmax, ymin, ymax = cfg.sampling.roi
+    xmin, xmax, ymin, ymax = exp.config.sampling.roi
     out.append(f"  roi: {xmin} < x < {xmax} && {ymin} < y < {ymax}")
-    out.append(f"  hdivrange={g(exp.hdiv.range)} hdivstep={g(exp.hdiv.step)}  radians")
-    out.append(f"  vdivrange={g(exp.vdiv.range)} vdivstep={g(exp.vdiv.step)}  radians")
-    out.append(f"  {-1 if srcs.from_file else len(srcs.divergence_points)} divergence steps")
-    out.append(f"  {len(srcs.sources)} sources")
-    out.append(f"  {exp.mosaic_domains} mosaic domains over mosaic spread of "
-               f"{g(exp.mosaic_spread_rad * RTD)} degrees")
-    out.append(f"  {exp.phi.count} phi steps from {g(phi0 * RTD)} to "
-               f"{g((phi0 + exp.phi.range) * RTD)} degrees")
+    return out
+
+
+def _sampling_summary(exp: Experiment, run) -> List[str]:
+    """Divergence, sources, domains, φ range, oversampling, mask and noise parameters."""
+    cfg, srcs = exp.config, exp.sources
+    phi0 = cfg.crystal.phi0_rad
     extras = "".join(tag for tag, on in ((" +thick", cfg.sampling.oversample_thick),
                                          (" +polar", cfg.sampling.oversample_polar),
                                          (" +omega", cfg.sampling.oversample_omega)) if on)
-    out.append(f"  {exp.oversample}x{exp.oversample} pixel oversample steps{extras}")
-    if run is not None and run.state.maskfile_used:
-        out.append(f"  skipping zero-flagged pixels in {run.state.maskfile}")
-    if run is not None and run.state.write_noise:
-        out.append("")
-        out.append("  noise image paramters:")
-        out.append(f"  seed: {run.state.seed}")
-        out.append(f"  water droplet size: {g(cfg.sampling.water_m)} m")
+    out = [f"  hdivrange={g(exp.hdiv.range)} hdivstep={g(exp.hdiv.step)}  radians",
+           f"  vdivrange={g(exp.vdiv.range)} vdivstep={g(exp.vdiv.step)}  radians",
+           f"  {-1 if srcs.from_file else len(srcs.divergence_points)} divergence steps",
+           f"  {len(srcs.sources)} sources",
+           f"  {exp.mosaic_domains} mosaic domains over mosaic spread of "
+           f"{g(exp.mosaic_spread_rad * RTD)} degrees",
+           f"  {exp.phi.count} phi steps from {g(phi0 * RTD)} to "
+           f"{g((phi0 + exp.phi.range) * RTD)} degrees",
+           f"  {exp.oversample}x{exp.oversample} pixel oversample steps{extras}"]
+    if run is not None and run.options.maskfile is not None:
+        out.append(f"  skipping zero-flagged pixels in {run.options.maskfile}")
+    if run is not None and run.options.write_noise:
+        out += ["", "  noise image paramters:", f"  seed: {run.options.seed}",
+                f"  water droplet size: {g(cfg.sampling.water_m)} m"]
     return out
 
 

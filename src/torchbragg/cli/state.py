@@ -1,115 +1,99 @@
-"""The mutable state the argv scan fills in: the C reference's variables after parsing.
+"""What the argv scan fills in: values by the field they are meant for.
 
-Unset values are None (the C's −1 sentinels). Lengths in metres, angles in radians, as the C
-stores them after each flag's unit conversion (docs/behaviour/physics.md §1.2).
+Every flag action (:mod:`torchbragg.cli.actions`) and every SMV header key writes to a
+*target* ``"section.field"``: a field of one of the frozen configs of
+:class:`~torchbragg.config.SimulationConfig` (``detector``, ``beam``, ``crystal``,
+``structure_factors``, ``sampling``) or of :class:`RunOptions` (``run``: files, output
+scaling, diagnostics, torchbragg's extensions). The defaults are those of the dataclasses, so
+each is stated once; a target not set reads its default.
+
+Why a mutable state at all: the C's order-dependent rules (docs/behaviour/cli.md §6) read and
+overwrite what earlier flags set: the last of a convention or vector flag decides the
+convention and the last pivot side effect the pivot, ``-polar`` clears ``-nopolar``,
+``-detector_abs inf`` zeroes a thickness a later ``-detector_thick`` restores, the mask
+header's BEAM_CENTER_Y is measured from the extent the header just set, and ``-misset random``
+is undone by later angles. After the scan, :mod:`torchbragg.cli.load` resolves what needs the
+whole line (a pixel count beats an extent, ``-roi`` edges of −1, partial ``-cell``, seeds from
+the clock) and builds the frozen configs from the sections.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from dataclasses import dataclass, fields
+from typing import Dict, Optional, Tuple
+
+from torchbragg.config import (BeamConfig, CrystalConfig, DetectorConfig, SamplingConfig,
+                               StructureFactors)
 
 
-@dataclass
-class ParseState:
-    # files
+@dataclass(frozen=True)
+class RunOptions:
+    """The run's settings that are not physics: files, output scaling, console, extensions."""
+
     hklfile: Optional[str] = None
     dumpfile: str = "Fdump.bin"
     matfile: Optional[str] = None
-    maskfile: Optional[str] = None
-    maskfile_used: bool = False
     sourcefile: Optional[str] = None
-    stolfiles: List[Tuple[str, str]] = field(default_factory=list)  # (flag, path)
+    #: ``(flag, path)`` of each ``-stol``/``-4stol``/``-Q`` (read and checked, not used)
+    stolfiles: Tuple[Tuple[str, str], ...] = ()
+    #: the ``-mask`` file, once its pixels were read
+    maskfile: Optional[str] = None
     floatfile: str = "floatimage.bin"
     intfile: str = "intimage.img"
     pgmfile: str = "image.pgm"
     noisefile: str = "noiseimage.img"
     write_pgm: bool = True
     write_noise: bool = True
-    # crystal
-    cell: Optional[List[float]] = None  # a b c α β γ as given (Å, rad), zeros for missing
-    default_F: float = 0.0
-    misset: Optional[Tuple[float, float, float]] = None
-    misset_random: bool = False
-    misset_seed: Optional[int] = None
-    Na: int = 1
-    Nb: int = 1
-    Nc: int = 1
-    sample_x: float = 0.0
-    sample_y: float = 0.0
-    sample_z: float = 0.0
-    shape: str = "SQUARE"
-    fudge: float = 1.0
-    mosaic_spread: Optional[float] = None
-    mosaic_domains: Optional[int] = None
-    mosaic_seed: int = -12345678
-    # beam
-    wavelength: float = 1e-10
-    dispersion: float = 0.0
-    dispsteps: Optional[int] = None
-    hdivrange: Optional[float] = None
-    vdivrange: Optional[float] = None
-    hdivstep: Optional[float] = None
-    vdivstep: Optional[float] = None
-    hdivsteps: Optional[int] = None
-    vdivsteps: Optional[int] = None
-    round_div: bool = True
-    fluence: float = 125932015286227086360700780544.0
-    flux: float = 0.0
-    exposure: float = 1.0
-    beamsize: float = 0.0001
-    kahn: float = 0.0
-    nopolar: bool = False
-    water: float = 0.0
-    # detector
-    convention: str = "MOSFLM"
-    pivot: str = "BEAM"
-    vectors: dict = field(default_factory=dict)  # name -> (x, y, z) for CUSTOM
-    pix0_vector: Optional[Tuple[float, float, float]] = None  # metres (corrected profile)
-    pixel: float = 0.0001
-    fpixels: int = 0
-    spixels: int = 0
-    detsize_f: float = 0.1024
-    detsize_s: float = 0.1024
-    distance: float = 0.1
-    close_distance: Optional[float] = None
-    xbeam: Optional[float] = None
-    ybeam: Optional[float] = None
-    xclose: Optional[float] = None
-    yclose: Optional[float] = None
-    orgx: Optional[float] = None
-    orgy: Optional[float] = None
-    rotx: float = 0.0
-    roty: float = 0.0
-    rotz: float = 0.0
-    twotheta: float = 0.0
-    curved: bool = False
-    point_pixel: bool = False
-    thickness: float = 0.0
-    mu: Optional[float] = None
-    thicksteps: Optional[int] = None
-    # sampling
-    phi0: float = 0.0
-    osc: Optional[float] = None
-    phistep: Optional[float] = None
-    phisteps: Optional[int] = None
-    oversample: Optional[int] = None
-    oversample_thick: bool = False
-    oversample_polar: bool = False
-    oversample_omega: bool = False
-    roi: Optional[Tuple[int, int, int, int]] = None
-    dmin: float = 0.0
-    interpolate: Optional[bool] = None
-    # output
     scale: float = 0.0
     pgmscale: float = 0.0
     adc: float = 40.0
+    #: noise seed as the C stores it (negated); None until resolved from the clock
     seed: Optional[int] = None
     printout: bool = False
     printout_pixel: Optional[Tuple[int, int]] = None  # (fast, slow)
     progress: bool = True
     # extensions (not in the C)
-    trace_pixels: List[Tuple[int, int]] = field(default_factory=list)  # (slow, fast)
+    trace_pixels: Tuple[Tuple[int, int], ...] = ()  # (slow, fast)
     dtype: str = "float64"
     device: str = "cpu"
     profile: str = "nanobragg"
     chunk_pixels: Optional[int] = None
+
+
+SECTIONS = {"detector": DetectorConfig, "beam": BeamConfig, "crystal": CrystalConfig,
+            "structure_factors": StructureFactors, "sampling": SamplingConfig,
+            "run": RunOptions}
+
+#: every target with its default
+DEFAULTS: Dict[str, object] = {f"{name}.{f.name}": f.default
+                               for name, cls in SECTIONS.items() for f in fields(cls)}
+#: pixel counts start at 0, "not given" (a given count beats an extent: docs/behaviour/cli.md
+#: §2.4); the resolved counts replace them
+DEFAULTS.update({"detector.fpixels": 0, "detector.spixels": 0})
+
+
+class ParseState:
+    """The values set so far, by target (``state["beam.wavelength_m"]``)."""
+
+    def __init__(self):
+        self.values: Dict[str, object] = {}
+
+    def __getitem__(self, target: str):
+        return self.values[target] if target in self.values else DEFAULTS[target]
+
+    def __setitem__(self, target: str, value) -> None:
+        if target not in DEFAULTS:
+            raise KeyError(f"no such target: {target}")
+        self.values[target] = value
+
+    def __contains__(self, target: str) -> bool:
+        """Whether ``target`` was set (by a flag, a header or a resolution rule)."""
+        return target in self.values
+
+    def append(self, target: str, item) -> None:
+        """Add ``item`` to a repeatable flag's tuple."""
+        self[target] = tuple(self[target]) + (item,)
+
+    def section(self, name: str) -> Dict[str, object]:
+        """The values set for one section, by field name (keyword arguments of its class)."""
+        prefix = name + "."
+        return {t[len(prefix):]: v for t, v in self.values.items() if t.startswith(prefix)}
