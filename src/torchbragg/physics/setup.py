@@ -97,34 +97,14 @@ def build_experiment(cfg: SimulationConfig, table: Optional[ShuffleTable] = None
     """Resolve the configuration (docs/behaviour/physics.md §1.7 steps 3–16)."""
     table = table if table is not None else ShuffleTable()
     b, c, s = cfg.beam, cfg.crystal, cfg.sampling
-    # step 4: fluence and beam clipping (§7.10, Q21)
-    fluence = b.fluence_per_m2
-    if b.flux_per_s != 0 and b.exposure_s > 0 and b.beamsize_m >= 0:
-        fluence = _div(_div(b.flux_per_s * b.exposure_s, b.beamsize_m), b.beamsize_m)
-    sx, sy, sz = c.sample_x_m, c.sample_y_m, c.sample_z_m
-    clips = []
-    if b.beamsize_m >= 0:
-        if b.beamsize_m < sy:
-            clips.append(f"WARNING: clipping sample ({sy:g} m high) with beam ({b.beamsize_m:g} m)")
-            sy = b.beamsize_m
-        if b.beamsize_m < sz:
-            clips.append(f"WARNING: clipping sample ({sz:g} m wide) with beam ({b.beamsize_m:g} m)")
-            sz = b.beamsize_m
-    flux = b.flux_per_s
-    if b.exposure_s > 0:
-        flux = fluence / b.exposure_s * b.beamsize_m * b.beamsize_m
-    # steps 6-9: detector
+    fluence, flux, sample, clips = _beam_on_sample(b, c)
+    # steps 6-9: detector, sampling
     det = build_detector(cfg.detector, cfg.profile)
     smp = resolve_sampling(cfg)
-    # step 10: interpolation decision from the N values before crystal sizes (Q10)
-    sfs = cfg.structure_factors
-    interp_auto = s.interpolate is None
-    interp = (c.Na <= 2 or c.Nb <= 2 or c.Nc <= 2) if interp_auto else bool(s.interpolate)
-    if sfs.count <= 0 or sfs.grid is None:
-        interp = False
+    interp, interp_auto = _interpolation(cfg)
     # steps 11-12: crystal, N, oversampling
     lattice = build_lattice(c, b.wavelength_m, table)
-    Na, Nb, Nc = cells_from_size(c, lattice, (sx, sy, sz))
+    Na, Nb, Nc = cells_from_size(c, lattice, sample)
     xtal_max = max(_f(v3.magnitude(lattice.a0_m) * Na), _f(v3.magnitude(lattice.b0_m) * Nb),
                    _f(v3.magnitude(lattice.c0_m) * Nc))
     recommended = recommended_oversample(xtal_max, _f(b.wavelength_m), _f(det.distance_m),
@@ -145,11 +125,43 @@ def build_experiment(cfg: SimulationConfig, table: Optional[ShuffleTable] = None
     steps = len(srcs.sources) * smp.domains * smp.phi.count * oversample * oversample
     w = s.water_m
     I_bg = WATER_F * WATER_F * R_E_SQR * fluence * w * w * w * 1e6 * AVOGADRO / WATER_MW
-    exp = Experiment(cfg, det, lattice, Na, Nb, Nc, (sx, sy, sz), clips, fluence, flux, smp,
-                     mosaics, oversample, auto, recommended, interp, interp_auto, srcs, steps, I_bg,
+    exp = Experiment(cfg, det, lattice, Na, Nb, Nc, sample, clips, fluence, flux, smp, mosaics,
+                     oversample, auto, recommended, interp, interp_auto, srcs, steps, I_bg,
                      xtal_max)
     exp.phi_lattices = phi_lattice_tables(exp)
     return exp
+
+
+def _beam_on_sample(b, c):
+    """Step 4 (§7.10, Q21): fluence (photons/m²), flux (photons/s), the crystal's (x, y, z)
+    size (m) clipped by the beam size, and the clipping warnings."""
+    fluence = b.fluence_per_m2
+    if b.flux_per_s != 0 and b.exposure_s > 0 and b.beamsize_m >= 0:
+        fluence = _div(_div(b.flux_per_s * b.exposure_s, b.beamsize_m), b.beamsize_m)
+    sx, sy, sz = c.sample_x_m, c.sample_y_m, c.sample_z_m
+    clips = []
+    if b.beamsize_m >= 0:
+        if b.beamsize_m < sy:
+            clips.append(f"WARNING: clipping sample ({sy:g} m high) with beam ({b.beamsize_m:g} m)")
+            sy = b.beamsize_m
+        if b.beamsize_m < sz:
+            clips.append(f"WARNING: clipping sample ({sz:g} m wide) with beam ({b.beamsize_m:g} m)")
+            sz = b.beamsize_m
+    flux = b.flux_per_s
+    if b.exposure_s > 0:
+        flux = fluence / b.exposure_s * b.beamsize_m * b.beamsize_m
+    return fluence, flux, (sx, sy, sz), clips
+
+
+def _interpolation(cfg: SimulationConfig) -> Tuple[bool, bool]:
+    """Step 10 (§7.5): (interpolate, decided automatically), from the N values before the
+    crystal sizes (Q10); never without a structure-factor grid."""
+    c, s, sfs = cfg.crystal, cfg.sampling, cfg.structure_factors
+    interp_auto = s.interpolate is None
+    interp = (c.Na <= 2 or c.Nb <= 2 or c.Nc <= 2) if interp_auto else bool(s.interpolate)
+    if sfs.count <= 0 or sfs.grid is None:
+        interp = False
+    return interp, interp_auto
 
 
 def _div(x, y):
