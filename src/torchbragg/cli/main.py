@@ -197,6 +197,7 @@ def _render(loaded, exp, plan, indices):
     """Render with the run's progress meter, trace lines and printout."""
     from torchbragg.cli.printout import Printout
     from torchbragg.cli.progress import Progress
+    from torchbragg.physics.recorder import combine
     from torchbragg.physics.render import render
     from torchbragg.physics.trace_hook import TraceRecorder
 
@@ -206,9 +207,10 @@ def _render(loaded, exp, plan, indices):
         recorder = TraceRecorder(opts.trace_pixels, lambda text: print(text))
         recorder.run_level(exp)
     progress = Progress(opts.progress and not opts.printout)
-    printout = Printout(opts, exp, loaded.sf_table, _emit_line) if opts.printout else None
-    result = render(plan, indices, chunk=opts.chunk_pixels, progress=progress, recorder=recorder,
-                    on_interpolation_off=_interpolation_off, printout=printout,
+    printout = (Printout(opts, exp, loaded.sf_table, _emit_line).recorder() if opts.printout
+                else None)
+    result = render(plan, indices, chunk=opts.chunk_pixels, progress=progress,
+                    recorder=combine(recorder, printout), on_interpolation_off=_interpolation_off,
                     notify=lambda note: print(f"torchbragg: {note}", file=sys.stderr))
     progress.close()
     if recorder is not None:

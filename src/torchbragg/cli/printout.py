@@ -1,8 +1,9 @@
 """``-printout`` / ``-printout_pixel``: the per-pixel diagnostic block
 (docs/behaviour/formats.md §12).
 
-The renderer hands each selected pixel's values to :meth:`Printout.emit` in pixel order; the
-values follow the C's persistence rules (:mod:`torchbragg.physics.leftovers`).
+The kernel's last-evaluation recorder (:meth:`Printout.recorder`) hands each selected pixel's
+values to :meth:`Printout.emit` in pixel order; the values follow the C's persistence rules
+(:mod:`torchbragg.physics.leftovers`).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import torch
 
 from torchbragg.cfloat import div, fmt
 from torchbragg.cli.report import _vec_rows
-from torchbragg.physics.leftovers import initial_carry
+from torchbragg.physics.leftovers import LastEvaluation, initial_carry
 
 
 class Printout:
@@ -27,6 +28,10 @@ class Printout:
         lat = exp.lattice
         reader = sf_table.reader_leftovers if sf_table is not None else None
         self.initial = initial_carry(lat.a0_m, lat.b0_m, lat.c0_m, reader)
+
+    def recorder(self) -> LastEvaluation:
+        """The run's recorder (:mod:`torchbragg.physics.recorder`) that prints the blocks."""
+        return LastEvaluation(self.initial, self.select, self.emit)
 
     def select(self, s: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
         """Pixels that print a block: all, or the one ``-printout_pixel FAST SLOW`` names."""

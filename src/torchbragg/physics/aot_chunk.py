@@ -78,8 +78,7 @@ class ChunkModule(torch.nn.Module):
             polar_b=polar_b, polar_e=polar_e, polar_incident=polar_i, dmin_m=0.0, I_bg=scalars[4],
             fluence_factor=scalars[5], steps=scalars[6], interpolate=False,
             interpolation_global_switch_off=False)
-        res = render_chunk(plan, s, f, -1, InterpolationPolicy("off"), None, False,
-                           block_accumulate)
+        res = render_chunk(plan, s, f, -1, InterpolationPolicy("off"), block_fn=block_accumulate)
         return res.value, res.omega_sum
 
 
@@ -128,7 +127,7 @@ class CompiledChunk:
 
     def __call__(self, s, f):
         value, omega_sum = self.runner.run([s.contiguous(), f.contiguous(), *self.inputs])
-        return ChunkResult(value, omega_sum, None, None, None)
+        return ChunkResult(value, omega_sum, None, None)
 
 
 def compiled_chunk(plan, build_missing: bool,

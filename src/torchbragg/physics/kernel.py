@@ -8,11 +8,12 @@ results match the C reference bit for bit. The cached per-pixel factors (Ω, pol
 capture fraction) follow the C's "compute where still 0" rule (Q12), and the
 ``-oversample_*`` toggles multiply the running sum (Q14).
 
-A :class:`~torchbragg.physics.trace_hook.TraceRecorder`, when given, records the traced pixels'
-quantities from inside this same code path.
+A recorder (:mod:`~torchbragg.physics.recorder`: null by default, the per-pixel trace, or
+``-printout``'s last-evaluation values) is called at fixed points of this same code path.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -20,8 +21,8 @@ import torch
 
 from torchbragg.physics import ieee
 from torchbragg.physics.block import accumulate, evaluate_block, scattering_vector, term
-from torchbragg.physics.leftovers import Leftovers
 from torchbragg.physics.plan import KernelPlan
+from torchbragg.physics.recorder import NULL_RECORDER, Recorder
 
 
 @dataclass
@@ -48,13 +49,37 @@ class ChunkResult:
     first_out_of_range: Optional[tuple]
     #: h, k, l, h0, k0, l0 of the switch-off evaluation in a ``split`` pass
     switch_off_hkl: Optional[tuple]
-    #: ``-printout``: the pixels' :class:`Leftovers` and own factors (I, polar, omega,
-    #: capture, value), when requested
-    last: Optional[dict] = None
     #: with -dmin: pixels with at least one source not cut (that ran a φ loop)
     uncut: Optional[torch.Tensor] = None
     #: an ``on`` pass with the global switch-off: the values with nearest-node F everywhere
     value_near: Optional[torch.Tensor] = None
+
+
+@dataclass
+class _Pass:
+    """The running state of one chunk pass: per-pixel sums and cached factors [P], and the
+    loop variables that carry over between blocks in the C's order."""
+
+    policy: InterpolationPolicy
+    recorder: Recorder
+    block_fn: Optional[Callable]  # the compiled/fused block, or None: eager
+    I: torch.Tensor
+    I_near: Optional[torch.Tensor]  # (Q11) the nearest-node sum beside, or None
+    polar: torch.Tensor
+    omega: torch.Tensor
+    omega_sum: torch.Tensor
+    capture: torch.Tensor
+    best: Optional[torch.Tensor]  # ``on``: each pixel's first out-of-range evaluation, or −1
+    #: (CPU, Q11) once a pixel is out of range, interpolate only the pixels before it (later
+    #: ones end nearest-node)
+    track: bool
+    fresh_row: int  # the pixel still to run the run's first φ loop (Q1), or −1
+    uncut: Optional[torch.Tensor]  # -dmin: pixels with a source not cut
+    limit: int = -1
+    switch_hkl: Optional[tuple] = None
+    polar_cached: bool = False  # (CPU) every pixel's polarization factor is cached (Q12)
+    outer: int = 0  # blocks done
+    last: tuple = (None, None)  # the last source's î and re-normalised d̂
 
 
 def _v(t: torch.Tensor):
@@ -62,135 +87,165 @@ def _v(t: torch.Tensor):
 
 
 def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: int,
-                 policy: InterpolationPolicy, rec=None, keep_last: bool = False,
+                 policy: InterpolationPolicy, recorder: Recorder = NULL_RECORDER,
                  block_fn=None, step: Optional[Callable[[], None]] = None) -> ChunkResult:
     """Render pixels (slow ``s``, fast ``f``); ``fresh_row`` (or −1) runs the first φ loop.
 
-    ``block_fn`` (see :mod:`fused`) replaces the eager block where no per-evaluation record
-    is needed. ``step`` is called after each (layer, sub-pixel, source) step of the chunk
-    (progress within a chunk).
+    ``recorder`` (:mod:`recorder`) is called at the loop's hook points. ``block_fn`` (see
+    :mod:`fused`) replaces the eager block where the recorder needs no per-evaluation data.
+    ``step`` is called after each (layer, sub-pixel, source) step (progress within a chunk).
     """
-    if rec is not None or keep_last:
-        block_fn = None
+    st = _start(plan, s.shape[0], fresh_row, policy, recorder,
+                None if recorder.needs_evaluations else block_fn)
+    for t in range(plan.layers):
+        st.capture = torch.full((s.shape[0],), 0.0 if plan.absorb else 1.0, device=plan.device,
+                                dtype=plan.geom_dtype)
+        for j, i in itertools.product(range(plan.oversample), repeat=2):
+            _subpixel_step(plan, st, s, f, t, j, i, step)
+    value = _final(plan, st.I, st.capture, st.polar, st.omega)
+    value_near = (_final(plan, st.I_near, st.capture, st.polar, st.omega)
+                  if st.I_near is not None else None)
+    recorder.finish(plan, st.I, st.capture, st.polar, st.omega, *st.last, value)
+    return ChunkResult(value, st.omega_sum, _first_out_of_range(st.best), st.switch_hkl,
+                       st.uncut, value_near)
+
+
+def _start(plan: KernelPlan, P: int, fresh_row: int, policy: InterpolationPolicy,
+           recorder: Recorder, block_fn) -> _Pass:
+    """A chunk pass before its first step."""
     dt, dev = plan.geom_dtype, plan.device  # per-pixel geometry and accumulators
-    P = s.shape[0]
-    n = plan.oversample
-    ox, oy, oz = _v(plan.odet)
     zeros = torch.zeros(P, device=dev, dtype=dt)
     I = zeros + plan.I_bg  # (a tensor when the fluence is a differentiable parameter)
-    polar = torch.full((P,), 1.0 if plan.nopolar else 0.0, device=dev, dtype=dt)
-    omega = zeros
-    omega_sum = zeros
-    capture = zeros
-    sensor = plan.absorb
-    first_oor = None
-    best = torch.full((P,), -1, device=dev, dtype=torch.long) if policy.mode == "on" else None
-    # (Q11) the nearest-node accumulator, and the pixels still to interpolate: on the CPU only
-    # those before the chunk's first out-of-range pixel found so far (later ones end nearest)
     switching = (policy.mode == "on" and plan.interpolate
                  and plan.interpolation_global_switch_off)
-    I_near = I if switching else None
-    limit = -1
-    track = switching and dev.type == "cpu" and not _tracing()
-    switch_hkl = None
-    fresh_pending = fresh_row >= 0
-    polar_cached = False  # (CPU) every pixel's polarization factor is cached (Q12)
-    outer = 0
-    last_d = last_i = None
-    left = Leftovers.empty(P, dt, dev) if keep_last else None
-    uncut = torch.zeros(P, device=dev, dtype=torch.bool) if plan.dmin_m > 0 else None
-    for t in range(plan.layers):
-        odet_t = t * plan.layer_spacing_m
-        capture = torch.full((P,), 0.0 if sensor else 1.0, device=dev, dtype=dt)
-        for j in range(n):
-            for i in range(n):
-                posx, posy, posz = subpixel_position(plan, s, f, t, j, i)
-                R = ieee.sqrt(posx * posx + posy * posy + posz * posz)
-                dx, dy, dz = posx / R, posy / R, posz / R
-                if plan.point_pixel:
-                    om_new = 1.0 / R / R
-                else:
-                    om_new = _over(plan.pixel_size_m * plan.pixel_size_m, R) / R * plan.close_distance_m / R
-                omega = om_new if plan.oversample_omega else torch.where(omega == 0, om_new, omega)
-                omega_sum = omega_sum + omega
-                if sensor:
-                    rho = dx * ox + dy * oy + dz * oz
-                    cap_new = (torch.exp(-_over(odet_t * plan.mu_per_m, rho))
-                               - torch.exp(-_over((t + 1) * plan.layer_spacing_m * plan.mu_per_m,
-                                                  rho)))
-                    capture = cap_new if plan.oversample_thick else torch.where(capture == 0, cap_new, capture)
-                if rec is not None:
-                    rec.subpixel(t, j, i)
-                for k in range(plan.incident.shape[0]):
-                    ix, iy, iz = _v(plan.incident[k])
-                    source = (ix, iy, iz, plan.wavelength_m[k])
-                    d_in = (dx, dy, dz)  # the block's d̂: before this source's renormalisation
-                    S = None
-                    if (rec is not None and k == 0) or plan.dmin_m > 0:
-                        S = scattering_vector(d_in, source)
-                    if rec is not None and k == 0:
-                        rec.block_a(plan, (posx, posy, posz), R, omega, d_in, k, S)
-                    culled = dmin_cut(plan, S) if plan.dmin_m > 0 else None
-                    if culled is not None:
-                        uncut = uncut | ~culled
-                    live = ~culled if culled is not None else None
-                    need = None if polar_cached else _needs_polar(plan, polar, live)
-                    if need is not None and (plan.device.type != "cpu" or _tracing()
-                                             or bool(need.any())):
-                        # (on the CPU the check is cheap and skips sources whose factor is
-                        # already cached everywhere; on a GPU it would be a sync, and a
-                        # compiled chunk cannot branch on data: compute)
-                        pol_new, (dx, dy, dz) = _polarization(plan, k, (dx, dy, dz), need)
-                        polar = torch.where(need, pol_new, polar)
-                    elif need is not None and live is None:
-                        polar_cached = True  # no zero left: skip the check from now on
-                    last_d, last_i = (dx, dy, dz), (ix, iy, iz)
-                    # ---------------------------------------------- φ × mosaic block [M, P]
-                    fresh = fresh_row if fresh_pending and (
-                        culled is None or not bool(culled[fresh_row])) else -1
-                    fresh_pending = fresh_pending and fresh < 0
-                    if block_fn is not None and fresh < 0 and (
-                            policy.mode == "off" or not plan.interpolate):
-                        I = block_fn(plan, d_in, source, culled, I, capture, polar, omega)
-                        outer += 1
-                        if step is not None:
-                            step()
-                        continue
-                    if S is None:
-                        S = scattering_vector(d_in, source)
-                    blk = evaluate_block(plan, S, culled, policy, outer, fresh, limit)
-                    if blk.first_out_of_range is not None:
-                        best = torch.where((best < 0) & (blk.first_out_of_range >= 0),
-                                           blk.first_out_of_range, best)
-                        if track:
-                            limit = first_true(best >= 0)
-                    if blk.switch_off_hkl is not None:
-                        switch_hkl = blk.switch_off_hkl
-                    if rec is not None and k == 0:
-                        rec.block_b(plan, fresh >= 0, blk, culled)
-                    I = accumulate(plan, I, term(blk.F_cell, blk.F_latt, dt), blk.skip, capture,
-                                   polar, omega)
-                    if I_near is not None:
-                        I_near = accumulate(plan, I_near, term(blk.F_near, blk.F_latt, dt),
-                                            blk.skip, capture, polar, omega)
-                    if left is not None:
-                        left.record(plan, (posx, posy, posz), S, blk, culled, fresh)
-                    outer += 1
-                    if step is not None:
-                        step()
-    value = _final(plan, I, capture, polar, omega)
-    value_near = _final(plan, I_near, capture, polar, omega) if I_near is not None else None
-    if rec is not None:
-        rec.block_c(plan, I, capture, polar, omega, last_i, last_d, value)
-    if best is not None:
-        hit = best >= 0
-        if bool(hit.any()):
-            row = int(torch.nonzero(hit)[0, 0])
-            first_oor = (row, int(best[row]))
-    last = None
-    if left is not None:
-        last = dict(left=left, I=I, polar=polar, omega=omega, capture=capture, value=value)
-    return ChunkResult(value, omega_sum, first_oor, switch_hkl, last, uncut, value_near)
+    return _Pass(
+        policy, recorder, block_fn, I, I if switching else None,
+        polar=torch.full((P,), 1.0 if plan.nopolar else 0.0, device=dev, dtype=dt),
+        omega=zeros, omega_sum=zeros, capture=zeros,
+        best=torch.full((P,), -1, device=dev, dtype=torch.long) if policy.mode == "on" else None,
+        track=switching and dev.type == "cpu" and not _tracing(), fresh_row=fresh_row,
+        uncut=torch.zeros(P, device=dev, dtype=torch.bool) if plan.dmin_m > 0 else None)
+
+
+def _subpixel_step(plan: KernelPlan, st: _Pass, s, f, t: int, j: int, i: int, step) -> None:
+    """Sub-pixel (j, i) of layer t: its geometry, then each source in order."""
+    pos, R, d = _subpixel_geometry(plan, st, s, f, t, j, i)
+    st.recorder.subpixel(t, j, i)
+    for k in range(plan.incident.shape[0]):
+        d = _source_step(plan, st, k, pos, R, d)
+        if step is not None:
+            step()
+
+
+def _subpixel_geometry(plan: KernelPlan, st: _Pass, s, f, t: int, j: int, i: int):
+    """Position (m), distance R (m) and d̂ of sub-pixel (j, i) of layer t; updates Ω, ΣΩ and
+    the capture fraction ("compute where still 0" unless oversampled: Q12, Q14)."""
+    pos = subpixel_position(plan, s, f, t, j, i)
+    posx, posy, posz = pos
+    R = ieee.sqrt(posx * posx + posy * posy + posz * posz)
+    d = (posx / R, posy / R, posz / R)
+    if plan.point_pixel:
+        om_new = 1.0 / R / R
+    else:
+        om_new = _over(plan.pixel_size_m * plan.pixel_size_m, R) / R * plan.close_distance_m / R
+    st.omega = om_new if plan.oversample_omega else torch.where(st.omega == 0, om_new, st.omega)
+    st.omega_sum = st.omega_sum + st.omega
+    if plan.absorb:
+        cap_new = _capture_fraction(plan, d, t)
+        st.capture = (cap_new if plan.oversample_thick
+                      else torch.where(st.capture == 0, cap_new, st.capture))
+    return pos, R, d
+
+
+def _capture_fraction(plan: KernelPlan, d, t: int) -> torch.Tensor:
+    """Fraction of the beam absorbed in layer t along d̂ (docs/behaviour/physics.md §6.10)."""
+    ox, oy, oz = _v(plan.odet)
+    rho = d[0] * ox + d[1] * oy + d[2] * oz
+    odet_t = t * plan.layer_spacing_m
+    return (torch.exp(-_over(odet_t * plan.mu_per_m, rho))
+            - torch.exp(-_over((t + 1) * plan.layer_spacing_m * plan.mu_per_m, rho)))
+
+
+def _source_step(plan: KernelPlan, st: _Pass, k: int, pos, R, d):
+    """Source k of a sub-pixel: the -dmin cut, polarization and the (φ × mosaic) block [M, P].
+    Returns d̂ as the C leaves it for the next source (re-normalised where polarization was
+    computed)."""
+    incident = _v(plan.incident[k])
+    source = (*incident, plan.wavelength_m[k])
+    S = None  # (the block's S uses d̂ before this source's renormalisation)
+    if plan.dmin_m > 0 or st.recorder.needs_evaluations:
+        S = scattering_vector(d, source)
+    culled = dmin_cut(plan, S) if plan.dmin_m > 0 else None
+    if culled is not None:
+        st.uncut = st.uncut | ~culled
+    st.recorder.source(plan, k, pos, R, st.omega, d, S)
+    d_next = _polarization_step(plan, st, k, d, culled)
+    st.last = (incident, d_next)
+    fresh = _fresh_row(st, culled)
+    if st.block_fn is not None and fresh < 0 and (st.policy.mode == "off"
+                                                  or not plan.interpolate):
+        st.I = st.block_fn(plan, d, source, culled, st.I, st.capture, st.polar, st.omega)
+    else:
+        _eager_block(plan, st, k, pos, S if S is not None else scattering_vector(d, source),
+                     culled, fresh)
+    st.outer += 1
+    return d_next
+
+
+def _polarization_step(plan: KernelPlan, st: _Pass, k: int, d, culled):
+    """The polarization factor of source k where it is still to be computed (Q12, Q31);
+    returns d̂, re-normalised there."""
+    live = ~culled if culled is not None else None
+    need = None if st.polar_cached else _needs_polar(plan, st.polar, live)
+    if need is not None and (plan.device.type != "cpu" or _tracing() or bool(need.any())):
+        # (on the CPU the check is cheap and skips sources whose factor is already cached
+        # everywhere; on a GPU it would be a sync, and a compiled chunk cannot branch on
+        # data: compute)
+        pol_new, d = _polarization(plan, k, d, need)
+        st.polar = torch.where(need, pol_new, st.polar)
+    elif need is not None and live is None:
+        st.polar_cached = True  # no zero left: skip the check from now on
+    return d
+
+
+def _fresh_row(st: _Pass, culled) -> int:
+    """The row running the run's first φ loop in this block (Q1), or −1: the pending pixel, at
+    its first source not cut by -dmin."""
+    row = st.fresh_row
+    fresh = row if row >= 0 and (culled is None or not bool(culled[row])) else -1
+    if fresh >= 0:
+        st.fresh_row = -1
+    return fresh
+
+
+def _eager_block(plan: KernelPlan, st: _Pass, k: int, pos, S, culled, fresh: int) -> None:
+    """Source k's block evaluated eagerly, accumulated, and handed to the recorder."""
+    blk = evaluate_block(plan, S, culled, st.policy, st.outer, fresh, st.limit)
+    if blk.first_out_of_range is not None:
+        st.best = torch.where((st.best < 0) & (blk.first_out_of_range >= 0),
+                              blk.first_out_of_range, st.best)
+        if st.track:
+            st.limit = first_true(st.best >= 0)
+    if blk.switch_off_hkl is not None:
+        st.switch_hkl = blk.switch_off_hkl
+    dt = plan.geom_dtype
+    st.I = accumulate(plan, st.I, term(blk.F_cell, blk.F_latt, dt), blk.skip, st.capture,
+                      st.polar, st.omega)
+    if st.I_near is not None:
+        st.I_near = accumulate(plan, st.I_near, term(blk.F_near, blk.F_latt, dt), blk.skip,
+                               st.capture, st.polar, st.omega)
+    st.recorder.block(plan, k, pos, S, blk, culled, fresh)
+
+
+def _first_out_of_range(best: Optional[torch.Tensor]) -> Optional[tuple]:
+    """(row, flat evaluation index) of the chunk's first out-of-range evaluation, or None."""
+    if best is None:
+        return None
+    hit = best >= 0
+    if not bool(hit.any()):
+        return None
+    row = int(torch.nonzero(hit)[0, 0])
+    return row, int(best[row])
 
 
 def _final(plan: KernelPlan, I, capture, polar, omega):

@@ -6,16 +6,19 @@ all cut by ``-dmin`` therefore prints the values of the last evaluation of an *e
 and F_cell is the last one computed (evaluations skipped for F_latt = 0 compute none). Before
 the first evaluation of the run they hold what the set-up left (:func:`initial_carry`).
 
-The kernel records, per pixel of a chunk, the values of the pixel's own last evaluations and
-whether it had any (:class:`Leftovers`); :func:`fill_forward` then takes the missing ones from
-the pixels before it, in the C's pixel order, and from the previous chunk.
+:class:`LastEvaluation` is ``-printout``'s recorder (:mod:`~torchbragg.physics.recorder`):
+the kernel has it record, per pixel of a chunk, the values of the pixel's own last evaluations
+and whether it had any (:class:`Leftovers`); :func:`fill_forward` then takes the missing ones
+from the pixels before it, in the C's pixel order, and from the previous chunk.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import torch
+
+from torchbragg.physics.recorder import Recorder
 
 #: columns of ``Leftovers.evaluation``: h, k, l, h0, k0, l0, F_latt, then a, b, c (metres)
 EVAL_COLUMNS = 16
@@ -95,3 +98,60 @@ def _fill(values: torch.Tensor, is_set: torch.Tensor, carry: torch.Tensor) -> to
         is_set, -1, dtype=torch.long))
     idx = torch.cummax(idx, dim=0).values
     return torch.where((idx >= 0)[:, None], values[idx.clamp(min=0)], carry[None, :])
+
+
+class LastEvaluation(Recorder):
+    """``-printout``'s recorder: each selected pixel's values, in pixel order, to ``emit``.
+
+    ``initial``: the values before the run's first evaluation (:func:`initial_carry`);
+    ``select(s, f)``: the [P] mask of the pixels that print; ``emit(slow, fast, values)``
+    receives a pixel's values as Python floats (docs/behaviour/formats.md §12).
+    """
+
+    def __init__(self, initial, select: Callable, emit: Callable[[int, int, dict], None]):
+        self.carry = initial  # the C's variables after the chunks written so far
+        self.select, self.write = select, emit
+
+    def for_chunk(self, plan, s, f) -> Recorder:
+        return _ChunkLast(self, plan, s, f)
+
+
+class _ChunkLast(Recorder):
+    """One kernel call's :class:`Leftovers` and the pixels' own factors."""
+
+    needs_evaluations = True
+
+    def __init__(self, owner: LastEvaluation, plan, s, f):
+        self.owner, self.s, self.f = owner, s, f
+        self.left = Leftovers.empty(s.shape[0], plan.geom_dtype, plan.device)
+        self.rows: Optional[list] = None  # the printing rows not yet written
+        self.factors: dict = {}
+        self.filled: tuple = ()
+
+    def block(self, plan, k, pos, S, blk, culled, fresh):
+        self.left.record(plan, pos, S, blk, culled, fresh)
+
+    def finish(self, plan, I, capture, polar, omega, incident, d, value):
+        self.factors = dict(I=I, polar=polar, omega=omega, capture=capture, value=value)
+
+    def emit(self, stop=None):
+        if self.rows is None:  # the chunk's first output: its values follow the carry
+            evaluation, F_cell, self.owner.carry = fill_forward(self.left, self.owner.carry)
+            self.filled = (evaluation, F_cell)
+            self.rows = torch.nonzero(self.owner.select(self.s, self.f)).reshape(-1).tolist()
+        done = len(self.rows) if stop is None else sum(1 for r in self.rows if r < stop)
+        for r in self.rows[:done]:
+            self.owner.write(int(self.s[r]), int(self.f[r]), self.pixel_values(r))
+        self.rows = self.rows[done:]
+
+    def pixel_values(self, r: int) -> dict:
+        """Row ``r``'s printout values as Python floats (docs/behaviour/formats.md §12)."""
+        evaluation, F_cell = self.filled
+        out = {key: float(self.factors[key][r]) for key in ("I", "polar", "omega", "capture")}
+        out["value"] = float(self.factors["value"][r].to(torch.float32))
+        out["pos"] = tuple(float(x[r]) for x in self.left.pos)
+        out["S"] = tuple(float(x[r]) for x in self.left.S)
+        row = evaluation[r].tolist()
+        out["hkl"], out["F_latt"], out["vectors"] = tuple(row[:6]), row[6], tuple(row[7:])
+        out["F_cell"] = float(F_cell[r])
+        return out

@@ -15,8 +15,8 @@ from torch.utils.checkpoint import checkpoint
 from torchbragg.physics.fused import block_accumulate, get_block_fn, get_chunk_fn
 from torchbragg.physics.kernel import (ChunkResult, InterpolationPolicy, first_true,
                                        first_uncut_pixel, render_chunk)
-from torchbragg.physics.leftovers import fill_forward
 from torchbragg.physics.plan import KernelPlan
+from torchbragg.physics.recorder import NULL_RECORDER, Recorder
 from torchbragg.physics.workload import chunk_pixels, evaluations
 
 @dataclass
@@ -27,16 +27,17 @@ class RenderResult:
 
 
 def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = None,
-           progress: Optional[Callable[[int, int], None]] = None, recorder=None,
+           progress: Optional[Callable[[int, int], None]] = None,
+           recorder: Recorder = NULL_RECORDER,
            on_interpolation_off: Optional[Callable[[tuple], None]] = None,
-           printout=None, notify: Optional[Callable[[str], None]] = None) -> RenderResult:
+           notify: Optional[Callable[[str], None]] = None) -> RenderResult:
     """Render ``indices`` (flat pixel indices in C order) and return the image.
 
-    ``printout`` (see :class:`torchbragg.cli.printout.Printout`) selects pixels with
-    ``select(s, f)``, starts from ``initial`` (:func:`leftovers.initial_carry`) and receives
-    each selected pixel's values through ``emit``, in pixel order; the interpolation warning
-    (``on_interpolation_off``) comes between the blocks where the C prints it. ``notify``
-    receives one-line notes (building the compiled kernel).
+    ``recorder`` (:mod:`~torchbragg.physics.recorder`: the trace, ``-printout``'s, or both
+    combined) gives one recorder per kernel call and writes each chunk's per-pixel output
+    after its final pass; the interpolation warning (``on_interpolation_off``) comes between
+    the pixels where the C prints it. ``notify`` receives one-line notes (building the
+    compiled kernel).
     """
     S, F = plan.spixels, plan.fpixels
     chunk = chunk or chunk_pixels(plan)
@@ -47,38 +48,22 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
     values = alloc(S * F, device=plan.device, dtype=plan.geom_dtype)
     omega_total = torch.zeros((), device=plan.device, dtype=torch.float64)
     interp_on = plan.interpolate
-    warning = None
     differentiable = torch.is_grad_enabled() and plan_requires_grad(plan)
     work = evaluations(plan, total)
     chunk_fn = get_chunk_fn(plan, work, differentiable, notify)
     # (with a compiled chunk only the run's first chunk is rendered here: keep it eager)
     block_fn = block_accumulate if chunk_fn else get_block_fn(plan, work, differentiable, notify)
-    keep = printout is not None
-    carry = printout.initial if keep else None
     first_loop_pending = plan.first_lat is not None  # the run's first φ loop is still to come
 
     verified = False  # the compiled chunk has reproduced the eager kernel's bits once
 
-    steps = plan.layers * plan.oversample * plan.oversample * plan.incident.shape[0]
-
-    def stepper(start, count):
-        """Progress within a chunk: after each of its ``steps`` (layer, sub-pixel, source)."""
-        if progress is None:
-            return None
-        done = [0]
-
-        def step():
-            done[0] = min(done[0] + 1, steps)  # (a chunk rendered again reports no more)
-            progress(start + count * done[0] // steps, total)
-        return step
-
     def run_chunk(s, f, fresh, policy, chunk_rec, step):
         nonlocal chunk_fn, block_fn, verified
-        if (chunk_fn is not None and chunk_fn.covers(s) and fresh < 0 and chunk_rec is None
-                and not keep and policy.mode == "off"):
+        if (chunk_fn is not None and chunk_fn.covers(s) and fresh < 0
+                and not chunk_rec.needs_evaluations and policy.mode == "off"):
             if verified:
                 return chunk_fn(s, f)
-            eager = render_chunk(plan, s, f, fresh, policy, None, False, block_fn, step)
+            eager = render_chunk(plan, s, f, fresh, policy, chunk_rec, block_fn, step)
             verified = _same_bits(chunk_fn(s, f), eager)
             if not verified:  # (seen with AVX2 builds: last-bit differences in float64)
                 chunk_fn.mark_differs()
@@ -89,9 +74,9 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
                            "this CPU; running without it (remembered in the cache)")
             return eager
         if differentiable:  # keep one chunk's graph at a time: recompute it in backward
-            return checkpoint(render_chunk, plan, s, f, fresh, policy, chunk_rec, keep,
-                              block_fn, use_reentrant=False)
-        return render_chunk(plan, s, f, fresh, policy, chunk_rec, keep, block_fn, step)
+            return checkpoint(render_chunk, plan, s, f, fresh, policy, chunk_rec, block_fn,
+                              use_reentrant=False)
+        return render_chunk(plan, s, f, fresh, policy, chunk_rec, block_fn, step)
 
     for start in range(0, total, chunk):
         idx = indices[start:start + chunk]
@@ -100,39 +85,21 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
         fresh = -1
         if first_loop_pending:
             fresh = 0 if plan.dmin_m <= 0 else first_uncut_pixel(plan, s, f)
-        chunk_rec = recorder.for_chunk(s, f) if recorder is not None else None
+        chunk_rec = recorder.for_chunk(plan, s, f)
         policy = InterpolationPolicy("on" if interp_on else "off")
-        step = stepper(start, int(idx.numel()))
+        step = _stepper(plan, progress, start, int(idx.numel()), total)
         res = run_chunk(s, f, fresh, policy, chunk_rec, step)
         if first_loop_pending and res.uncut is not None and first_true(res.uncut) != fresh:
             fresh = first_true(res.uncut)  # the estimate missed by an ulp: render again
-            chunk_rec = recorder.for_chunk(s, f) if recorder is not None else None
+            chunk_rec = recorder.for_chunk(plan, s, f)
             res = run_chunk(s, f, fresh, policy, chunk_rec, step)
         first_loop_pending = first_loop_pending and fresh < 0
-        switch_row = None
-        if res.first_out_of_range is not None:
-            switch_row, index = res.first_out_of_range
-            if chunk_rec is not None or keep:  # (per-evaluation records: the whole chunk again)
-                if chunk_rec is not None:
-                    chunk_rec = recorder.for_chunk(s, f)
-                res = render_chunk(plan, s, f, fresh,
-                                   InterpolationPolicy("split", switch_row, index), chunk_rec, keep,
-                                   step=step)
-                warning = res.switch_off_hkl
-            else:
-                res, warning = _switch_off(plan, s, f, fresh, res, switch_row, index)
+        if res.first_out_of_range is not None:  # (Q11) interpolation switches off here
+            res = _switch_off_chunk(plan, s, f, fresh, res, recorder, chunk_rec, step,
+                                    on_interpolation_off)
             interp_on = False
-        shown = []
-        if keep:
-            evaluation, F_cell, carry = fill_forward(res.last["left"], carry)
-            shown = torch.nonzero(printout.select(s, f)).reshape(-1).tolist()
-        before = [r for r in shown if switch_row is None or r < switch_row]
-        for r in before:
-            printout.emit(int(s[r]), int(f[r]), _pixel_values(res.last, evaluation, F_cell, r))
-        if switch_row is not None and on_interpolation_off is not None:
-            on_interpolation_off(warning)
-        for r in shown[len(before):]:
-            printout.emit(int(s[r]), int(f[r]), _pixel_values(res.last, evaluation, F_cell, r))
+        else:
+            chunk_rec.emit()
         if dense:  # in place: the image is touched once (page faults are costly)
             values[start:start + chunk] = res.value
         else:
@@ -147,6 +114,40 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
     return RenderResult(image, values, float(omega_total.detach()))
 
 
+def _stepper(plan: KernelPlan, progress, start: int, count: int, total: int):
+    """Progress within the chunk of ``count`` pixels from ``start``: a callable for after each
+    of its (layer, sub-pixel, source) steps, or None."""
+    if progress is None:
+        return None
+    steps = plan.layers * plan.oversample * plan.oversample * plan.incident.shape[0]
+    done = [0]
+
+    def step():
+        done[0] = min(done[0] + 1, steps)  # (a chunk rendered again reports no more)
+        progress(start + count * done[0] // steps, total)
+    return step
+
+
+def _switch_off_chunk(plan: KernelPlan, s, f, fresh: int, res, recorder: Recorder,
+                      chunk_rec: Recorder, step, warn) -> ChunkResult:
+    """The chunk in which interpolation switches off (Q11), its per-pixel output written with
+    the warning (``warn``, or None) before the switching pixel's. A recorder that needs the
+    evaluations has the whole chunk rendered again (``split``); else :func:`_switch_off`."""
+    row, index = res.first_out_of_range
+    if chunk_rec.needs_evaluations:
+        chunk_rec = recorder.for_chunk(plan, s, f)
+        res = render_chunk(plan, s, f, fresh, InterpolationPolicy("split", row, index), chunk_rec,
+                           step=step)
+        hkl = res.switch_off_hkl
+    else:
+        res, hkl = _switch_off(plan, s, f, fresh, res, row, index)
+    chunk_rec.emit(row)
+    if warn is not None:
+        warn(hkl)
+    chunk_rec.emit()
+    return res
+
+
 def _switch_off(plan: KernelPlan, s, f, fresh: int, res, row: int, index: int):
     """The chunk's values when interpolation switches off at evaluation ``index`` of pixel
     ``row`` (Q11): pixels before it as interpolated, that pixel rendered again alone
@@ -156,26 +157,13 @@ def _switch_off(plan: KernelPlan, s, f, fresh: int, res, row: int, index: int):
     one = render_chunk(plan, s[r], f[r], 0 if fresh == row else -1,
                        InterpolationPolicy("split", 0, index))
     value = torch.cat([res.value[:row], one.value, res.value_near[row + 1:]])
-    return ChunkResult(value, res.omega_sum, None, None, None, res.uncut), one.switch_off_hkl
+    return ChunkResult(value, res.omega_sum, None, None, res.uncut), one.switch_off_hkl
 
 
 def _same_bits(a, b) -> bool:
     """Two chunk results with bit-identical (binary64) values and solid angles."""
     return all(torch.equal(x.contiguous().view(torch.int64), y.contiguous().view(torch.int64))
                for x, y in ((a.value, b.value), (a.omega_sum, b.omega_sum)))
-
-
-def _pixel_values(last: dict, evaluation: torch.Tensor, F_cell: torch.Tensor, r: int) -> dict:
-    """Row ``r``'s printout values as Python floats (docs/behaviour/formats.md §12)."""
-    left = last["left"]
-    out = {key: float(last[key][r]) for key in ("I", "polar", "omega", "capture")}
-    out["value"] = float(last["value"][r].to(torch.float32))
-    out["pos"] = tuple(float(x[r]) for x in left.pos)
-    out["S"] = tuple(float(x[r]) for x in left.S)
-    row = evaluation[r].tolist()
-    out["hkl"], out["F_latt"], out["vectors"] = tuple(row[:6]), row[6], tuple(row[7:])
-    out["F_cell"] = float(F_cell[r])
-    return out
 
 
 def plan_requires_grad(plan: KernelPlan) -> bool:

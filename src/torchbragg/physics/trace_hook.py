@@ -1,9 +1,10 @@
-"""Per-pixel trace (docs/behaviour/trace.md): a recording hook called from inside the rendering
-kernel.
+"""Per-pixel trace (docs/behaviour/trace.md): the ``-trace_pixel`` recorder
+(:mod:`~torchbragg.physics.recorder`) called from inside the rendering kernel.
 
-The kernel calls the hook at fixed points of its loop; the hook picks the traced pixels' rows
-and formats ``TRACE_PY: <name> <values>`` lines (``%.15g``). Nothing here recomputes physics.
-Lines are buffered per pixel and emitted in the C's processing order.
+The kernel calls the recorder at fixed points of its loop; it picks the traced pixels' rows
+and formats ``TRACE_PY: <name> <values>`` lines (``%.15g``), for the first source of each
+sub-pixel. Nothing here recomputes physics. Lines are buffered per pixel and emitted in the
+C's processing order (:meth:`TraceRecorder.flush`).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Callable, Dict, List, Sequence, Tuple
 
 import torch
 
+from torchbragg.physics.recorder import NULL_RECORDER, Recorder
 from torchbragg.physics.setup import R_E_SQR, Experiment
 from torchbragg.physics.vec3 import RTD  # noqa: F401  (units documented in docs/behaviour/trace.md)
 
@@ -21,7 +23,7 @@ def fmt(x) -> str:
     return format(float(x), ".15g")
 
 
-class TraceRecorder:
+class TraceRecorder(Recorder):
     """Collects the trace of pixels ``(slow, fast)`` and writes lines through ``emit``."""
 
     def __init__(self, pixels: Sequence[Tuple[int, int]], emit: Callable[[str], None],
@@ -56,13 +58,14 @@ class TraceRecorder:
         for text in out:
             self.emit(text)
 
-    def for_chunk(self, s: torch.Tensor, f: torch.Tensor):
-        """A recorder for one kernel call, or None when no traced pixel is in the chunk."""
+    def for_chunk(self, plan, s: torch.Tensor, f: torch.Tensor) -> Recorder:
+        """A recorder for one kernel call (the null one when no traced pixel is in the chunk);
+        its pixels' buffers start again."""
         s_list, f_list = s.tolist(), f.tolist()
         lookup = {(a, b): r for r, (a, b) in enumerate(zip(s_list, f_list))}
         rows = [(lookup[p], p) for p in self.pixels if p in lookup]
         if not rows:
-            return None
+            return NULL_RECORDER
         for _, p in rows:
             self.buffers[p] = []
         return _ChunkRecorder(self, rows)
@@ -74,7 +77,9 @@ class TraceRecorder:
                 self.emit(text)
 
 
-class _ChunkRecorder:
+class _ChunkRecorder(Recorder):
+    needs_evaluations = True
+
     def __init__(self, owner: TraceRecorder, rows):
         self.owner = owner
         self.rows = rows
@@ -94,7 +99,9 @@ class _ChunkRecorder:
         for _, p in self.rows:
             self._add(p, "subpixel", str(t), str(j), str(i))
 
-    def block_a(self, plan, pos, R, omega, d, k, S):
+    def source(self, plan, k, pos, R, omega, d, S):
+        if k != 0:
+            return
         for r, p in self.rows:
             self._add(p, "pix0_vector_meters", *map(fmt, plan.pix0.tolist()))
             self._add(p, "fdet_vec", *map(fmt, plan.fdet.tolist()))
@@ -113,13 +120,15 @@ class _ChunkRecorder:
             self._add(p, "lambda_angstroms", fmt(lam * 1e10))
         self._each("scattering_vec_A_inv", *S)
 
-    def block_b(self, plan, fresh, blk, culled):
-        tables = plan.first_lat if (fresh and plan.first_lat is not None) else (
-            plan.lat_a, plan.lat_b, plan.lat_c)
+    def block(self, plan, k, pos, S, blk, culled, fresh_row):
+        if k != 0:
+            return
+        later = (plan.lat_a, plan.lat_b, plan.lat_c)
         for r, p in self.rows:
             if culled is not None and bool(culled[r]):
                 continue
-            use = tables if (fresh and r == 0) else (plan.lat_a, plan.lat_b, plan.lat_c)
+            # the pixel running the run's first φ loop (Q1) uses the first tables
+            use = plan.first_lat if r == fresh_row and plan.first_lat is not None else later
             for name, vec in zip(("rot_a_angstroms", "rot_b_angstroms", "rot_c_angstroms"), use):
                 self._add(p, name, *(fmt(x * 1e10) for x in vec[0].tolist()))
             for name, vec in zip(("rot_a_star_A_inv", "rot_b_star_A_inv", "rot_c_star_A_inv"),
@@ -134,7 +143,7 @@ class _ChunkRecorder:
             if not bool(blk.skip[0, r]):
                 self._add(p, "F_cell", fmt(blk.F_cell[0, r]))
 
-    def block_c(self, plan, I, capture, polar, omega, last_i, last_d, value):
+    def finish(self, plan, I, capture, polar, omega, last_i, last_d, value):
         self._each("I_before_scaling", I)
         for r, p in self.rows:
             self._add(p, "r_e_meters", fmt(math.sqrt(R_E_SQR)))
