@@ -67,8 +67,7 @@ def _scalar_tricubic(grid, lo, x):
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_tricubic_is_the_c_arithmetic_bit_for_bit(dtype, path, monkeypatch):
     monkeypatch.setenv("TORCHBRAGG_NATIVE", "1" if path == "native" else "0")
-    if path == "native" and not tricubic_native.usable(torch.zeros(1, dtype=dtype),
-                                                       torch.zeros(1, dtype=torch.float64)):
+    if path == "native" and not tricubic_native.available():
         pytest.skip("the C helper cannot be built here (no compiler)")
     # (the helper's evaluations split over three threads: one part per thread)
     monkeypatch.setattr(tricubic_native, "MIN_PER_THREAD", 1000)
@@ -202,7 +201,9 @@ def test_only_the_switching_pixel_is_rendered_again(tmp_path, monkeypatch):
 
 def test_limit_skips_interpolating_pixels_after_a_switch(tmp_path, monkeypatch):
     """After the first out-of-range pixel is known, later blocks interpolate only the pixels
-    before it (the result is unchanged: compared with the C above)."""
+    before it (the result is unchanged: compared with the C above). The tensor path: the C
+    helper takes the limit as an argument (next test)."""
+    monkeypatch.setenv("TORCHBRAGG_NATIVE", "0")
     plan, idx = _plan(tmp_path, "-oversample 3".split())
     sizes = []
     real = SFLookup.tricubic
@@ -217,6 +218,29 @@ def test_limit_skips_interpolating_pixels_after_a_switch(tmp_path, monkeypatch):
     row, _ = kernel_res.first_out_of_range
     assert row < 64 and sizes[0] == 4096 and len(sizes) == 9, (sizes, row)
     assert row <= min(sizes[1:]) and max(sizes[1:]) < 64, (sizes, row)
+
+
+@pytest.mark.parametrize("extra", ["-oversample 3", "-mosaic 5 -mosaic_domains 4"])
+def test_native_pass_matches_the_tensor_path(tmp_path, monkeypatch, extra):
+    """An interpolating chunk pass through the C helper (nearest node, range test, tricubic,
+    the limit after a switch) gives the tensor path's bits: values, nearest-node values and
+    the first out-of-range evaluation, in both dtypes."""
+    if not tricubic_native.available():
+        pytest.skip("the C helper cannot be built here (no compiler)")
+    monkeypatch.setattr(tricubic_native, "MIN_PER_THREAD", 500)  # parts across rows
+    monkeypatch.setattr(tricubic_native, "threads", lambda: 3)
+    for dtype in (torch.float64, torch.float32):
+        plan, idx = _plan(tmp_path, extra.split(), dtype)
+        results = []
+        for native in ("1", "0"):
+            monkeypatch.setenv("TORCHBRAGG_NATIVE", native)
+            results.append(kernel.render_chunk(plan, idx // 64, idx % 64, -1,
+                                               kernel.InterpolationPolicy("on")))
+        a, b = results
+        assert a.first_out_of_range == b.first_out_of_range is not None
+        for x, y in ((a.value, b.value), (a.value_near, b.value_near)):
+            assert torch.equal(x.to(torch.float64).view(torch.int64),
+                               y.to(torch.float64).view(torch.int64))
 
 
 @pytest.fixture()

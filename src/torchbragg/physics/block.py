@@ -114,14 +114,14 @@ def _structure_factor(plan, policy, h, k, l, h0, k0, l0, skip, outer, limit=-1):
     """F_cell per evaluation; in an ``on`` pass also the first out-of-range index per pixel
     and (with the global switch-off) the nearest-node F."""
     sf = plan.sf
-    nearest = sf.nearest(h0, k0, l0)
     if not plan.interpolate or policy.mode == "off":
-        return nearest, None, None, None
+        return sf.nearest(h0, k0, l0), None, None, None
     M, P = h.shape
-    oor = sf.out_of_interpolation_range(h, k, l)
-    rows = outer * M + torch.arange(M, device=h.device)[:, None]
-    cols = torch.arange(P, device=h.device)[None, :]
     if policy.mode == "split":
+        nearest = sf.nearest(h0, k0, l0)
+        oor = sf.out_of_interpolation_range(h, k, l)
+        rows = outer * M + torch.arange(M, device=h.device)[:, None]
+        cols = torch.arange(P, device=h.device)[None, :]
         before = (cols < policy.row) | ((cols == policy.row) & (rows < policy.index))
         use = before & ~oor
         hkl_at = None
@@ -129,14 +129,7 @@ def _structure_factor(plan, policy, h, k, l, h0, k0, l0, skip, outer, limit=-1):
             m = policy.index - outer * M
             hkl_at = tuple(float(x[m, policy.row]) for x in (h, k, l, h0, k0, l0))
         return torch.where(use, sf.tricubic(h, k, l, use), nearest), None, hkl_at, None
-    use = ~oor
-    if 0 <= limit < P:
-        c = slice(0, limit)
-        F_cell = torch.cat([torch.where(use[:, c], sf.tricubic(h[:, c], k[:, c], l[:, c],
-                                                               use[:, c]), nearest[:, c]),
-                            nearest[:, limit:]], dim=1)
-    else:
-        F_cell = torch.where(use, sf.tricubic(h, k, l, use), nearest)
+    F_cell, nearest, oor = sf.interpolated(h, k, l, h0, k0, l0, limit)
     if not plan.interpolation_global_switch_off:
         return F_cell, None, None, None
     trig = oor & ~skip

@@ -65,6 +65,25 @@ class SFLookup:
         return (axis(h, self.h_min, self.h_range) | axis(k, self.k_min, self.k_range)
                 | axis(l, self.l_min, self.l_range))
 
+    def interpolated(self, h, k, l, h0, k0, l0, limit: int = -1):
+        """An interpolating pass on [M, P] evaluations: (F_cell, the nearest-node F, the
+        out-of-range mask). F_cell is interpolated where in range, in the columns before
+        ``limit`` (< 0: all), and the nearest node elsewhere. By the C helper where it serves
+        (:mod:`tricubic_native`, one pass), else on tensors."""
+        if tricubic_native.usable(self, h):
+            return tricubic_native.lookup(self, h, k, l, h0, k0, l0, limit)
+        nearest = self.nearest(h0, k0, l0)
+        oor = self.out_of_interpolation_range(h, k, l)
+        use = ~oor
+        if 0 <= limit < h.shape[-1]:
+            c = slice(0, limit)
+            F_cell = torch.cat([torch.where(use[:, c], self.tricubic(h[:, c], k[:, c], l[:, c],
+                                                                     use[:, c]), nearest[:, c]),
+                                nearest[:, limit:]], dim=1)
+        else:
+            F_cell = torch.where(use, self.tricubic(h, k, l, use), nearest)
+        return F_cell, nearest, oor
+
     def tricubic(self, h, k, l, valid):
         """4-point Lagrange interpolation along l, then k, then h (values where ``valid``).
 
@@ -74,10 +93,8 @@ class SFLookup:
         serves. The operations and their order are the C's (docs/behaviour/physics.md §7.5),
         so binary64 results are the same bits.
         """
-        if tricubic_native.usable(self.grid, h):
-            return tricubic_native.tricubic(
-                self.grid, (self.k_range + 1, self.l_range + 1),
-                (self.h_min, self.k_min, self.l_min), h, k, l, valid)
+        if tricubic_native.usable(self, h):
+            return tricubic_native.tricubic(self, h, k, l, valid)
         shape = h.shape
         h, k, l, valid = (x.reshape(-1) for x in (h, k, l, valid))
         n = h.shape[0]

@@ -1,13 +1,14 @@
-"""Tricubic structure-factor lookup by a small C helper on the CPU (docs/performance.md,
+"""Structure-factor lookups by a small C helper on the CPU (docs/performance.md,
 "Structure-factor interpolation").
 
-``tricubic_native.c`` does the arithmetic of :meth:`SFLookup._tricubic
-<torchbragg.physics.structure_factors.SFLookup._tricubic>` one evaluation at a time (the same
-binary64 operations in the same order, so the same bits) without the tensor path's 64-node
-temporaries; the evaluations are split over ``torch.get_num_threads()`` threads (each result
-depends on its own evaluation only). Compiled on first use into the cache
-(:mod:`torchbragg._cbuild`); where it cannot be built or loaded, on other devices, while
-compiling, with gradients, or with ``TORCHBRAGG_NATIVE=0``, the tensor path runs.
+``tricubic_native.c`` does the arithmetic of :class:`SFLookup
+<torchbragg.physics.structure_factors.SFLookup>`'s nearest node, range test and tricubic
+interpolation one evaluation at a time (the same binary64 operations in the same order, so
+the same bits) without the tensor path's temporaries; the evaluations are split over
+``torch.get_num_threads()`` threads (each result depends on its own evaluation only).
+Compiled on first use into the cache (:mod:`torchbragg._cbuild`); where it cannot be built or
+loaded, on other devices, while compiling, with gradients, or with ``TORCHBRAGG_NATIVE=0``,
+the tensor path runs.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 
@@ -29,8 +30,14 @@ _pool: Optional[ThreadPoolExecutor] = None
 MIN_PER_THREAD = 16384
 
 
+class _Table(ctypes.Structure):
+    _fields_ = [("grid", ctypes.c_void_p), ("padded", ctypes.c_void_p)] + [
+        (name, ctypes.c_int64) for name in ("h_min", "k_min", "l_min", "h_range", "k_range",
+                                            "l_range")]
+
+
 def _load() -> Optional[dict]:
-    """{grid dtype: C function}, or None when the helper cannot be built or loaded."""
+    """{(kind, grid dtype): C function}, or None when the helper cannot be built or loaded."""
     global _funcs, _failed
     with _lock:
         if _funcs is not None or _failed:
@@ -39,14 +46,15 @@ def _load() -> Optional[dict]:
             from torchbragg._cbuild import build_cached
 
             lib = ctypes.CDLL(str(build_cached("tricubic_native", [_SRC], shared=True)))
-            i64, ptr = ctypes.c_int64, ctypes.c_void_p
+            i64, ptr, table = ctypes.c_int64, ctypes.c_void_p, ctypes.POINTER(_Table)
             funcs = {}
-            for dtype, name in ((torch.float64, "tb_tricubic_f64"),
-                                (torch.float32, "tb_tricubic_f32")):
-                fn = getattr(lib, name)
-                fn.restype = None
-                fn.argtypes = [ptr, i64, i64, i64, i64, i64, i64, ptr, ptr, ptr, ptr, ptr, i64]
-                funcs[dtype] = fn
+            for dtype, suffix in ((torch.float64, "f64"), (torch.float32, "f32")):
+                fn = getattr(lib, f"tb_tricubic_{suffix}")
+                fn.restype, fn.argtypes = None, [table] + [ptr] * 5 + [i64]
+                funcs["tricubic", dtype] = fn
+                fn = getattr(lib, f"tb_lookup_{suffix}")
+                fn.restype, fn.argtypes = None, [table] + [ptr] * 6 + [i64] * 4 + [ptr] * 3
+                funcs["lookup", dtype] = fn
             _funcs = funcs
         except Exception:  # no compiler, failed build or load: the tensor path
             _failed = True
@@ -58,49 +66,70 @@ def available() -> bool:
     return os.environ.get("TORCHBRAGG_NATIVE", "1") != "0" and _load() is not None
 
 
-def usable(grid: torch.Tensor, h: torch.Tensor) -> bool:
-    """Whether the helper can serve a lookup of ``h`` (and k, l alike) in ``grid``."""
+def usable(sf, h: torch.Tensor) -> bool:
+    """Whether the helper can serve a lookup of ``h`` (and k, l alike) in the table of ``sf``
+    (an :class:`SFLookup` with a table)."""
     if os.environ.get("TORCHBRAGG_NATIVE", "1") == "0" or torch.compiler.is_compiling():
         return False
-    if grid.device.type != "cpu" or h.device.type != "cpu" or h.dtype != torch.float64:
+    grid, padded = sf.grid, sf.padded
+    if (grid.device.type != "cpu" or h.device.type != "cpu" or h.dtype != torch.float64
+            or grid.dtype not in (torch.float64, torch.float32) or padded.dtype != grid.dtype):
         return False
-    if grid.dtype not in (torch.float64, torch.float32):
-        return False
-    if torch.is_grad_enabled() and (grid.requires_grad or h.requires_grad):
+    if torch.is_grad_enabled() and (grid.requires_grad or padded.requires_grad
+                                    or h.requires_grad):
         return False
     return _load() is not None
 
 
-def tricubic(grid: torch.Tensor, strides: tuple, origin: tuple, h, k, l, valid) -> torch.Tensor:
-    """Interpolated F (binary64) at ``h, k, l`` where ``valid``, 0 elsewhere.
+def _table(sf, grid: torch.Tensor, padded: torch.Tensor) -> _Table:
+    return _Table(grid.data_ptr(), padded.data_ptr(), sf.h_min, sf.k_min, sf.l_min,
+                  sf.h_range, sf.k_range, sf.l_range)
 
-    ``grid``: the flat C-ordered table; ``strides`` = (k_range + 1, l_range + 1);
-    ``origin`` = (h_min, k_min, l_min). Call only where :func:`usable`."""
-    fn = _load()[grid.dtype]
-    sk, sl = strides
-    grid = grid.contiguous()
-    last = grid.numel() - 1 - (3 * sk * sl + 3 * sl + 3)  # the largest valid first node
+
+def tricubic(sf, h, k, l, valid) -> torch.Tensor:
+    """Interpolated F (binary64) at ``h, k, l`` where ``valid``, 0 elsewhere (only where
+    :func:`usable`)."""
+    grid, padded = sf.grid.contiguous(), sf.padded.contiguous()
+    table = _table(sf, grid, padded)
+    fn = _funcs["tricubic", grid.dtype]
     shape = h.shape
     h, k, l = (x.detach().contiguous().reshape(-1) for x in (h, k, l))
     valid = valid.contiguous().reshape(-1).to(torch.bool)
     out = torch.empty_like(h)
-    n = h.numel()
-
-    def run(a: int, b: int) -> None:
-        if b > a:
-            fn(grid.data_ptr(), sk, sl, last, *origin, h[a:].data_ptr(), k[a:].data_ptr(),
-               l[a:].data_ptr(), valid[a:].data_ptr(), out[a:].data_ptr(), b - a)
-
-    parts = max(1, min(threads(), n // MIN_PER_THREAD))
-    if parts == 1:
-        run(0, n)
-    else:  # (ctypes releases the GIL during the call)
-        bounds = [n * i // parts for i in range(parts + 1)]
-        futures = [_executor().submit(run, a, b) for a, b in zip(bounds[1:-1], bounds[2:])]
-        run(bounds[0], bounds[1])
-        for f in futures:
-            f.result()
+    _split(h.numel(), lambda a, b: fn(table, h[a:].data_ptr(), k[a:].data_ptr(),
+                                      l[a:].data_ptr(), valid[a:].data_ptr(),
+                                      out[a:].data_ptr(), b - a))
     return out.reshape(shape)
+
+
+def lookup(sf, h, k, l, h0, k0, l0, limit: int):
+    """An interpolating pass on [M, P] evaluations: (F_cell in binary64, the nearest-node F
+    in the table's dtype, the out-of-range mask), as :meth:`SFLookup.interpolated` (only
+    where :func:`usable`)."""
+    grid, padded = sf.grid.contiguous(), sf.padded.contiguous()
+    table = _table(sf, grid, padded)
+    fn = _funcs["lookup", grid.dtype]
+    shape = h.shape
+    P = shape[-1] if len(shape) else 1
+    xs = [x.detach().contiguous().reshape(-1) for x in (h, k, l, h0, k0, l0)]
+    F_cell = torch.empty_like(xs[0])
+    near = torch.empty(F_cell.shape, dtype=grid.dtype)
+    oor = torch.empty(F_cell.shape, dtype=torch.bool)
+    ptrs = [x.data_ptr() for x in xs]
+    _split(F_cell.numel(), lambda a, b: fn(table, *ptrs, a, b, P, limit, F_cell.data_ptr(),
+                                           near.data_ptr(), oor.data_ptr()))
+    return F_cell.reshape(shape), near.reshape(shape), oor.reshape(shape)
+
+
+def _split(n: int, run: Callable[[int, int], None]) -> None:
+    """``run(a, b)`` over [0, n) in one part per thread (ctypes releases the GIL)."""
+    parts = max(1, min(threads(), n // MIN_PER_THREAD))
+    bounds = [n * i // parts for i in range(parts + 1)]
+    futures = [_executor().submit(run, a, b) for a, b in zip(bounds[1:-1], bounds[2:])]
+    if n:
+        run(bounds[0], bounds[1])
+    for f in futures:
+        f.result()
 
 
 def threads() -> int:
@@ -113,5 +142,5 @@ def _executor() -> ThreadPoolExecutor:
     with _lock:
         if _pool is None:
             _pool = ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1),
-                                       thread_name_prefix="tb-tricubic")
+                                       thread_name_prefix="tb-lookup")
         return _pool
