@@ -82,24 +82,14 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
         idx = indices[start:start + chunk]
         s = torch.div(idx, F, rounding_mode="floor")
         f = idx - s * F
-        fresh = -1
-        if first_loop_pending:
-            fresh = 0 if plan.dmin_m <= 0 else first_uncut_pixel(plan, s, f)
-        chunk_rec = recorder.for_chunk(plan, s, f)
         policy = InterpolationPolicy("on" if interp_on else "off")
         step = _stepper(plan, progress, start, int(idx.numel()), total)
-        res = run_chunk(s, f, fresh, policy, chunk_rec, step)
-        if first_loop_pending and res.uncut is not None and first_true(res.uncut) != fresh:
-            fresh = first_true(res.uncut)  # the estimate missed by an ulp: render again
-            chunk_rec = recorder.for_chunk(plan, s, f)
-            res = run_chunk(s, f, fresh, policy, chunk_rec, step)
+        res, fresh, chunk_rec = _first_pass(plan, s, f, first_loop_pending, policy, recorder,
+                                            run_chunk, step)
         first_loop_pending = first_loop_pending and fresh < 0
-        if res.first_out_of_range is not None:  # (Q11) interpolation switches off here
-            res = _switch_off_chunk(plan, s, f, fresh, res, recorder, chunk_rec, step,
-                                    on_interpolation_off)
-            interp_on = False
-        else:
-            chunk_rec.emit()
+        interp_on = interp_on and res.first_out_of_range is None  # (Q11) off from this chunk
+        res = _final_pass(plan, s, f, fresh, res, recorder, chunk_rec, step,
+                          on_interpolation_off)
         if dense:  # in place: the image is touched once (page faults are costly)
             values[start:start + chunk] = res.value
         else:
@@ -128,11 +118,32 @@ def _stepper(plan: KernelPlan, progress, start: int, count: int, total: int):
     return step
 
 
-def _switch_off_chunk(plan: KernelPlan, s, f, fresh: int, res, recorder: Recorder,
-                      chunk_rec: Recorder, step, warn) -> ChunkResult:
-    """The chunk in which interpolation switches off (Q11), its per-pixel output written with
-    the warning (``warn``, or None) before the switching pixel's. A recorder that needs the
-    evaluations has the whole chunk rendered again (``split``); else :func:`_switch_off`."""
+def _first_pass(plan: KernelPlan, s, f, pending: bool, policy, recorder: Recorder, run,
+                step):
+    """The chunk rendered by ``run``; while the run's first φ loop is ``pending`` (Q1), at the
+    pixel estimated to run it, and again where the kernel's exact ``uncut`` moves it.
+    Returns the result, that pixel's row (or −1) and the chunk's recorder."""
+    fresh = -1
+    if pending:
+        fresh = 0 if plan.dmin_m <= 0 else first_uncut_pixel(plan, s, f)
+    chunk_rec = recorder.for_chunk(plan, s, f)
+    res = run(s, f, fresh, policy, chunk_rec, step)
+    if pending and res.uncut is not None and first_true(res.uncut) != fresh:
+        fresh = first_true(res.uncut)  # the estimate missed by an ulp: render again
+        chunk_rec = recorder.for_chunk(plan, s, f)
+        res = run(s, f, fresh, policy, chunk_rec, step)
+    return res, fresh, chunk_rec
+
+
+def _final_pass(plan: KernelPlan, s, f, fresh: int, res, recorder: Recorder,
+                chunk_rec: Recorder, step, warn) -> ChunkResult:
+    """The chunk's final result, its per-pixel output written. Where interpolation switches
+    off in it (Q11) the warning (``warn``, or None) comes before the switching pixel's output;
+    a recorder that needs the evaluations has the whole chunk rendered again (``split``),
+    else :func:`_switch_off`."""
+    if res.first_out_of_range is None:
+        chunk_rec.emit()
+        return res
     row, index = res.first_out_of_range
     if chunk_rec.needs_evaluations:
         chunk_rec = recorder.for_chunk(plan, s, f)
