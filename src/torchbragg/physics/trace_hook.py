@@ -15,7 +15,6 @@ import torch
 
 from torchbragg.physics.recorder import NULL_RECORDER, Recorder
 from torchbragg.physics.setup import R_E_SQR, Experiment
-from torchbragg.physics.vec3 import RTD  # noqa: F401  (units documented in docs/behaviour/trace.md)
 
 
 def fmt(x) -> str:
