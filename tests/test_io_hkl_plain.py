@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pytest
 
-from torchbragg.io import hkl
+from torchbragg.io import hkl, hkl_plain
 from torchbragg.io.hkl_plain import plain_records
 
 
@@ -44,8 +44,10 @@ def _plain_file(rng):
     return text.encode()
 
 
+@pytest.mark.parametrize("step", [1 << 20, 5])  # (5: a step per line or two)
 @pytest.mark.parametrize("seed", range(40))
-def test_plain_files_read_as_the_exact_passes(seed):
+def test_plain_files_read_as_the_exact_passes(seed, step, monkeypatch):
+    monkeypatch.setattr(hkl_plain, "STEP", step)
     data = _plain_file(random.Random(seed))
     plain = plain_records(data)
     if not data.split():
@@ -74,7 +76,9 @@ def test_plain_files_read_as_the_exact_passes(seed):
     b"1 2 3 4\r\n",               # a carriage return
     b"", b" \n \n",
 ])
-def test_files_that_are_not_plain_are_declined(text):
+@pytest.mark.parametrize("step", [1 << 20, 5])
+def test_files_that_are_not_plain_are_declined(text, step, monkeypatch):
+    monkeypatch.setattr(hkl_plain, "STEP", step)
     assert plain_records(text) is None
 
 
