@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 
@@ -135,3 +136,21 @@ def test_dtype_device_profile_validation():
         parse_argv(BASE + ["-profile", "strict"])
     run = parse_argv(BASE + ["-dtype", "float32"], now=1000)
     assert run.options.dtype == "float32" and math.isclose(run.config.beam.wavelength_m, 1e-10)
+
+
+@pytest.mark.parametrize("flag, env", [("off", "on"), ("auto", "off"), (None, "off")])
+def test_compile_flag_overrides_the_environment_for_its_run(flag, env, tmp_path, monkeypatch):
+    """``-compile`` decides the compile mode the renderer sees (over TORCHBRAGG_COMPILE), and
+    only for its own run: the environment is as before afterwards."""
+    from torchbragg.cli.main import main
+    from torchbragg.physics import fused
+
+    seen = []
+    real = fused.compile_mode
+    monkeypatch.setattr(fused, "compile_mode", lambda: seen.append(real()) or seen[-1])
+    monkeypatch.setenv("TORCHBRAGG_COMPILE", env)
+    monkeypatch.chdir(tmp_path)
+    args = BASE + ["-detpixels", "4", "-nonoise", "-nopgm", "-noprogress"]
+    assert main(args + (["-compile", flag] if flag else [])) == 0
+    assert seen and set(seen) == {flag or env}
+    assert os.environ["TORCHBRAGG_COMPILE"] == env

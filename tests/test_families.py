@@ -26,8 +26,8 @@ def test_no_stale_or_duplicate_patterns():
 
 
 def test_torchbragg_extensions_form_their_own_family():
-    assert set(FAMILIES["torchbragg"]) == {"-trace_pixel", "-dtype", "-device", "-profile",
-                                           "-chunk_pixels"}
+    assert set(FAMILIES["torchbragg"]) == {f.pattern for f in FLAGS if f.extension} == {
+        "-trace_pixel", "-dtype", "-device", "-profile", "-chunk_pixels", "-compile"}
     assert NOT_DRAWN == {"torchbragg"}
 
 

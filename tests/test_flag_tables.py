@@ -111,3 +111,64 @@ def test_one_profile_name_on_both_sides(tmp_path, name, status):
         assert proc.returncode == status, (cmd, proc.stderr)
         if status:
             assert "unknown profile 'default'" in proc.stderr
+
+
+@pytest.mark.parametrize("value, status", [("off", 0), ("auto", 0), ("fast", 9)])
+def test_torchbragg_only_word_flag_checked_alike_by_both_programs(tmp_path, value, status):
+    """``-compile`` is declared once (cli/flags.py) and has its row in the C table: both
+    programs accept its words (the C then ignores the flag) and refuse any other alike."""
+    try:
+        c_bin = str(cref.binary_path())
+    except Exception as exc:  # no compiler on this machine
+        pytest.skip(f"cannot build the C reference: {exc}")
+    args = ["-compile", value, "-cell", "50", "50", "50", "90", "90", "90", "-default_F", "1",
+            "-detpixels", "8", "-nonoise", "-nopgm", "-noprogress"]
+    env = dict(os.environ, TORCHBRAGG_COMPILE="on")
+    for cmd in ([c_bin], [sys.executable, "-m", "torchbragg"]):
+        proc = subprocess.run(cmd + args, cwd=tmp_path, capture_output=True, text=True,
+                              env=env, timeout=300)
+        assert proc.returncode == status, (cmd, proc.stderr)
+        if status:
+            assert "-compile: 'fast' is not one of auto, on, off" in proc.stderr
+
+
+def _sample_values(flag):
+    """Values a flag of this declaration accepts."""
+    if flag.choices:
+        return [flag.choices[0]]
+    by_kind = {values.REAL: ["1.5"] * flag.arity, values.INT: ["2"] * flag.arity,
+               values.LONG: ["3"], values.FILE: ["x.txt"], values.VEC: ["1", "0", "0"],
+               values.VEC_NZ: ["0", "1", "0"], values.WORD: ["nanobragg"], values.NONE: []}
+    special = {"-cell": ["50", "60", "70", "90", "90", "90"], "-misset": ["1", "2", "3"],
+               "-pivot": ["sample"], "-detector_abs": ["10"], "-curved_det": ["-nopgm"]}
+    return special.get(flag.pattern) or by_kind[flag.kind]
+
+
+@pytest.mark.parametrize("profile", ["nanobragg", "corrected"])
+def test_every_declared_flag_checks_and_acts_on_known_targets(profile):
+    """Each flag, given values of its declared kind, passes the strict check and its action
+    writes only fields of the configs or of RunOptions (ParseState refuses any other)."""
+    from torchbragg.cli.flags import scan
+    from torchbragg.cli.state import ParseState
+    from torchbragg.compat import get_profile
+
+    for f in FLAGS:
+        argv = [f.pattern] + _sample_values(f)
+        assert strict.check_argv(argv) == [], f.pattern
+        state = scan(argv, ParseState(), get_profile(profile))
+        assert (f.action is None) == (not state.values), (f.pattern, state.values)
+
+
+def test_a_declared_extension_reaches_the_run_options():
+    """``-compile`` is one row of the table: checked, parsed into RunOptions, listed in --help."""
+    from torchbragg.cli.load import parse_argv
+    from torchbragg.cli.usage import help_text
+    from torchbragg.errors import InputError
+
+    base = ["-cell", "50", "50", "50", "90", "90", "90", "-default_F", "1", "-detpixels", "4"]
+    assert parse_argv(base, now=1).options.compile is None
+    assert parse_argv(base + ["-compile", "off"], now=1).options.compile == "off"
+    with pytest.raises(InputError, match="-compile: 'eager' is not one of auto, on, off"):
+        parse_argv(base + ["-compile", "eager"], now=1)
+    assert "-compile auto|on|off" in extensions_line()
+    assert any(line.split("\t")[1:2] == ["-compile        "] for line in help_text().splitlines())

@@ -57,6 +57,8 @@ class RunOptions:
     device: str = "cpu"
     profile: str = "nanobragg"
     chunk_pixels: Optional[int] = None
+    #: ``-compile auto|on|off``; None: ``TORCHBRAGG_COMPILE`` decides
+    compile: Optional[str] = None
 
 
 SECTIONS = {"detector": DetectorConfig, "beam": BeamConfig, "crystal": CrystalConfig,

@@ -48,8 +48,11 @@ def contact_request(argv: Sequence[str]) -> Optional[str]:
 
 def help_text(prog: str = "torchbragg") -> str:
     """What ``-h``/``--help`` print: the C's usage text, then the extensions and these flags."""
-    return (usage_text() + "\n" + extensions_line() + "\n"
-            f"{prog} -h|--help: this text;  {prog} --version: the version (both exit 0)\n"
+    from torchbragg.cli.flags import FLAGS
+
+    rows = "".join("\t%-16s\t%s\n" % row for f in FLAGS if f.extension for row in f.usage_rows)
+    return (usage_text() + "\n" + extensions_line() + "\n" + rows
+            + f"{prog} -h|--help: this text;  {prog} --version: the version (both exit 0)\n"
             f"{prog} --batch FILE: each line of FILE as one {prog} command line, in one "
             f"process;  {prog} --prepare ARGS: build the compiled kernels ARGS would use\n")
 

@@ -167,12 +167,14 @@ static const nb_flagspec FLAGS[] = {
     {"-printout_pixel", M_SUB, K_INT, C_ANY, 2, 0},
     {"-progress", M_SUB, K_NONE, C_ANY, 0, 0},
     {"-noprogress", M_SUB, K_NONE, C_ANY, 0, 0},
-    /* extensions (torchbragg; -dtype/-device/-chunk_pixels are ignored by this program) */
+    /* extensions (torchbragg; -dtype/-device/-chunk_pixels/-compile: checked, then ignored by
+     * this program) */
     {"-trace_pixel", M_SUB, K_INT, C_NONNEG, 2, 0},
     {"-dtype", M_EXACT, K_WORD, C_ANY, 1, 0},
     {"-device", M_EXACT, K_WORD, C_ANY, 1, 0},
     {"-profile", M_EXACT, K_WORD, C_ANY, 1, 0},
     {"-chunk_pixels", M_EXACT, K_INT, C_POS, 1, 0},
+    {"-compile", M_EXACT, K_WORD, C_ANY, 1, 0},
     /* pre-pass (docs/behaviour/cli.md §1.1) */
     {"-img", M_SUB, K_FILE, C_ANY, 1, 0},
     {"-mask", M_SUB, K_FILE, C_ANY, 1, 0},
@@ -335,6 +337,9 @@ static int check_flag(const nb_flagspec *f, const char *tok, int argc, char **ar
         if (strcmp(f->pattern, "-device") == 0 && strcmp(a1, "cpu") && strcmp(a1, "cuda") &&
             strcmp(a1, "auto"))
             nb_fatal("ERROR: %s: '%s' is not one of cpu, cuda, auto", tok, a1);
+        if (strcmp(f->pattern, "-compile") == 0 && strcmp(a1, "auto") && strcmp(a1, "on") &&
+            strcmp(a1, "off"))
+            nb_fatal("ERROR: %s: '%s' is not one of auto, on, off", tok, a1);
         return 1;
     case K_FILE:
         if (!a1 || a1[0] == '-' || a1[0] == '\0') {

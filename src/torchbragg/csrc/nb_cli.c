@@ -630,7 +630,7 @@ void nb_help(const nb_sim *S)
 {
     nb_usage(S);
     printf("\ntorchbragg-cref extensions: -profile nanobragg|corrected -trace_pixel SLOW FAST "
-           "(-dtype, -device: checked, then ignored)\n");
+           "(-dtype, -device, -chunk_pixels, -compile: checked, then ignored)\n");
     printf("torchbragg-cref -h|--help: this text;  torchbragg-cref --version: the version "
            "(both exit 0)\n");
 }

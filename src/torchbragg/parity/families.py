@@ -16,6 +16,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Dict, List, Sequence, Set, Tuple
 
+from torchbragg.cli.flags import FLAGS
+
 #: family -> patterns
 FAMILIES: Dict[str, tuple] = {
     "convention": ("-mosflm", "-xds", "-denzo", "-adxv", "-dials", "-fdet_vector",
@@ -62,7 +64,8 @@ FAMILIES: Dict[str, tuple] = {
     "printout": ("-printout", "-printout_pixel"),
     "progress": ("-progress", "-noprogress"),
     "smv_input": ("-img", "-mask"),
-    "torchbragg": ("-trace_pixel", "-dtype", "-device", "-profile", "-chunk_pixels"),
+    # the flags declared as torchbragg extensions (cli/flags.py)
+    "torchbragg": tuple(f.pattern for f in FLAGS if f.extension),
 }
 
 #: pattern -> family
@@ -75,18 +78,11 @@ _VECTORS = {"-beam_vector", "-polar_vector", "-fdet_vector", "-sdet_vector", "-o
             "-spindle_axis", "-twotheta_axis", "-pix0_vector"}
 
 
-@lru_cache(maxsize=None)
-def _table():
-    from torchbragg.cli.flags import FLAGS
-
-    return tuple(FLAGS)
-
-
 @lru_cache(maxsize=4096)
 def _matching(tok: str) -> Tuple:
     """The flags the scan fires on ``tok``, in table order, up to a skip-rest flag."""
     matched = []
-    for f in _table():
+    for f in FLAGS:
         if f.matches(tok):
             matched.append(f)
             if f.skip_rest:
