@@ -23,8 +23,10 @@ def test_workload_definitions():
 
 
 def test_summary_statistics():
-    s = summarise([Sample(3.0, 1.0, 10, 0), Sample(1.0, 0.5, 30, 0), Sample(2.0, 2.0, 20, 1)])
+    s = summarise([Sample(3.0, 1.0, 10, 0, None, 0.5), Sample(1.0, 0.5, 30, 0, None, 0.25),
+                   Sample(2.0, 2.0, 20, 1, None, 4.0)])
     assert s["wall_median_s"] == 2.0 and s["wall_min_s"] == 1.0 and s["wall_max_s"] == 3.0
+    assert s["cpu_median_s"] == 0.5
     assert s["compute_median_s"] == 1.0 and s["peak_rss_mib"] == 30 and s["failures"] == 1
 
 
@@ -35,7 +37,7 @@ def test_tiny_workload_runs_every_variant():
     rows = run_workload(TINY, vs, reps=1, timeout=300)
     for name, row in rows.items():
         assert row["failures"] == 0, name
-        assert row["wall_median_s"] > 0 and row["peak_rss_mib"] > 0
+        assert row["wall_median_s"] > 0 and row["peak_rss_mib"] > 0 and row["cpu_median_s"] > 0
     assert rows["torch-float64-eager"]["compute_median_s"] > 0
     text = markdown({"created": "t", "cpu": "x", "torch_threads": 1, "device": "cpu", "reps": 1,
                      "workloads": {"T": rows, "W4": None}})

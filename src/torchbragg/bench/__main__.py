@@ -21,9 +21,9 @@ def markdown(result: dict) -> str:
              f"CPU: {result['cpu']}; threads: {result['torch_threads']}; device: {result['device']}; "
              f"repetitions: {result['reps']} (interleaved); torchbragg bytecode "
              f"{'compiled before timing' if result.get('bytecode') else 'NOT compiled'}", "",
-             "| workload | variant | wall median (min–max) s | compute median s | peak RSS MiB "
-             "| wall / C | float image |",
-             "|---|---|---|---|---|---|---|"]
+             "| workload | variant | wall median (min–max) s | compute median s | CPU median s "
+             "| peak RSS MiB | wall / C | CPU / C | float image |",
+             "|---|---|---|---|---|---|---|---|---|"]
     if not result["workloads"]:
         lines[-3:] = ["No W workloads run."]
     for wname, rows in result["workloads"].items():
@@ -31,6 +31,7 @@ def markdown(result: dict) -> str:
             lines.append(f"| {wname} | skipped (inputs not found: set TORCHBRAGG_INPUTS) | | | | |")
             continue
         c_wall = rows.get("C", {}).get("wall_median_s")
+        c_cpu = rows.get("C", {}).get("cpu_median_s")
         c_sha = rows.get("C", {}).get("image_sha256")
         f64_sha = rows.get("torch-float64-eager", {}).get("image_sha256")
         for vname, r in rows.items():
@@ -38,10 +39,13 @@ def markdown(result: dict) -> str:
             warm = (f"; warm-up {r['warmup_wall_s']:.1f} s" if "warmup_wall_s" in r else "")
             ratio = f"{r['wall_median_s'] / c_wall:.2f}" if c_wall else "—"
             comp = f"{r['compute_median_s']:.2f}" if "compute_median_s" in r else "—"
+            cpu = r.get("cpu_median_s")
+            cpu_text = f"{cpu:.2f}" if cpu is not None else "—"
+            cpu_ratio = f"{cpu / c_cpu:.2f}" if cpu is not None and c_cpu else "—"
             fail = f" ({r['failures']} failed)" if r["failures"] else ""
             lines.append(f"| {wname} | {vname}{fail} | {r['wall_median_s']:.2f} "
-                         f"({r['wall_min_s']:.2f}–{r['wall_max_s']:.2f}) | {comp} | "
-                         f"{r['peak_rss_mib']:.0f} | {ratio}{warm} | {image} |")
+                         f"({r['wall_min_s']:.2f}–{r['wall_max_s']:.2f}) | {comp} | {cpu_text} | "
+                         f"{r['peak_rss_mib']:.0f} | {ratio}{warm} | {cpu_ratio} | {image} |")
     return "\n".join(lines) + "\n"
 
 

@@ -35,6 +35,9 @@ class Sample:
     peak_rss_mib: float
     status: int
     image_sha256: Optional[str] = None  # of the -floatfile written by the run
+    #: user + system CPU time of the process and its children (s): on a shared machine
+    #: steadier than the wall time
+    cpu_s: Optional[float] = None
 
 
 def c_command() -> Optional[List[str]]:
@@ -112,7 +115,8 @@ def run_once(variant: Variant, args: List[str], workdir: str, timeout: float) ->
             rss_mib = int(open(rss_file).read().split()[-1]) / 1024.0
         except (ValueError, IndexError):
             pass
-    return Sample(wall, compute, rss_mib, os.waitstatus_to_exitcode(status), digest)
+    return Sample(wall, compute, rss_mib, os.waitstatus_to_exitcode(status), digest,
+                  usage.ru_utime + usage.ru_stime)
 
 
 def summarise(samples: List[Sample]) -> dict:
@@ -123,6 +127,9 @@ def summarise(samples: List[Sample]) -> dict:
            "peak_rss_mib": max(s.peak_rss_mib for s in samples),
            "failures": sum(1 for s in samples if s.status != 0),
            "image_sha256": sorted({s.image_sha256 for s in samples if s.image_sha256})}
+    cpus = [s.cpu_s for s in samples if s.cpu_s is not None]
+    if cpus:
+        out["cpu_median_s"] = statistics.median(cpus)
     if comps:
         out.update(compute_median_s=statistics.median(comps), compute_min_s=min(comps),
                    compute_max_s=max(comps))
