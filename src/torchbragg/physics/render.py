@@ -39,14 +39,10 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
     the pixels where the C prints it. ``notify`` receives one-line notes (building the
     compiled kernel).
     """
-    S, F = plan.spixels, plan.fpixels
     chunk = chunk or chunk_pixels(plan)
     indices = indices.to(plan.device)
     total = int(indices.numel())
-    dense = total == S * F  # every pixel rendered: chunk n covers flat pixels [start, stop)
-    alloc = torch.empty if dense else torch.zeros
-    values = alloc(S * F, device=plan.device, dtype=plan.geom_dtype)
-    omega_total = torch.zeros((), device=plan.device, dtype=torch.float64)
+    image = _Image(plan, total)
     interp_on = plan.interpolate
     differentiable = torch.is_grad_enabled() and plan_requires_grad(plan)
     work = evaluations(plan, total)
@@ -80,8 +76,8 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
 
     for start in range(0, total, chunk):
         idx = indices[start:start + chunk]
-        s = torch.div(idx, F, rounding_mode="floor")
-        f = idx - s * F
+        s = torch.div(idx, plan.fpixels, rounding_mode="floor")
+        f = idx - s * plan.fpixels
         policy = InterpolationPolicy("on" if interp_on else "off")
         step = _stepper(plan, progress, start, int(idx.numel()), total)
         res, fresh, chunk_rec = _first_pass(plan, s, f, first_loop_pending, policy, recorder,
@@ -90,18 +86,37 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
         interp_on = interp_on and res.first_out_of_range is None  # (Q11) off from this chunk
         res = _final_pass(plan, s, f, fresh, res, recorder, chunk_rec, step,
                           on_interpolation_off)
-        if dense:  # in place: the image is touched once (page faults are costly)
-            values[start:start + chunk] = res.value
-        else:
-            values[idx] = res.value
-        omega_total = omega_total + res.omega_sum.to(torch.float64).sum()
+        image.add(start, idx, res)
         if progress is not None:
             progress(min(start + chunk, total), total)
-    values = values.reshape(S, F)
-    # the C adds each value to a zeroed binary32 pixel: -0.0 is stored as +0.0
-    # (docs/behaviour/formats.md §9)
-    image = (values + 0.0).to(torch.float32)
-    return RenderResult(image, values, float(omega_total.detach()))
+    return image.result()
+
+
+class _Image:
+    """The values of the rendered pixels, filled chunk by chunk, and their Σ Ω."""
+
+    def __init__(self, plan: KernelPlan, total: int):
+        self.shape = (plan.spixels, plan.fpixels)
+        self.dense = total == plan.spixels * plan.fpixels  # chunk n: flat pixels [start, stop)
+        alloc = torch.empty if self.dense else torch.zeros
+        self.values = alloc(plan.spixels * plan.fpixels, device=plan.device,
+                            dtype=plan.geom_dtype)
+        self.omega = torch.zeros((), device=plan.device, dtype=torch.float64)
+
+    def add(self, start: int, idx: torch.Tensor, res: ChunkResult) -> None:
+        """The chunk of flat pixel indices ``idx``, the ``start``-th rendered on."""
+        if self.dense:  # in place: the image is touched once (page faults are costly)
+            self.values[start:start + idx.shape[0]] = res.value
+        else:
+            self.values[idx] = res.value
+        self.omega = self.omega + res.omega_sum.to(torch.float64).sum()
+
+    def result(self) -> RenderResult:
+        values = self.values.reshape(self.shape)
+        # the C adds each value to a zeroed binary32 pixel: -0.0 is stored as +0.0
+        # (docs/behaviour/formats.md §9)
+        image = (values + 0.0).to(torch.float32)
+        return RenderResult(image, values, float(self.omega.detach()))
 
 
 def _stepper(plan: KernelPlan, progress, start: int, count: int, total: int):
