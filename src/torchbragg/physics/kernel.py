@@ -293,15 +293,14 @@ def first_uncut_pixel(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor) -> int
     run's first φ loop happens (Q1). Exact but for the C's re-normalised d̂ at later sources
     (an ulp), which the kernel's exact ``uncut`` then confirms. −1 when none."""
     uncut = torch.zeros(s.shape[0], device=s.device, dtype=torch.bool)
-    for t in range(plan.layers):
-        for j in range(plan.oversample):
-            for i in range(plan.oversample):
-                pos = subpixel_position(plan, s, f, t, j, i)
-                R = ieee.sqrt(pos[0] * pos[0] + pos[1] * pos[1] + pos[2] * pos[2])
-                d = tuple(x / R for x in pos)
-                for k in range(plan.incident.shape[0]):
-                    source = (*_v(plan.incident[k]), plan.wavelength_m[k])
-                    uncut |= ~dmin_cut(plan, scattering_vector(d, source))
+    n = range(plan.oversample)
+    for t, j, i in itertools.product(range(plan.layers), n, n):
+        pos = subpixel_position(plan, s, f, t, j, i)
+        R = ieee.sqrt(pos[0] * pos[0] + pos[1] * pos[1] + pos[2] * pos[2])
+        d = tuple(x / R for x in pos)
+        for k in range(plan.incident.shape[0]):
+            source = (*_v(plan.incident[k]), plan.wavelength_m[k])
+            uncut |= ~dmin_cut(plan, scattering_vector(d, source))
     return first_true(uncut)
 
 
