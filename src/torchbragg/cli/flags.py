@@ -7,6 +7,15 @@ its usage-text rows (:mod:`torchbragg.cli.usage`) and how the C reference reads 
 ``tests/test_flag_tables.py`` checks the C reference's table (``csrc/nb_check_argv.c``)
 against this one.
 
+Adding a flag is one row here, e.g. ``-compile``::
+
+    Flag("-compile", 1, a.word("run.compile"), WORD, match="eq", choices=("auto", "on", "off"),
+         extension=True, c_reads=CHECKS, help="compiled kernels: ...")
+
+plus, for a flag the C reference must know, its row in ``csrc/nb_check_argv.c`` (the test
+names any difference) and, for a new target, the field in its config or in
+:class:`~torchbragg.cli.state.RunOptions` that holds the value.
+
 The scan: every token starting with ``-`` is tested against every pattern in table order; each
 pattern that matches acts (substring matching, so one token can fire several flags:
 docs/behaviour/cli.md §3.1). Value tokens are not consumed. Numbers follow C ``atof``/``atoi``.

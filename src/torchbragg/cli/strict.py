@@ -23,8 +23,7 @@ from typing import Callable, List, Optional, Sequence
 from torchbragg.cli import values
 from torchbragg.cli.cnum import strict_real
 from torchbragg.cli.flags import FLAGS, MAX_VALUES, FlagIndex
-from torchbragg.cli.values import (ANY, FILE, INT, LONG, NONE, NONNEG, POS, REAL,  # noqa: F401
-                                   SPECIAL, VEC, VEC_NZ, WORD)
+from torchbragg.cli.values import NONE
 
 #: pattern -> (kind, constraint, arity) of every flag with values, derived from ``FLAGS``
 SPECS = {f.pattern: (f.kind, f.constraint, f.arity) for f in FLAGS if f.kind != NONE}
