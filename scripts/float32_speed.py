@@ -4,8 +4,8 @@
     PYTHONPATH=src python scripts/float32_speed.py [--reps 5] [--cases T1,T2] [--json out]
 
 Times :func:`render` only (no start-up, parsing or files), median of ``--reps`` runs (wall
-and process CPU time; with ``--threads 1`` the CPU time is robust to other load), with
-``TORCHBRAGG_COMPILE=off``. Run it with two source trees' ``PYTHONPATH`` to compare them.
+and process CPU time; with ``--threads 1`` the CPU time is robust to other load), eager
+(``render``'s default compile policy). Run it with two source trees' ``PYTHONPATH`` to compare them.
 """
 from __future__ import annotations
 
@@ -16,8 +16,6 @@ import statistics
 import sys
 import tempfile
 import time
-
-os.environ.setdefault("TORCHBRAGG_COMPILE", "off")
 
 BASE = "-cell 100 100 100 90 90 90 -default_F 100 -N 5 -lambda 1 -distance 100 "
 CASES = {
@@ -45,7 +43,8 @@ def timed(argv, dtype, reps):
     import torch
 
     from torchbragg.cli.load import load_structure_factors, parse_argv
-    from torchbragg.physics.render import render, rendered_indices
+    from torchbragg.physics.render import render
+    from torchbragg.physics.workload import rendered_indices
     from torchbragg.physics.setup import build_experiment, make_plan
     from torchbragg.rng import ShuffleTable
 

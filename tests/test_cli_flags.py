@@ -143,11 +143,12 @@ def test_compile_flag_overrides_the_environment_for_its_run(flag, env, tmp_path,
     """``-compile`` decides the compile mode the renderer sees (over TORCHBRAGG_COMPILE), and
     only for its own run: the environment is as before afterwards."""
     from torchbragg.cli.main import main
-    from torchbragg.physics import fused
+    from torchbragg.physics.compiled import CompilePolicy
 
     seen = []
-    real = fused.compile_mode
-    monkeypatch.setattr(fused, "compile_mode", lambda: seen.append(real()) or seen[-1])
+    real = CompilePolicy.kernels
+    monkeypatch.setattr(CompilePolicy, "kernels",
+                        lambda self, *a, **k: seen.append(self.mode) or real(self, *a, **k))
     monkeypatch.setenv("TORCHBRAGG_COMPILE", env)
     monkeypatch.chdir(tmp_path)
     args = BASE + ["-detpixels", "4", "-nonoise", "-nopgm", "-noprogress"]

@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from torchbragg import config_from_argv, cref
-from torchbragg.physics import fused, kernel, render as render_mod
+from torchbragg.physics import kernel, render as render_mod
+from torchbragg.physics.compiled import CompilePolicy
 from torchbragg.physics import structure_factors as sfm
 from torchbragg.physics import tricubic_native
 from torchbragg.physics.render import render
@@ -244,22 +245,19 @@ def test_native_pass_matches_the_tensor_path(tmp_path, monkeypatch, extra):
 
 
 @pytest.fixture()
-def compiled_cache(tmp_path, monkeypatch, live_note):
+def compiled_cache(tmp_path, live_note):
     if shutil.which("c++") is None and shutil.which("g++") is None:
         pytest.skip("no C++ compiler on PATH: AOTInductor cannot build packages here")
     live_note("building compiled block packages (each takes 10–70 s)")
-    monkeypatch.setenv("TORCHBRAGG_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(fused, "MIN_COMPILED_EVALUATIONS", 0)
     return tmp_path
 
 
-def test_switch_off_compiled_matches_eager(compiled_cache, monkeypatch):
+def test_switch_off_compiled_matches_eager(compiled_cache):
     """Compiled runs (interpolating chunks eager, the nearest-node chunks after the switch-off
     through the block packages) give the eager kernel's bits."""
     plan, idx = _plan(compiled_cache, "-mosaic 5 -mosaic_domains 4".split())
-    monkeypatch.setenv("TORCHBRAGG_COMPILE", "off")
     eager = render(plan, idx, chunk=30).values
-    monkeypatch.setenv("TORCHBRAGG_COMPILE", "on")
-    compiled = render(plan, idx, chunk=30).values
+    on = CompilePolicy("on", min_evaluations=0, cache=compiled_cache / "cache")
+    compiled = render(plan, idx, chunk=30, compile=on).values
     assert list((compiled_cache / "cache" / "aoti").glob("*.pt2"))
     assert torch.equal(compiled.view(torch.int64), eager.view(torch.int64))

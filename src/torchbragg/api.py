@@ -21,6 +21,7 @@ from typing import Optional, Sequence, Union
 import torch
 
 from torchbragg.config import SimulationConfig
+from torchbragg.physics.compiled import CompilePolicy
 
 
 def config_from_argv(argv: Union[str, Sequence[str]]) -> SimulationConfig:
@@ -38,13 +39,17 @@ def config_from_argv(argv: Union[str, Sequence[str]]) -> SimulationConfig:
 
 
 def simulate(config: SimulationConfig, *, device: Union[str, torch.device] = "cpu",
-             dtype: torch.dtype = torch.float64, chunk_pixels: Optional[int] = None
-             ) -> torch.Tensor:
+             dtype: torch.dtype = torch.float64, chunk_pixels: Optional[int] = None,
+             compile: Union[str, CompilePolicy] = "auto") -> torch.Tensor:
     """Render the image (photons per pixel) as a ``[spixels, fpixels]`` tensor in ``dtype``.
 
     Pixels outside the ROI or masked are 0. The C reference stores ``image.to(float32)``.
     Fields given as tensors that require gradients are differentiated; one without a
     derivative, or without effect on the image, raises ``InputError`` (docs/gradients.md).
+    ``compile``: ``auto`` (default, as the ``torchbragg`` command: cached compiled kernels
+    for runs that are not tiny, built for very large ones), ``on``, ``off``, or a
+    :class:`~torchbragg.physics.compiled.CompilePolicy` (docs/performance.md); the images are
+    the same bits. The environment is not read (``TORCHBRAGG_COMPILE`` is the command's).
     """
     from torchbragg.gradfields import check_fields, check_reached
     from torchbragg.physics.render import render
@@ -55,7 +60,8 @@ def simulate(config: SimulationConfig, *, device: Union[str, torch.device] = "cp
     exp = build_experiment(config)
     plan = make_plan(exp, device, dtype)
     indices = rendered_indices(plan, config.sampling.roi, config.sampling.mask)
-    image = render(plan, indices, chunk=chunk_pixels).values.to(dtype)
+    policy = compile if isinstance(compile, CompilePolicy) else CompilePolicy.from_mode(compile)
+    image = render(plan, indices, chunk=chunk_pixels, compile=policy).values.to(dtype)
     check_reached(config, image)
     return image
 

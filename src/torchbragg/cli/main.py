@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import sys
-from contextlib import contextmanager
 from typing import List, Optional, Sequence
 
 # only light modules here: the console script installs its signal handlers (entry) before
@@ -194,26 +193,9 @@ def _interpolation_off(hkl) -> None:
                      "WARNING: further warnings will not be printed! ")
 
 
-@contextmanager
-def _compile_flag(mode: Optional[str]):
-    """``-compile MODE``: the renderer's ``TORCHBRAGG_COMPILE`` for this run only (the previous
-    value is restored afterwards, so one ``--batch`` line's flag does not leak into the next)."""
-    if mode is None:
-        yield
-        return
-    old = os.environ.get("TORCHBRAGG_COMPILE")
-    os.environ["TORCHBRAGG_COMPILE"] = mode
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("TORCHBRAGG_COMPILE", None)
-        else:
-            os.environ["TORCHBRAGG_COMPILE"] = old
-
-
 def _render(loaded, exp, plan, indices):
     """Render with the run's progress meter, trace lines and printout."""
+    from torchbragg.cli.compile_env import compile_policy
     from torchbragg.cli.printout import Printout
     from torchbragg.cli.progress import Progress
     from torchbragg.physics.recorder import combine
@@ -228,11 +210,11 @@ def _render(loaded, exp, plan, indices):
     progress = Progress(opts.progress and not opts.printout)
     printout = (Printout(opts, exp, loaded.sf_table, _emit_line).recorder() if opts.printout
                 else None)
-    with _compile_flag(opts.compile):
-        result = render(plan, indices, chunk=opts.chunk_pixels, progress=progress,
-                        recorder=combine(recorder, printout),
-                        on_interpolation_off=_interpolation_off,
-                        notify=lambda note: print(f"torchbragg: {note}", file=sys.stderr))
+    policy = compile_policy(lambda note: print(f"torchbragg: {note}", file=sys.stderr),
+                            flag=opts.compile)
+    result = render(plan, indices, chunk=opts.chunk_pixels, progress=progress,
+                    recorder=combine(recorder, printout), on_interpolation_off=_interpolation_off,
+                    compile=policy)
     progress.close()
     if recorder is not None:
         recorder.flush()

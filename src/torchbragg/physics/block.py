@@ -86,6 +86,26 @@ def skip_mask(plan: KernelPlan, F_latt, culled):
     return torch.zeros_like(F_latt, dtype=torch.bool) if skip is None else skip
 
 
+def block_accumulate(plan, d, source, culled, I, capture, polar, omega):
+    """I after adding one source's (φ × domain) block: the hot path as one function.
+
+    The same arithmetic, in the same order, as :func:`evaluate_block` + :func:`accumulate`,
+    where no per-evaluation side information is needed (no trace, no printout, nearest-node
+    F_cell, not the run's first φ loop); also the function the compiled packages contain
+    (physics/compiled/). ``d``: the pixels' diffracted unit vectors (three [P], geometry
+    dtype); ``source``: (î_x, î_y, î_z, λ) as 0-d tensors.
+    """
+    S = scattering_vector(d, source)
+    h, k, l = fractional_indices(plan, S)  # binary64 in both modes (low_dtype)
+    h0, k0, l0 = torch.ceil(h - 0.5), torch.ceil(k - 0.5), torch.ceil(l - 0.5)
+    # (only F_latt² is used here: the reduced form's exact ±1 is left out, same bits)
+    F_latt, _ = lattice_factor(h, k, l, h0, k0, l0, plan.shape, shifted=plan.shifted_lattice,
+                               low=low_dtype(plan), signed=False)
+    skip = skip_mask(plan, F_latt, culled)
+    F_cell = plan.sf.nearest(h0, k0, l0)
+    return accumulate(plan, I, term(F_cell, F_latt, I.dtype), skip, capture, polar, omega)
+
+
 def evaluate_block(plan: KernelPlan, S, culled, policy, outer: int, fresh_row: int,
                    limit: int = -1) -> Block:
     """Miller indices, lattice and structure factors for one source (S in binary64).

@@ -91,8 +91,9 @@ def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: 
                  block_fn=None, step: Optional[Callable[[], None]] = None) -> ChunkResult:
     """Render pixels (slow ``s``, fast ``f``); ``fresh_row`` (or −1) runs the first φ loop.
 
-    ``recorder`` (:mod:`recorder`) is called at the loop's hook points. ``block_fn`` (see
-    :mod:`fused`) replaces the eager block where the recorder needs no per-evaluation data.
+    ``recorder`` (:mod:`recorder`) is called at the loop's hook points. ``block_fn``
+    (:func:`block.block_accumulate`, or a compiled one: physics/compiled/) replaces the eager
+    block where the recorder needs no per-evaluation data.
     ``step`` is called after each (layer, sub-pixel, source) step (progress within a chunk).
     """
     st = _start(plan, s.shape[0], fresh_row, policy, recorder,
@@ -318,7 +319,7 @@ def _over(num, t: torch.Tensor) -> torch.Tensor:
 
 
 def _tracing() -> bool:
-    """True while the chunk is being exported for compilation (:mod:`aot`)."""
+    """True while the chunk is being exported for compilation (physics/compiled/)."""
     return torch.compiler.is_compiling()
 
 

@@ -12,7 +12,7 @@ from typing import Callable, Optional
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from torchbragg.physics.fused import block_accumulate, get_block_fn, get_chunk_fn
+from torchbragg.physics.compiled import EAGER, CompilePolicy
 from torchbragg.physics.kernel import (ChunkResult, InterpolationPolicy, first_true,
                                        first_uncut_pixel, render_chunk)
 from torchbragg.physics.plan import KernelPlan
@@ -30,14 +30,14 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
            progress: Optional[Callable[[int, int], None]] = None,
            recorder: Recorder = NULL_RECORDER,
            on_interpolation_off: Optional[Callable[[tuple], None]] = None,
-           notify: Optional[Callable[[str], None]] = None) -> RenderResult:
+           compile: CompilePolicy = EAGER) -> RenderResult:
     """Render ``indices`` (flat pixel indices in C order) and return the image.
 
     ``recorder`` (:mod:`~torchbragg.physics.recorder`: the trace, ``-printout``'s, or both
     combined) gives one recorder per kernel call and writes each chunk's per-pixel output
     after its final pass; the interpolation warning (``on_interpolation_off``) comes between
-    the pixels where the C prints it. ``notify`` receives one-line notes (building the
-    compiled kernel).
+    the pixels where the C prints it. ``compile`` chooses the kernel functions
+    (:class:`~torchbragg.physics.compiled.CompilePolicy`; the default renders eagerly).
     """
     chunk = chunk or chunk_pixels(plan)
     indices = indices.to(plan.device)
@@ -45,34 +45,19 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
     image = _Image(plan, total)
     interp_on = plan.interpolate
     differentiable = torch.is_grad_enabled() and plan_requires_grad(plan)
-    work = evaluations(plan, total)
-    chunk_fn = get_chunk_fn(plan, work, differentiable, notify)
-    # (with a compiled chunk only the run's first chunk is rendered here: keep it eager)
-    block_fn = block_accumulate if chunk_fn else get_block_fn(plan, work, differentiable, notify)
+    kernels = compile.kernels(plan, evaluations(plan, total), differentiable)
     first_loop_pending = plan.first_lat is not None  # the run's first φ loop is still to come
 
-    verified = False  # the compiled chunk has reproduced the eager kernel's bits once
-
     def run_chunk(s, f, fresh, policy, chunk_rec, step):
-        nonlocal chunk_fn, block_fn, verified
-        if (chunk_fn is not None and chunk_fn.covers(s) and fresh < 0
-                and not chunk_rec.needs_evaluations and policy.mode == "off"):
-            if verified:
-                return chunk_fn(s, f)
-            eager = render_chunk(plan, s, f, fresh, policy, chunk_rec, block_fn, step)
-            verified = _same_bits(chunk_fn(s, f), eager)
-            if not verified:  # (seen with AVX2 builds: last-bit differences in float64)
-                chunk_fn.mark_differs()
-                chunk_fn = None
-                block_fn = get_block_fn(plan, work, differentiable, notify)
-                if notify is not None:
-                    notify("the compiled kernel differs from the eager one in the last bits on "
-                           "this CPU; running without it (remembered in the cache)")
-            return eager
+        # (a whole-chunk package where the chunk needs nothing per evaluation)
+        if (kernels.chunk is not None and fresh < 0 and not chunk_rec.needs_evaluations
+                and policy.mode == "off"):
+            return kernels.whole_chunk(s, f, lambda: render_chunk(
+                plan, s, f, fresh, policy, chunk_rec, kernels.block, step))
         if differentiable:  # keep one chunk's graph at a time: recompute it in backward
-            return checkpoint(render_chunk, plan, s, f, fresh, policy, chunk_rec, block_fn,
+            return checkpoint(render_chunk, plan, s, f, fresh, policy, chunk_rec, kernels.block,
                               use_reentrant=False)
-        return render_chunk(plan, s, f, fresh, policy, chunk_rec, block_fn, step)
+        return render_chunk(plan, s, f, fresh, policy, chunk_rec, kernels.block, step)
 
     for start in range(0, total, chunk):
         idx = indices[start:start + chunk]
@@ -184,12 +169,6 @@ def _switch_off(plan: KernelPlan, s, f, fresh: int, res, row: int, index: int):
                        InterpolationPolicy("split", 0, index))
     value = torch.cat([res.value[:row], one.value, res.value_near[row + 1:]])
     return ChunkResult(value, res.omega_sum, None, None, res.uncut), one.switch_off_hkl
-
-
-def _same_bits(a, b) -> bool:
-    """Two chunk results with bit-identical (binary64) values and solid angles."""
-    return all(torch.equal(x.contiguous().view(torch.int64), y.contiguous().view(torch.int64))
-               for x, y in ((a.value, b.value), (a.omega_sum, b.omega_sum)))
 
 
 def plan_requires_grad(plan: KernelPlan) -> bool:

@@ -1,0 +1,25 @@
+"""The compile policy of a command-line run: the ``-compile`` flag, else ``TORCHBRAGG_COMPILE``
+(the only place the variable is read; docs/performance.md).
+
+``auto`` (default), ``on`` or ``off``, in any case; another value of the variable is taken as
+``auto`` (the flag's value is checked where it is parsed).
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable, Mapping, Optional
+
+from torchbragg.physics.compiled import CompilePolicy
+from torchbragg.physics.compiled.policy import MODES
+
+COMPILE_ENV = "TORCHBRAGG_COMPILE"
+
+
+def compile_policy(notify: Optional[Callable[[str], None]] = None, flag: Optional[str] = None,
+                   environ: Mapping[str, str] = os.environ) -> CompilePolicy:
+    """The policy of a run: ``flag`` (``-compile``) when given, else what
+    ``TORCHBRAGG_COMPILE`` selects; its notes go to ``notify``."""
+    if flag is not None:
+        return CompilePolicy.from_mode(flag, notify=notify)
+    mode = environ.get(COMPILE_ENV, "auto").strip().lower()
+    return CompilePolicy.from_mode(mode if mode in MODES else "auto", notify=notify)
