@@ -1,9 +1,10 @@
 """What each flag does to the parse state: the actions of :data:`torchbragg.cli.flags.FLAGS`.
 
-An action is called as ``action(state, values, token, profile)`` (a
-:class:`~torchbragg.cli.state.ParseState`, written by target ``"section.field"``) with the tokens after the flag
-(at most :data:`~torchbragg.cli.flags.MAX_VALUES`); numbers follow C ``atof``/``atoi``
-(docs/behaviour/cli.md §1.2) and units are converted as the C converts them.
+An action is called as ``action(state, values, token, profile)``: ``state`` is a
+:class:`~torchbragg.cli.state.ParseState`, written by target (``"beam.wavelength_m"``),
+``values`` the tokens after the flag (at most :data:`~torchbragg.cli.flags.MAX_VALUES`).
+Numbers follow C ``atof``/``atoi`` (docs/behaviour/cli.md §1.2); units are converted as the C
+converts them.
 """
 from __future__ import annotations
 

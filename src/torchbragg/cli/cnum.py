@@ -34,7 +34,7 @@ def atoi(text: str) -> int:
 #   integers: [+-] digits, optionally followed by "." and zeros ("2.0", "100."): atoi reads the
 #             same number. "2.5" (atoi truncates to 2) and "1e3" (atoi reads 1) are refused.
 # Refused: empty, trailing junk ("5mm"), hexadecimal, nan, inf (except where a flag gives
-# "inf" a meaning, see cli/strict.py), values that overflow, integers outside the C int range.
+# "inf" a meaning, see cli/values.py), values that overflow, integers outside the C int range.
 _STRICT_INT = re.compile(r"[ \t\n\v\f\r]*([+-]?[0-9]+)(?:\.0*)?[ \t\n\v\f\r]*")
 INT_MIN, INT_MAX = -(2 ** 31), 2 ** 31 - 1
 LONG_MIN, LONG_MAX = -(2 ** 63), 2 ** 63 - 1
