@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from torchbragg.parity import bundle, presets
+from torchbragg.parity import bundle, presets, sides
 from torchbragg.parity.bundle import BundleError, StagedBundle, timestamp, write_sha256
 
 
@@ -102,7 +102,7 @@ def test_environment_provenance(tmp_path, monkeypatch):
 
 
 def test_shell_command_quotes(tmp_path):
-    line = bundle.shell_command(["prog", "-hkl", "a b.hkl"], tmp_path / "w d",
+    line = sides.shell_command(["prog", "-hkl", "a b.hkl"], tmp_path / "w d",
                                 {"OMP_NUM_THREADS": "1"})
     assert line.startswith("mkdir -p ") and "env OMP_NUM_THREADS=1 prog -hkl 'a b.hkl'" in line
 

@@ -9,7 +9,7 @@ Public API (imported lazily, so ``import torchbragg`` stays cheap):
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from torchbragg._version import __version__
 __all__ = ["simulate", "config_from_argv", "__version__"]
 
 

@@ -98,7 +98,7 @@ def build_flags() -> tuple[str, list[str]]:
 def version_flag() -> str:
     """``-DNB_VERSION="<package version>"``: what ``torchbragg-cref --version`` prints (an
     argument list, no shell: the quotes reach the compiler as they are)."""
-    from torchbragg import __version__
+    from torchbragg._version import __version__
 
     return f'-DNB_VERSION="{__version__}"'
 

@@ -58,6 +58,6 @@ def help_text(prog: str = "torchbragg") -> str:
 
 
 def version_text(prog: str = "torchbragg") -> str:
-    from torchbragg import __version__
+    from torchbragg._version import __version__
 
     return f"{prog} {__version__}\n"

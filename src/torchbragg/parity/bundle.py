@@ -14,6 +14,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from torchbragg.parity.sides import input_files, run_process
+
 SHA_FILE = "sha256.txt"
 
 
@@ -214,14 +216,6 @@ def verify_sha256(bundle) -> list[str]:
     return bad
 
 
-def shell_command(argv: list[str], cwd, env: dict[str, str] | None = None) -> str:
-    """A re-runnable shell line: create and enter ``cwd``, set ``env``, run ``argv``."""
-    env_part = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items())
-    cmd = shlex.join(argv)
-    cwd_q = shlex.quote(str(cwd))
-    return f"mkdir -p {cwd_q} && cd {cwd_q} && " + (f"env {env_part} " if env_part else "") + cmd
-
-
 # --------------------------------------------------------------------------- env.json
 def _version(dist: str) -> str | None:
     try:
@@ -232,8 +226,6 @@ def _version(dist: str) -> str | None:
 
 def _run_text(argv: list[str], cwd=None, timeout: float = 120) -> str | None:
     """A helper program's stdout (None when it fails, cannot start or times out)."""
-    from torchbragg.parity.sides import run_process
-
     done = run_process(argv, cwd, None, timeout)
     return done.stdout.strip() if done.returncode == 0 and not done.timed_out else None
 
@@ -336,8 +328,6 @@ def file_record(path, flag: str | None = None) -> dict:
 def input_records(args: list[str] | None) -> list[dict]:
     """sha256 and size of every input file named on the command line (-hkl, -mat, -img,
     -mask, -sourcefile, -stol, -4stol, -Q; -dump when it is read)."""
-    from torchbragg.parity.sides import input_files
-
     return [file_record(path, flag) for flag, path in input_files(list(args or []))]
 
 

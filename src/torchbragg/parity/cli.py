@@ -77,7 +77,7 @@ def _add_side_opts(p):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Parity harness: torchbragg vs a nanoBragg-compatible "
                      "C program. nanoBragg arguments follow '--'.")
-    from torchbragg import __version__
+    from torchbragg._version import __version__
 
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

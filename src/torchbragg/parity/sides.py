@@ -165,6 +165,15 @@ def py_argv(py_cmd, args, pixels, device, dtype) -> list[str]:
             "-device", device, "-dtype", dtype]
 
 
+
+def shell_command(argv: list[str], cwd, env: dict[str, str] | None = None) -> str:
+    """A re-runnable shell line: create and enter ``cwd``, set ``env``, run ``argv``."""
+    env_part = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items())
+    cmd = shlex.join(argv)
+    cwd_q = shlex.quote(str(cwd))
+    return f"mkdir -p {cwd_q} && cd {cwd_q} && " + (f"env {env_part} " if env_part else "") + cmd
+
+
 @dataclass
 class SideRun:
     """What one side did."""
@@ -201,7 +210,6 @@ class SideRun:
         return None
 
     def shell(self) -> str:
-        from torchbragg.parity.bundle import shell_command
         return shell_command(self.argv, self.cwd, self.env)
 
     def to_json(self) -> dict:

@@ -28,7 +28,7 @@ from torchbragg.parity.campaign.execute import (
 from torchbragg.parity.campaign.expand import expand
 from torchbragg.parity.campaign.generator import campaign_argv, write_campaign_inputs
 from torchbragg.parity.campaign.spec import SpecError, load_spec
-from torchbragg.parity.sides import ToolError, allow_children, c_command, end_children
+from torchbragg.parity.sides import ToolError, allow_children, c_command, end_children, shell_command
 
 
 @dataclass
@@ -247,4 +247,4 @@ class _Run:
 
 
 def _shell(cmd: list[str], cwd: Path) -> str:
-    return bundle_mod.shell_command(cmd, cwd)
+    return shell_command(cmd, cwd)
