@@ -172,3 +172,42 @@ def test_a_declared_extension_reaches_the_run_options():
         parse_argv(base + ["-compile", "eager"], now=1)
     assert "-compile auto|on|off" in extensions_line()
     assert any(line.split("\t")[1:2] == ["-compile        "] for line in help_text().splitlines())
+
+
+_DRAWN = [f.pattern for f in FLAGS  # those that read files or set up a run are left out
+          if f.pattern not in ("-cell", "-mat", "-profile", "-img", "-mask", "-hkl", "-dump",
+                               "-sourcefile", "-stol", "-4stol", "-Q")]
+_VALUES = ["0", "1", "-1", "2.0", "2.5", "1e3", "abc", "random", "beam", "sample", "x.txt",
+           "off", "float32", "cpu", "inf", ".5", "+5", "", "-foo", "3"]
+
+
+def test_both_programs_check_random_command_lines_alike():
+    """Command lines drawn from the table's patterns and assorted values: the C reference's
+    strict check and the Python one accept the same lines with the same unknown-flag warnings,
+    and refuse the others with the same message (neither renders: no cell is given)."""
+    import random
+
+    from torchbragg.errors import InputError
+
+    try:
+        c_bin = str(cref.binary_path())
+    except Exception as exc:  # no compiler on this machine
+        pytest.skip(f"cannot build the C reference: {exc}")
+    rng = random.Random(19)
+    refused = 0
+    for _ in range(1500):
+        argv = [rng.choice(_DRAWN) if rng.random() < 0.5 else rng.choice(_VALUES)
+                for _ in range(rng.randint(1, 8))]
+        proc = subprocess.run([c_bin, *argv], capture_output=True, text=True, timeout=60,
+                              cwd=CSRC)
+        c_lines = proc.stderr.splitlines()
+        try:
+            warnings = strict.check_argv(argv)
+        except InputError as exc:
+            refused += 1
+            assert c_lines and c_lines[-1] == f"ERROR: {exc}", (argv, proc.stderr)
+        else:
+            assert [w.replace("warning:", "WARNING:") for w in warnings] == [
+                line for line in c_lines if line.startswith("WARNING: unknown flag")], argv
+            assert not any(line.startswith("ERROR: -") for line in c_lines), (argv, c_lines)
+    assert 200 < refused < 1300  # both verdicts are exercised
