@@ -261,3 +261,23 @@ def test_switch_off_compiled_matches_eager(compiled_cache):
     compiled = render(plan, idx, chunk=30, compile=on).values
     assert list((compiled_cache / "cache" / "aoti").glob("*.pt2"))
     assert torch.equal(compiled.view(torch.int64), eager.view(torch.int64))
+
+
+def test_gradients_take_the_tensor_path():
+    """With a table or indices that need gradients the lookup stays on tensors (the C helper
+    has none): F_cell carries the graph, with the helper's values."""
+    gen = torch.Generator().manual_seed(5)
+    grid = torch.rand(9, 9, 9, generator=gen, dtype=torch.float64) * 100
+    padded = torch.zeros(11, 11, 11, dtype=torch.float64)
+    padded[1:10, 1:10, 1:10] = grid
+    table = grid.clone().requires_grad_(True)
+    h, k, l = (torch.rand(1, 50, generator=gen, dtype=torch.float64) * 3 + 2 for _ in range(3))
+    h0, k0, l0 = (torch.ceil(x - 0.5) for x in (h, k, l))
+    plain = SFLookup(grid.reshape(-1), padded.reshape(-1), 0, 0, 0, 8, 8, 8, 1.0, True)
+    want = plain.interpolated(h, k, l, h0, k0, l0)[0]
+    for sf, x in ((SFLookup(table.reshape(-1), padded.reshape(-1), 0, 0, 0, 8, 8, 8, 1.0, True),
+                   h), (plain, h.clone().requires_grad_(True))):
+        F = sf.interpolated(x, k, l, h0, k0, l0)[0]
+        assert F.requires_grad and torch.equal(F.detach(), want)
+        F.sum().backward()
+    assert table.grad is not None and bool((table.grad != 0).any())
