@@ -180,6 +180,7 @@ def test_build_script_runs_natively(tmp_path):
     cached = list((prefix / "cache" / "build").glob("nanobragg-cref-*"))
     assert cached and os.access(cached[0], os.X_OK)
     assert list((prefix / "cache" / "build").glob("noise_native-*.so"))
+    assert list((prefix / "cache" / "build").glob("tricubic_native-*.so"))
     generated = list((prefix / "cache" / "inputs").glob("v*/crystal.hkl"))
     assert generated and (generated[0].parent / "crystal.mat").is_file()
     assert (prefix / "payload.env").read_text().strip() == \
