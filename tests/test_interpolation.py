@@ -281,3 +281,27 @@ def test_gradients_take_the_tensor_path():
         assert F.requires_grad and torch.equal(F.detach(), want)
         F.sum().backward()
     assert table.grad is not None and bool((table.grad != 0).any())
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_threaded_lookups_work_in_a_forked_child(monkeypatch):
+    """The helper's thread pool is the process's own: a child forked after threaded lookups
+    (e.g. data-loader workers) gets a new one instead of waiting on the parent's threads."""
+    if not tricubic_native.available():
+        pytest.skip("the C helper cannot be built here (no compiler)")
+    monkeypatch.setattr(tricubic_native, "MIN_PER_THREAD", 10)
+    monkeypatch.setattr(tricubic_native, "threads", lambda: 2)
+    grid = torch.arange(729, dtype=torch.float64).reshape(9, 9, 9)
+    sf = SFLookup(grid.reshape(-1), torch.zeros(11 ** 3, dtype=torch.float64), 0, 0, 0, 8, 8, 8,
+                  1.0, True)
+    x = torch.full((1, 100), 3.25, dtype=torch.float64)
+    want = sf.tricubic(x, x, x, torch.ones_like(x, dtype=torch.bool))
+    pid = os.fork()
+    if pid == 0:  # the child: the same lookup, split over a pool of its own
+        import signal
+
+        signal.alarm(60)  # (a lookup waiting on the parent's threads would hang)
+        got = sf.tricubic(x, x, x, torch.ones_like(x, dtype=torch.bool))
+        os._exit(0 if torch.equal(got, want) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

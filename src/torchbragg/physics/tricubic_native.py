@@ -137,6 +137,17 @@ def threads() -> int:
     return torch.get_num_threads()
 
 
+def _after_fork_in_child() -> None:
+    """A forked child has none of the parent's pool threads (work given to that pool would
+    never run): it starts its own pool when it needs one."""
+    global _pool, _lock
+    _pool, _lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _executor() -> ThreadPoolExecutor:
     global _pool
     with _lock:
