@@ -9,9 +9,11 @@ cache variable points into ``<cache>/inductor`` only during that build.
 from __future__ import annotations
 
 import functools
+import getpass
 import hashlib
 import logging
 import os
+import re
 import tempfile
 import time
 import warnings
@@ -105,9 +107,6 @@ def differs_marker(path: Path) -> Path:
 def _torch_default_inductor_dir() -> str:
     """TorchInductor's own default, ``<tmp>/torchinductor_<user>`` (as
     ``torch._inductor.runtime.cache_dir_utils.default_cache_dir``, without importing it)."""
-    import getpass
-    import re
-
     try:
         user = getpass.getuser()
     except (KeyError, ModuleNotFoundError, OSError):
@@ -155,6 +154,8 @@ def inductor_cache(cache: Path) -> Iterator[Path]:
 
 
 def _library_transcendentals() -> None:
+    """:data:`LIBRARY_OPS` as calls into ATen in the compiled code (called while building:
+    the compiler is imported only then)."""
     from torch._inductor import lowering
 
     for name in LIBRARY_OPS:
