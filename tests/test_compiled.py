@@ -349,12 +349,14 @@ def test_gradients_never_use_packages(compile_env):
 
 
 def test_the_chunk_predicate_is_the_policys():
-    """One predicate: the configurations without a whole-chunk package (here a sensor
-    thickness, or more sub-pixel × source steps) still use the block packages."""
+    """One predicate: the configurations without a whole-chunk package (more sub-pixel ×
+    source steps; the plan fields declared fixed: a sensor, a d-min cut, the capture fraction
+    of -oversample_thick, Q36) still use the block packages."""
     policy = CompilePolicy("on", min_evaluations=0)
     plan = _plan(torch.float64)
     assert policy.eager_reason(plan, 1e9, kind="chunk") is None
-    for args in (FAN, ARGS + "-detector_thick 0.1".split()):
+    for args in (FAN, *(ARGS + extra.split() for extra in (
+            "-detector_thick 0.1", "-dmin 4", "-oversample_thick"))):
         other = _plan(torch.float64, args)
         assert "no whole-chunk" in policy.eager_reason(other, 1e9, kind="chunk")
         assert policy.eager_reason(other, 1e9) is None
