@@ -88,3 +88,14 @@ def _no_cache_left_in_the_working_folder():
     if not before and os.path.exists("Fdump.bin"):
         os.remove("Fdump.bin")
         pytest.fail(f"the test left Fdump.bin in the working folder {os.getcwd()}")
+
+
+@pytest.fixture(scope="session")
+def cref_bin() -> Path:
+    """The C reference's binary, built once (skips where no C compiler can build it)."""
+    from torchbragg import cref
+
+    try:
+        return cref.binary_path()
+    except Exception as exc:  # no compiler on this machine
+        pytest.skip(f"cannot build the C reference: {exc}")

@@ -17,13 +17,6 @@ CELL = ["-cell", "100", "100", "100", "90", "90", "90", "-default_F", "100"]
 QUIET = ["-nonoise", "-nopgm", "-noprogress"]
 
 
-@pytest.fixture(scope="session")
-def cref_bin() -> Path:
-    try:
-        return cref.binary_path()
-    except Exception as exc:  # no compiler on this machine
-        pytest.skip(f"cannot build the C reference: {exc}")
-
 
 def run(binary, args, cwd, threads=1, **kw):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from torchbragg import cref
 
 CELL = ["-cell", "100", "100", "100", "90", "90", "90"]
 BASE = CELL + ["-default_F", "100", "-N", "5", "-lambda", "1", "-distance", "100",
@@ -20,13 +19,6 @@ BASE = CELL + ["-default_F", "100", "-N", "5", "-lambda", "1", "-distance", "100
 OUTPUTS = ["-floatfile", "f.bin", "-intfile", "i.img", "-pgmfile", "p.pgm", "-noisefile",
            "n.img", "-seed", "7", "-noprogress"]
 
-
-@pytest.fixture(scope="session")
-def cref_bin() -> Path:
-    try:
-        return cref.binary_path()
-    except Exception as exc:  # no compiler on this machine
-        pytest.skip(f"cannot build the C reference: {exc}")
 
 
 def run(binary, args, cwd: Path, threads: int = 1) -> subprocess.CompletedProcess:

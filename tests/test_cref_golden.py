@@ -24,7 +24,6 @@ from pathlib import Path
 
 import pytest
 
-from torchbragg import cref
 
 REPO = Path(__file__).resolve().parents[1]
 BIG = {"supervisor_full"}
@@ -63,13 +62,6 @@ def _case_ids():
             out.append(pytest.param(p.name, id=f"{p.name}-slow" if p.name in BIG else p.name))
     return out
 
-
-@pytest.fixture(scope="session")
-def cref_bin() -> Path:
-    try:
-        return cref.binary_path()
-    except Exception as exc:
-        pytest.skip(f"cannot build the C reference: {exc}")
 
 
 def _scratch(tmp_path: Path, golden: Path) -> Path:

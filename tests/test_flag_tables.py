@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 import torchbragg
-from torchbragg import cref
 from torchbragg.cli import strict, values
 from torchbragg.cli.flags import CHECKS, FLAGS, PREPASS, SCAN
 from torchbragg.cli.usage import extensions_line, usage_text
@@ -95,38 +94,35 @@ def test_usage_text_follows_the_documented_order():
     assert all(f" {f.pattern}" in ext for f in FLAGS if f.extension)
 
 
+def _both_programs(c_bin, tmp_path, args, env):
+    """Each program's (command, completed process) on ``args`` in ``tmp_path``."""
+    for cmd in ([str(c_bin)], [sys.executable, "-m", "torchbragg"]):
+        yield cmd, subprocess.run(cmd + args, cwd=tmp_path, capture_output=True, text=True,
+                                  env=env, timeout=300)
+
+
+#: a tiny run's flags besides the one under test
+_TINY = ["-cell", "50", "50", "50", "90", "90", "90", "-default_F", "1", "-detpixels", "8",
+         "-nonoise", "-nopgm", "-noprogress"]
+
+
 @pytest.mark.parametrize("name, status", [("nanobragg", 0), ("corrected", 0), ("default", 9)])
-def test_one_profile_name_on_both_sides(tmp_path, name, status):
+def test_one_profile_name_on_both_sides(cref_bin, tmp_path, name, status):
     """Both programs know the profiles by the same names, and refuse any other the same way."""
-    try:
-        c_bin = str(cref.binary_path())
-    except Exception as exc:  # no compiler on this machine
-        pytest.skip(f"cannot build the C reference: {exc}")
-    args = ["-profile", name, "-cell", "50", "50", "50", "90", "90", "90", "-default_F", "1",
-            "-detpixels", "8", "-nonoise", "-nopgm", "-noprogress"]
     env = dict(os.environ, TORCHBRAGG_COMPILE="off")
-    for cmd in ([c_bin], [sys.executable, "-m", "torchbragg"]):
-        proc = subprocess.run(cmd + args, cwd=tmp_path, capture_output=True, text=True,
-                              env=env, timeout=300)
+    for cmd, proc in _both_programs(cref_bin, tmp_path, ["-profile", name, *_TINY], env):
         assert proc.returncode == status, (cmd, proc.stderr)
         if status:
             assert "unknown profile 'default'" in proc.stderr
 
 
 @pytest.mark.parametrize("value, status", [("off", 0), ("auto", 0), ("fast", 9)])
-def test_torchbragg_only_word_flag_checked_alike_by_both_programs(tmp_path, value, status):
+def test_torchbragg_only_word_flag_checked_alike_by_both_programs(cref_bin, tmp_path, value,
+                                                                  status):
     """``-compile`` is declared once (cli/flags.py) and has its row in the C table: both
     programs accept its words (the C then ignores the flag) and refuse any other alike."""
-    try:
-        c_bin = str(cref.binary_path())
-    except Exception as exc:  # no compiler on this machine
-        pytest.skip(f"cannot build the C reference: {exc}")
-    args = ["-compile", value, "-cell", "50", "50", "50", "90", "90", "90", "-default_F", "1",
-            "-detpixels", "8", "-nonoise", "-nopgm", "-noprogress"]
     env = dict(os.environ, TORCHBRAGG_COMPILE="on")
-    for cmd in ([c_bin], [sys.executable, "-m", "torchbragg"]):
-        proc = subprocess.run(cmd + args, cwd=tmp_path, capture_output=True, text=True,
-                              env=env, timeout=300)
+    for cmd, proc in _both_programs(cref_bin, tmp_path, ["-compile", value, *_TINY], env):
         assert proc.returncode == status, (cmd, proc.stderr)
         if status:
             assert "-compile: 'fast' is not one of auto, on, off" in proc.stderr
@@ -181,7 +177,7 @@ _VALUES = ["0", "1", "-1", "2.0", "2.5", "1e3", "abc", "random", "beam", "sample
            "off", "float32", "cpu", "inf", ".5", "+5", "", "-foo", "3"]
 
 
-def test_both_programs_check_random_command_lines_alike():
+def test_both_programs_check_random_command_lines_alike(cref_bin):
     """Command lines drawn from the table's patterns and assorted values: the C reference's
     strict check and the Python one accept the same lines with the same unknown-flag warnings,
     and refuse the others with the same message (neither renders: no cell is given)."""
@@ -189,10 +185,7 @@ def test_both_programs_check_random_command_lines_alike():
 
     from torchbragg.errors import InputError
 
-    try:
-        c_bin = str(cref.binary_path())
-    except Exception as exc:  # no compiler on this machine
-        pytest.skip(f"cannot build the C reference: {exc}")
+    c_bin = str(cref_bin)
     rng = random.Random(19)
     refused = 0
     for _ in range(1500):

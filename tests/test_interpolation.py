@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from torchbragg import config_from_argv, cref
+from torchbragg import config_from_argv
 from torchbragg.physics import kernel, render as render_mod
 from torchbragg.physics.compiled import CompilePolicy
 from torchbragg.physics import structure_factors as sfm
@@ -100,13 +100,6 @@ def test_nan_indices_are_out_of_range():
     nan = torch.tensor([math.nan])
     assert bool(sf.out_of_interpolation_range(nan, torch.zeros(1), torch.zeros(1)))
 
-
-@pytest.fixture(scope="module")
-def cref_bin():
-    try:
-        return cref.binary_path()
-    except Exception as exc:  # no compiler on this machine
-        pytest.skip(f"cannot build the C reference: {exc}")
 
 
 def _run(cmd, cwd, env=None):

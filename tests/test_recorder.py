@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from torchbragg import config_from_argv, cref
+from torchbragg import config_from_argv
 from torchbragg.physics.kernel import first_uncut_pixel
 from torchbragg.physics.leftovers import LastEvaluation, initial_carry
 from torchbragg.physics.recorder import NULL_RECORDER, Tee, combine
@@ -79,13 +79,6 @@ def test_trace_and_printout_together_as_alone(setup):
     cut = [i for i in range(row + 1, 256) if blocks[i][2]["polar"] == 0]
     assert cut and all(blocks[i][2]["hkl"] == blocks[i - 1][2]["hkl"] for i in cut)
 
-
-@pytest.fixture(scope="module")
-def cref_bin():
-    try:
-        return cref.binary_path()
-    except Exception as exc:  # no compiler on this machine
-        pytest.skip(f"cannot build the C reference: {exc}")
 
 
 def test_trace_of_the_first_phi_loop_pixel_after_cut_pixels(setup, cref_bin, tmp_path):
