@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from torchbragg import config_from_argv
-from torchbragg.cli.compile_env import compile_policy
+from torchbragg.cli.run_env import compile_policy
 from torchbragg.physics import block
 from torchbragg.physics.compiled import EAGER, CompilePolicy, packages, parts
 from torchbragg.physics.compiled import block as cblock
@@ -424,3 +424,20 @@ def test_prepare_builds_what_a_run_loads(compile_env, monkeypatch, capsys, tmp_p
     assert "built: " not in again and "cached: " in again
     assert sorted(p.name for p in (cache / "aoti").glob("*.pt2")
                   if not packages.differs_marker(p).exists()) == built
+
+
+def test_native_env_is_read_at_the_edge():
+    """TORCHBRAGG_NATIVE=0 forbids the C helpers; any other value (or none) allows them."""
+    from torchbragg import native
+    from torchbragg.cli.run_env import apply_native
+
+    try:
+        apply_native({"TORCHBRAGG_NATIVE": "0"})
+        assert not native.enabled()
+        apply_native({})
+        assert native.enabled()
+        with native.use_native(False):
+            assert not native.enabled()
+        assert native.enabled()
+    finally:
+        native.set_enabled(True)

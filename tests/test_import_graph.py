@@ -86,3 +86,27 @@ def test_one_version():
         pytest.skip("torchbragg imported from an installed copy, not the source tree")
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert re.search(r'^version = "([^"]+)"', pyproject, re.M).group(1) == torchbragg.__version__
+
+
+def _environment_reads(path: Path) -> list:
+    """Lines of ``path`` that read the environment (``os.environ``, ``os.getenv``)."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                and node.value.id == "os" and node.attr in ("environ", "getenv")):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_physics_and_io_read_no_environment():
+    """The environment is read at the edges (cli/run_env.py): physics and io take what they
+    need as arguments or from torchbragg.native. The one exception: the package builder sets
+    the compiler's cache variable during a build and restores it."""
+    allowed = {SRC / "torchbragg" / "physics" / "compiled" / "packages.py"}
+    found = {}
+    for folder in ("physics", "io"):
+        for path in (SRC / "torchbragg" / folder).rglob("*.py"):
+            if path not in allowed and _environment_reads(path):
+                found[str(path.relative_to(SRC))] = _environment_reads(path)
+    assert not found, found
+    assert _environment_reads(SRC / "torchbragg" / "cli" / "run_env.py")  # the scan sees reads

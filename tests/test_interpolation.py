@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from torchbragg import config_from_argv
+from torchbragg import config_from_argv, native
 from torchbragg.physics import kernel, render as render_mod
 from torchbragg.physics.compiled import CompilePolicy
 from torchbragg.physics import structure_factors as sfm
@@ -67,7 +67,7 @@ def _scalar_tricubic(grid, lo, x):
 @pytest.mark.parametrize("path", ["native", "tensor"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_tricubic_is_the_c_arithmetic_bit_for_bit(dtype, path, monkeypatch):
-    monkeypatch.setenv("TORCHBRAGG_NATIVE", "1" if path == "native" else "0")
+    monkeypatch.setattr(native, "_enabled", [path == "native"])
     if path == "native" and not tricubic_native.available():
         pytest.skip("the C helper cannot be built here (no compiler)")
     # (the helper's evaluations split over three threads: one part per thread)
@@ -197,7 +197,7 @@ def test_limit_skips_interpolating_pixels_after_a_switch(tmp_path, monkeypatch):
     """After the first out-of-range pixel is known, later blocks interpolate only the pixels
     before it (the result is unchanged: compared with the C above). The tensor path: the C
     helper takes the limit as an argument (next test)."""
-    monkeypatch.setenv("TORCHBRAGG_NATIVE", "0")
+    monkeypatch.setattr(native, "_enabled", [False])
     plan, idx = _plan(tmp_path, "-oversample 3".split())
     sizes = []
     real = SFLookup.tricubic
@@ -226,10 +226,10 @@ def test_native_pass_matches_the_tensor_path(tmp_path, monkeypatch, extra):
     for dtype in (torch.float64, torch.float32):
         plan, idx = _plan(tmp_path, extra.split(), dtype)
         results = []
-        for native in ("1", "0"):
-            monkeypatch.setenv("TORCHBRAGG_NATIVE", native)
-            results.append(kernel.render_chunk(plan, idx // 64, idx % 64, -1,
-                                               kernel.InterpolationPolicy("on")))
+        for allowed in (True, False):
+            with native.use_native(allowed):
+                results.append(kernel.render_chunk(plan, idx // 64, idx % 64, -1,
+                                                   kernel.InterpolationPolicy("on")))
         a, b = results
         assert a.first_out_of_range == b.first_out_of_range is not None
         for x, y in ((a.value, b.value), (a.value_near, b.value_near)):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from torchbragg import native as native_switch
 from torchbragg.io import noise
 from torchbragg.rng import ShuffleTable, UniformStream, fl32
 
@@ -110,7 +111,7 @@ def test_native_matches_python(adc):
 
 
 def test_env_forces_python(monkeypatch):
-    monkeypatch.setenv("TORCHBRAGG_NATIVE", "0")
+    monkeypatch.setattr(native_switch, "_enabled", [False])
 
     def boom(*args, **kwargs):
         raise AssertionError("native path used")

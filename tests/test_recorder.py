@@ -65,10 +65,8 @@ def test_trace_and_printout_together_as_alone(setup):
     plain = render(plan, idx, chunk=100).values
     trace, printout, lines, blocks = recorders()
     both = render(plan, idx, chunk=100, recorder=combine(trace, printout)).values
-    trace.flush()
     trace1, _, lines1, _ = recorders()
     alone = render(plan, idx, chunk=100, recorder=trace1).values
-    trace1.flush()
     _, printout2, _, blocks2 = recorders()
     alone2 = render(plan, idx, chunk=100, recorder=printout2).values
     for values in (both, alone, alone2):

@@ -197,7 +197,7 @@ def _interpolation_off(hkl) -> None:
 
 def _render(loaded, exp, plan, indices):
     """Render with the run's progress meter, trace lines and printout."""
-    from torchbragg.cli.compile_env import compile_policy
+    from torchbragg.cli.run_env import apply_native, compile_policy
     from torchbragg.cli.printout import Printout
     from torchbragg.cli.progress import Progress
     from torchbragg.physics.recorder import combine
@@ -205,19 +205,16 @@ def _render(loaded, exp, plan, indices):
     from torchbragg.physics.trace_hook import TraceRecorder
 
     opts = loaded.options
-    recorder = None
-    if opts.trace_pixels:
-        recorder = TraceRecorder(opts.trace_pixels, lambda text: print(text))
-        recorder.run_level(exp)
+    recorder = (TraceRecorder(opts.trace_pixels, lambda text: print(text), exp=exp)
+                if opts.trace_pixels else None)
     progress = Progress(opts.progress and not opts.printout)
     printout = (Printout(opts, exp, loaded.sf_table, _emit_line).recorder() if opts.printout
                 else None)
+    apply_native()
     policy = compile_policy(lambda note: print(f"torchbragg: {note}", file=sys.stderr),
                             flag=opts.compile)
     result = render(plan, indices, chunk=opts.chunk_pixels, progress=progress,
                     recorder=combine(recorder, printout), on_interpolation_off=_interpolation_off,
                     compile=policy)
     progress.close()
-    if recorder is not None:
-        recorder.flush()
     return result

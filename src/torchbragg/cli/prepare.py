@@ -16,7 +16,7 @@ import time
 from dataclasses import replace
 from typing import List
 
-from torchbragg.cli.compile_env import COMPILE_ENV, compile_policy
+from torchbragg.cli.run_env import COMPILE_ENV, compile_policy
 from torchbragg.cli.load import load_structure_factors, parse_argv
 from torchbragg.cli.limits import check_limits
 from torchbragg.errors import EXIT_INTERNAL

@@ -9,20 +9,20 @@ in the C; here it lives in a :class:`Deviates` object, created fresh for each no
 Two implementations agree bit for bit: the pure-Python reference (:class:`Deviates`,
 :func:`noise_image_python`) and a small C library (``noise_native.c``) compiled on first use
 and called through ctypes (:func:`noise_image_native`). :func:`noise_image` uses the native
-one when it can be built, unless ``TORCHBRAGG_NATIVE=0``. Both use the C library's binary64
+one when it can be built and :mod:`torchbragg.native` allows it. Both use the C library's binary64
 ``exp``/``log``/``tan``/``sqrt``/``floor`` (Python's ``math`` module calls the same libm).
 """
 from __future__ import annotations
 
 import ctypes
 import math
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from torchbragg import native
 from torchbragg.rng import UniformStream
 from torchbragg.rng import fl32 as _fl32_finite
 
@@ -204,8 +204,8 @@ def _native_lib() -> ctypes.CDLL | None:
 
 
 def native_available() -> bool:
-    """Whether the native helper is usable (and not disabled by ``TORCHBRAGG_NATIVE=0``)."""
-    return os.environ.get("TORCHBRAGG_NATIVE", "1") != "0" and _native_lib() is not None
+    """Whether the native helper is usable (and allowed by :mod:`torchbragg.native`)."""
+    return native.enabled() and _native_lib() is not None
 
 
 class _NativeState:

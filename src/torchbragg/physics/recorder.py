@@ -5,9 +5,10 @@ default, at no cost). The others: the per-pixel trace (``-trace_pixel``,
 :class:`~torchbragg.physics.trace_hook.TraceRecorder`) and the last-evaluation values of
 ``-printout`` (:class:`~torchbragg.physics.leftovers.LastEvaluation`).
 
-Two levels. The renderer asks the run's recorder for one per kernel call (:meth:`for_chunk`),
-and after the chunk's final pass lets it write the chunk's per-pixel output (:meth:`emit`, in
-two parts where the interpolation warning comes between pixels). The kernel calls the chunk's
+Two levels. The renderer starts the run's recorder (:meth:`start`), asks it for one per
+kernel call (:meth:`for_chunk`), after the chunk's final pass lets it write the chunk's
+per-pixel output (:meth:`emit`, in two parts where the interpolation warning comes between
+pixels), and closes it after the last chunk (:meth:`close`). The kernel calls the chunk's
 recorder at fixed points of its loop; a recorder that reads the per-evaluation block
 (``needs_evaluations``) makes the kernel evaluate it eagerly (no compiled block or chunk).
 """
@@ -23,6 +24,9 @@ class Recorder:
     needs_evaluations = False
 
     # ------------------------------------------------------------------ renderer level
+    def start(self) -> None:
+        """Start of the run, before the first chunk."""
+
     def for_chunk(self, plan, s, f) -> "Recorder":
         """The recorder of one kernel call over pixels (slow ``s``, fast ``f``)."""
         return self
@@ -30,6 +34,9 @@ class Recorder:
     def emit(self, stop: Optional[int] = None) -> None:
         """Write the per-pixel output of the chunk's rows not yet written, up to row ``stop``
         (excluded; None: all)."""
+
+    def close(self) -> None:
+        """End of the run, after the last chunk: write what is still held back."""
 
     # ------------------------------------------------------------------ kernel level
     def subpixel(self, t: int, j: int, i: int) -> None:
@@ -61,12 +68,20 @@ class Tee(Recorder):
         self.recorders = list(recorders)
         self.needs_evaluations = any(r.needs_evaluations for r in self.recorders)
 
+    def start(self):
+        for r in self.recorders:
+            r.start()
+
     def for_chunk(self, plan, s, f) -> Recorder:
         return combine(*(r.for_chunk(plan, s, f) for r in self.recorders))
 
     def emit(self, stop=None):
         for r in self.recorders:
             r.emit(stop)
+
+    def close(self):
+        for r in self.recorders:
+            r.close()
 
     def subpixel(self, t, j, i):
         for r in self.recorders:

@@ -47,6 +47,7 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
     differentiable = torch.is_grad_enabled() and plan_requires_grad(plan)
     kernels = compile.kernels(plan, evaluations(plan, total), differentiable)
     first_loop_pending = plan.first_lat is not None  # the run's first φ loop is still to come
+    recorder.start()
 
     def run_chunk(s, f, fresh, policy, chunk_rec, step):
         # (a whole-chunk package where the chunk needs nothing per evaluation)
@@ -74,6 +75,7 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
         image.add(start, idx, res)
         if progress is not None:
             progress(min(start + chunk, total), total)
+    recorder.close()
     return image.result()
 
 

@@ -4,12 +4,13 @@
 The kernel calls the recorder at fixed points of its loop; it picks the traced pixels' rows
 and formats ``TRACE_PY: <name> <values>`` lines (``%.15g``), for the first source of each
 sub-pixel. Nothing here recomputes physics. Lines are buffered per pixel and emitted in the
-C's processing order (:meth:`TraceRecorder.flush`).
+C's processing order (:meth:`TraceRecorder.close`); the run-level block comes first
+(:meth:`TraceRecorder.start`).
 """
 from __future__ import annotations
 
 import math
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -23,17 +24,23 @@ def fmt(x) -> str:
 
 
 class TraceRecorder(Recorder):
-    """Collects the trace of pixels ``(slow, fast)`` and writes lines through ``emit``."""
+    """Collects the trace of pixels ``(slow, fast)`` and writes lines through ``emit``; with
+    ``exp``, the run starts with its run-level block."""
 
     def __init__(self, pixels: Sequence[Tuple[int, int]], emit: Callable[[str], None],
-                 side: str = "PY"):
+                 side: str = "PY", exp: Optional[Experiment] = None):
         self.pixels = [tuple(int(v) for v in p) for p in pixels]
         self.emit = emit
+        self.exp = exp
         self.prefix = f"TRACE_{side}:"
         self.buffers: Dict[Tuple[int, int], List[str]] = {}
 
     def line(self, name: str, *values) -> str:
         return " ".join([self.prefix, name, *values])
+
+    def start(self) -> None:
+        if self.exp is not None:
+            self.run_level(self.exp)
 
     def run_level(self, exp: Experiment) -> None:
         """The run-level block of docs/behaviour/trace.md §6.2 item 1, once per traced pixel set."""
@@ -69,7 +76,7 @@ class TraceRecorder(Recorder):
             self.buffers[p] = []
         return _ChunkRecorder(self, rows)
 
-    def flush(self) -> None:
+    def close(self) -> None:
         """Emit the buffered per-pixel lines in the order the pixels were requested."""
         for p in self.pixels:
             for text in self.buffers.pop(p, []):

@@ -7,8 +7,8 @@ interpolation one evaluation at a time (the same binary64 operations in the same
 the same bits) without the tensor path's temporaries; the evaluations are split over
 ``torch.get_num_threads()`` threads (each result depends on its own evaluation only).
 Compiled on first use into the cache (:mod:`torchbragg._cbuild`); where it cannot be built or
-loaded, on other devices, while compiling, with gradients, or with ``TORCHBRAGG_NATIVE=0``,
-the tensor path runs.
+loaded, on other devices, while compiling, with gradients, or where :mod:`torchbragg.native`
+forbids the helpers, the tensor path runs.
 """
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import torch
+
+from torchbragg import native
 
 _SRC = Path(__file__).with_name("tricubic_native.c")
 _lock = threading.Lock()
@@ -62,14 +64,14 @@ def _load() -> Optional[dict]:
 
 
 def available() -> bool:
-    """Whether the helper is built and loaded (and not disabled by ``TORCHBRAGG_NATIVE=0``)."""
-    return os.environ.get("TORCHBRAGG_NATIVE", "1") != "0" and _load() is not None
+    """Whether the helper is built and loaded (and allowed by :mod:`torchbragg.native`)."""
+    return native.enabled() and _load() is not None
 
 
 def usable(sf, h: torch.Tensor) -> bool:
     """Whether the helper can serve a lookup of ``h`` (and k, l alike) in the table of ``sf``
     (an :class:`SFLookup` with a table)."""
-    if os.environ.get("TORCHBRAGG_NATIVE", "1") == "0" or torch.compiler.is_compiling():
+    if not native.enabled() or torch.compiler.is_compiling():
         return False
     grid, padded = sf.grid, sf.padded
     if (grid.device.type != "cpu" or h.device.type != "cpu" or h.dtype != torch.float64

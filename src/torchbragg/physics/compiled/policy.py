@@ -3,7 +3,7 @@
 ``render(plan, indices, compile=CompilePolicy("auto"))``: the policy decides once per run
 (:meth:`CompilePolicy.eager_reason`, the one eager-versus-compiled predicate) and hands the
 renderer its kernel functions (:class:`Kernels`). Physics never reads the environment: the
-command line turns ``TORCHBRAGG_COMPILE`` into a policy (``cli/compile_env.py``).
+command line turns ``TORCHBRAGG_COMPILE`` into a policy (``cli/run_env.py``).
 """
 from __future__ import annotations
 

@@ -1,18 +1,22 @@
-"""The compile policy of a command-line run: the ``-compile`` flag, else ``TORCHBRAGG_COMPILE``
-(the only place the variable is read; docs/performance.md).
+"""The environment of a command-line run (the only place its variables are read;
+docs/performance.md).
 
-``auto`` (default), ``on`` or ``off``, in any case; another value of the variable is taken as
-``auto`` (the flag's value is checked where it is parsed).
+- The compile policy: the ``-compile`` flag, else ``TORCHBRAGG_COMPILE``: ``auto`` (default),
+  ``on`` or ``off``, in any case; another value of the variable is taken as ``auto`` (the
+  flag's value is checked where it is parsed).
+- ``TORCHBRAGG_NATIVE=0`` forbids the small C helpers (:mod:`torchbragg.native`).
 """
 from __future__ import annotations
 
 import os
 from typing import Callable, Mapping, Optional
 
+from torchbragg import native
 from torchbragg.physics.compiled import CompilePolicy
 from torchbragg.physics.compiled.policy import MODES
 
 COMPILE_ENV = "TORCHBRAGG_COMPILE"
+NATIVE_ENV = "TORCHBRAGG_NATIVE"
 
 
 def compile_policy(notify: Optional[Callable[[str], None]] = None, flag: Optional[str] = None,
@@ -23,3 +27,8 @@ def compile_policy(notify: Optional[Callable[[str], None]] = None, flag: Optiona
         return CompilePolicy.from_mode(flag, notify=notify)
     mode = environ.get(COMPILE_ENV, "auto").strip().lower()
     return CompilePolicy.from_mode(mode if mode in MODES else "auto", notify=notify)
+
+
+def apply_native(environ: Mapping[str, str] = os.environ) -> None:
+    """Allow the C helpers unless ``TORCHBRAGG_NATIVE`` is ``0``."""
+    native.set_enabled(environ.get(NATIVE_ENV, "1").strip() != "0")
