@@ -252,12 +252,15 @@ def load_structure_factors(run: LoadedRun, log: Callable[[str], None], outputs=N
     from torchbragg.errors import OutputError
     from torchbragg.io.atomic import check_output
     from torchbragg.io.fdump import fdump_bytes, read_fdump, write_fdump
+    from torchbragg._cbuild import cache_root
     from torchbragg.io.hkl import read_hkl
+    from torchbragg.io.hkl_memo import HKLMemo
 
     opts, default_F = run.options, run.config.structure_factors.default_F
     table = None
     if opts.hklfile is not None:
-        table = read_hkl(opts.hklfile, default_F, log, strict=True)
+        table = read_hkl(opts.hklfile, default_F, log, strict=True,
+                         memo=HKLMemo(cache_root() / "hkl"))
         if write_cache:
             try:
                 if outputs is None:

@@ -14,7 +14,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from torchbragg.errors import InputError
 from torchbragg.io import cscan
 from torchbragg.io.files import read_input
 from torchbragg.io.hkl_plain import plain_records
+
+if TYPE_CHECKING:
+    from torchbragg.io.hkl_memo import HKLMemo
 
 #: Initial extremes (C ``int`` variables).
 EXTREME = 1_000_000_000
@@ -217,7 +220,8 @@ def _check_hkl_line(tokens: list, where: str) -> None:
 
 
 def read_hkl(path: str | os.PathLike, default_F: float = 0.0,
-             log: Callable[[str], None] | None = None, strict: bool = False) -> SFTable:
+             log: Callable[[str], None] | None = None, strict: bool = False,
+             memo: Optional["HKLMemo"] = None) -> SFTable:
     """Read an HKL text file exactly as the C reference does (docs/behaviour/formats.md §2).
 
     ``default_F`` (electrons) pre-fills the addressable part of the grid when non-zero.
@@ -227,20 +231,53 @@ def read_hkl(path: str | os.PathLike, default_F: float = 0.0,
     (``ERROR: unable to open FILE.``), when no record is read (``ERROR: not enough HKL
     indices in FILE``, after the three ``h:``/``k:``/``l:`` lines have gone through ``log``)
     or when the grid is too large to allocate. ``strict`` (the CLI) first applies
-    :func:`validate_hkl`.
+    :func:`validate_hkl`. ``memo`` (:class:`~torchbragg.io.hkl_memo.HKLMemo`) keeps parsed
+    files: the same bytes read again give the same table and lines without a parse.
     """
     log = log or (lambda line: None)
     name = os.fspath(path)
+    data = _file_bytes(name, strict)
+    known = memo.get(data, default_F, strict) if memo is not None else None
+    if known is not None:
+        table, warnings = known
+        log(f"counting entries in {name}")
+        for line in warnings + _initializing_lines(default_F):
+            log(line)
+        log(f"re-reading {name}")
+        return table
+    warnings: list = []
+
+    def warn(line: str) -> None:
+        warnings.append(line)
+        log(line)
+
+    table = _parse(data, name, default_F, log, warn, strict)
+    if memo is not None:
+        memo.put(data, default_F, strict, table, warnings)
+    return table
+
+
+def _file_bytes(name: str, strict: bool) -> bytes:
     try:
-        data = read_input(name)
+        return read_input(name)
     except IsADirectoryError as exc:
         if strict:
             raise InputError(f"-hkl {name}: is a folder") from exc
-        data = b""  # fopen() succeeds on a directory; every read then fails
+        return b""  # fopen() succeeds on a directory; every read then fails
     except OSError as exc:
         if strict:
             raise InputError(f"-hkl {name}: cannot open: {exc.strerror}") from exc
         raise InputError(f"ERROR: unable to open {name}.") from exc
+
+
+def _initializing_lines(default_F: float) -> list:
+    if default_F == 0:
+        return []
+    return [f"initializing to default_F = {default_F:g}:", "done initializing:"]
+
+
+def _parse(data: bytes, name: str, default_F: float, log, warn, strict: bool) -> SFTable:
+    """:func:`read_hkl` on the file's bytes; ``warn`` gets the non-integer warnings."""
     plain = plain_records(data)  # (a plain file passes the strict check; one parse for both)
     if strict and plain is None:
         validate_hkl(data, f"-hkl {name}")
@@ -255,7 +292,7 @@ def read_hkl(path: str | os.PathLike, default_F: float = 0.0,
         for axis, label in enumerate("hkl"):
             x = float(rec[n, axis])
             if x != np.floor(x):
-                log(f"WARNING: non-integer value for {label} ({x:g}) at line {n:d}")
+                warn(f"WARNING: non-integer value for {label} ({x:g}) at line {n:d}")
     (h_min, h_max), (k_min, k_max), (l_min, l_max) = (_extremes(rec[:, a]) for a in range(3))
     h_range, k_range, l_range = h_max - h_min + 1, k_max - k_min + 1, l_max - l_min + 1
     if h_range < 0 or k_range < 0 or l_range < 0:
@@ -272,9 +309,9 @@ def read_hkl(path: str | os.PathLike, default_F: float = 0.0,
     except MemoryError as exc:
         raise InputError(f"ERROR: cannot allocate structure-factor grid for {name}") from exc
     if default_F != 0:
-        log(f"initializing to default_F = {default_F:g}:")
         grid[:h_range, :k_range, :l_range] = default_F
-        log("done initializing:")
+    for line in _initializing_lines(default_F):
+        log(line)
 
     log(f"re-reading {name}")
     idx, fvals = _pass2(data) if plain is None else (plain[:, :3].astype(np.int64), plain[:, 3])
@@ -283,14 +320,19 @@ def read_hkl(path: str | os.PathLike, default_F: float = 0.0,
         pass2 = (0, 0, 0, 0.0) if not fvals.size else (*map(int, idx[-1]), float(fvals[-1]))
         leftovers = (tuple(float(x) for x in rec[-1, :3]), pass2)
     if fvals.size:
-        off = idx - np.array([h_min, k_min, l_min], dtype=np.int64)
-        # stores that fall outside the allocation (possible only when pass 2 re-aligns
-        # differently from pass 1) would corrupt memory in the C; they are dropped here
-        ok = ((off >= 0) & (off < np.array(shape, dtype=np.int64))).all(axis=1)
-        off, fvals = off[ok], fvals[ok]
-        lin = np.ravel_multi_index(tuple(off.T), shape)
-        # duplicates: the last occurrence wins
-        rev_lin = lin[::-1]
-        uniq, first_in_rev = np.unique(rev_lin, return_index=True)
-        grid.reshape(-1)[uniq] = fvals[::-1][first_in_rev]
+        _store(grid, idx, fvals, (h_min, k_min, l_min))
     return SFTable(h_min, h_max, k_min, k_max, l_min, l_max, grid, hkls, leftovers)
+
+
+def _store(grid: np.ndarray, idx: np.ndarray, fvals: np.ndarray, origin) -> None:
+    """Pass 2's stores into ``grid``: the last of duplicate indices wins."""
+    shape = grid.shape
+    off = idx - np.array(origin, dtype=np.int64)
+    # stores that fall outside the allocation (possible only when pass 2 re-aligns
+    # differently from pass 1) would corrupt memory in the C; they are dropped here
+    ok = ((off >= 0) & (off < np.array(shape, dtype=np.int64))).all(axis=1)
+    off, fvals = off[ok], fvals[ok]
+    lin = np.ravel_multi_index(tuple(off.T), shape)
+    rev_lin = lin[::-1]
+    uniq, first_in_rev = np.unique(rev_lin, return_index=True)
+    grid.reshape(-1)[uniq] = fvals[::-1][first_in_rev]
