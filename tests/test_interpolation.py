@@ -64,12 +64,21 @@ def _scalar_tricubic(grid, lo, x):
     return _polint4(x[0], fl[0] - 1, along_k)
 
 
-@pytest.mark.parametrize("path", ["native", "tensor"])
+@pytest.fixture()
+def isa():
+    """Select the helper's loop copies (AVX2 or baseline) for one test; the best afterwards."""
+    yield tricubic_native.select_isa
+    tricubic_native.select_isa(True)
+
+
+@pytest.mark.parametrize("path", ["native", "native-baseline", "tensor"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_tricubic_is_the_c_arithmetic_bit_for_bit(dtype, path, monkeypatch):
-    monkeypatch.setattr(native, "_enabled", [path == "native"])
-    if path == "native" and not tricubic_native.available():
+def test_tricubic_is_the_c_arithmetic_bit_for_bit(dtype, path, monkeypatch, isa):
+    monkeypatch.setattr(native, "_enabled", [path != "tensor"])
+    if path != "tensor" and not tricubic_native.available():
         pytest.skip("the C helper cannot be built here (no compiler)")
+    if path == "native-baseline":
+        assert not isa(False)  # the baseline copies (those of a CPU without AVX2)
     # (the helper's evaluations split over three threads: one part per thread)
     monkeypatch.setattr(tricubic_native, "MIN_PER_THREAD", 1000)
     monkeypatch.setattr(tricubic_native, "threads", lambda: 3)
@@ -215,17 +224,18 @@ def test_limit_skips_interpolating_pixels_after_a_switch(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("extra", ["-oversample 3", "-mosaic 5 -mosaic_domains 4"])
-def test_native_pass_matches_the_tensor_path(tmp_path, monkeypatch, extra):
+def test_native_pass_matches_the_tensor_path(tmp_path, monkeypatch, extra, isa):
     """An interpolating chunk pass through the C helper (nearest node, range test, tricubic,
     the limit after a switch) gives the tensor path's bits: values, nearest-node values and
-    the first out-of-range evaluation, in both dtypes."""
+    the first out-of-range evaluation, in both dtypes, through either copy of its loops."""
     if not tricubic_native.available():
         pytest.skip("the C helper cannot be built here (no compiler)")
     monkeypatch.setattr(tricubic_native, "MIN_PER_THREAD", 500)  # parts across rows
     monkeypatch.setattr(tricubic_native, "threads", lambda: 3)
-    for dtype in (torch.float64, torch.float32):
+    for dtype, best in ((torch.float64, True), (torch.float32, True), (torch.float64, False)):
         plan, idx = _plan(tmp_path, extra.split(), dtype)
         results = []
+        isa(best)
         for allowed in (True, False):
             with native.use_native(allowed):
                 results.append(kernel.render_chunk(plan, idx // 64, idx % 64, -1,

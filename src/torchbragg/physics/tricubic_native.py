@@ -4,7 +4,9 @@
 ``tricubic_native.c`` does the arithmetic of :class:`SFLookup
 <torchbragg.physics.structure_factors.SFLookup>`'s nearest node, range test and tricubic
 interpolation one evaluation at a time (the same binary64 operations in the same order, so
-the same bits) without the tensor path's temporaries; the evaluations are split over
+the same bits) without the tensor path's temporaries, four neighbourhood rows per vector
+instruction (AVX2 where the CPU has it, chosen at run time; ``-O3``, still without fused
+multiply-adds or fast-math); the evaluations are split over
 ``torch.get_num_threads()`` threads (each result depends on its own evaluation only).
 Compiled on first use into the cache (:mod:`torchbragg._cbuild`); where it cannot be built or
 loaded, on other devices, while compiling, with gradients, or where :mod:`torchbragg.native`
@@ -47,9 +49,11 @@ def _load() -> Optional[dict]:
         try:
             from torchbragg._cbuild import build_cached
 
-            lib = ctypes.CDLL(str(build_cached("tricubic_native", [_SRC], shared=True)))
+            lib = ctypes.CDLL(str(build_cached("tricubic_native", [_SRC], shared=True,
+                                               extra_flags=["-O3"])))
             i64, ptr, table = ctypes.c_int64, ctypes.c_void_p, ctypes.POINTER(_Table)
-            funcs = {}
+            lib.tb_select_isa.restype, lib.tb_select_isa.argtypes = ctypes.c_int, [ctypes.c_int]
+            funcs = {"select_isa": lib.tb_select_isa}
             for dtype, suffix in ((torch.float64, "f64"), (torch.float32, "f32")):
                 fn = getattr(lib, f"tb_tricubic_{suffix}")
                 fn.restype, fn.argtypes = None, [table] + [ptr] * 5 + [i64]
@@ -66,6 +70,13 @@ def _load() -> Optional[dict]:
 def available() -> bool:
     """Whether the helper is built and loaded (and allowed by :mod:`torchbragg.native`)."""
     return native.enabled() and _load() is not None
+
+
+def select_isa(best: bool) -> bool:
+    """Run the AVX2 copies of the loops where the CPU has AVX2 (``best``) or the baseline ones;
+    returns whether the AVX2 copies now run (the same bits either way; tests run both)."""
+    funcs = _load()
+    return bool(funcs and funcs["select_isa"](1 if best else 0))
 
 
 def usable(sf, h: torch.Tensor) -> bool:
