@@ -14,9 +14,9 @@ import time
 
 def main() -> int:
     out, argv = sys.argv[1], sys.argv[2:]
-    from torchbragg.openmp import sleep_when_idle
+    from torchbragg.openmp import choose_wait_policy
 
-    sleep_when_idle()  # as the torchbragg command, before torch is loaded
+    choose_wait_policy()  # as the torchbragg command, before torch is loaded
     import torch
 
     from torchbragg.cli import main as cli_main

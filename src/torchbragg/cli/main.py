@@ -40,9 +40,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     install_sigterm_handler()
     try:
         from torchbragg.allocator import keep_freed_memory
-        from torchbragg.openmp import sleep_when_idle
+        from torchbragg.openmp import choose_wait_policy
 
-        sleep_when_idle()  # (before torch is imported)
+        choose_wait_policy()  # (before torch is imported)
         keep_freed_memory()
         if argv[:1] == ["--prepare"]:
             from torchbragg.cli.prepare import prepare
