@@ -13,7 +13,7 @@ import numpy as np
 from torchbragg.errors import InputError
 from torchbragg.io import cscan
 from torchbragg.io.atomic import atomic_write
-from torchbragg.io.hkl import MAX_GRID_ENTRIES, SFTable
+from torchbragg.io.sftable import MAX_GRID_ENTRIES, SFTable
 from torchbragg.io.files import read_like_c
 
 

@@ -19,13 +19,13 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from torchbragg.io.hkl import SFTable
+from torchbragg.io.sftable import SFTable
 
 #: entries kept (the most recently used)
 KEEP = 8
 #: grids larger than this (bytes) are not kept
 MAX_GRID_BYTES = 512 << 20
-_READER = ("hkl.py", "hkl_plain.py", "cscan.py", "hkl_memo.py")
+_READER = ("hkl.py", "hkl_plain.py", "cscan.py", "sftable.py", "hkl_memo.py")
 _version: List[str] = []
 
 
