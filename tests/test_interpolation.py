@@ -308,3 +308,37 @@ def test_threaded_lookups_work_in_a_forked_child(monkeypatch):
         os._exit(0 if torch.equal(got, want) else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_background_load_builds_the_helper_before_the_first_lookup(tmp_path):
+    """From an empty cache: ``load_in_background`` returns at once, the build runs on its own
+    thread and the first use waits for it (a fresh process: the helper is loaded once per
+    process)."""
+    probe = ("import threading, time; from torchbragg.physics import tricubic_native as t; "
+             "start = time.monotonic(); t.load_in_background(); "
+             "names = [th.name for th in threading.enumerate()]; "
+             "print(time.monotonic() - start < 0.2, 'tb-lookup-build' in names, t.available())")
+    env = dict(os.environ, TORCHBRAGG_CACHE=str(tmp_path / "cache"))
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+                         text=True, timeout=300, check=True).stdout.split()
+    if out[2] == "False":
+        pytest.skip("the C helper cannot be built here (no compiler)")
+    assert out == ["True", "True", "True"]
+    assert list((tmp_path / "cache").rglob("tricubic_native*"))
+
+
+@pytest.mark.parametrize("extra, wanted", [([], True), (["-nointerpolate"], False),
+                                           (["-N", "5"], False), (["-N", "5", "-interpolate"],
+                                                                  True)])
+def test_the_command_starts_the_build_only_for_interpolating_runs(tmp_path, monkeypatch,
+                                                                   extra, wanted):
+    from torchbragg.cli import main as cli_main
+
+    table = _write_table(tmp_path / "asym.hkl")
+    monkeypatch.chdir(tmp_path)
+    calls = []
+    monkeypatch.setattr(tricubic_native, "load_in_background", lambda: calls.append(1))
+    argv = GEOMETRY + ["-hkl", str(table), "-detpixels", "4"] + extra + QUIET + [
+        "-compile", "off", "-floatfile", "f.bin", "-nointfile"]
+    assert cli_main.main(argv) == 0
+    assert calls == ([1] if wanted else [])

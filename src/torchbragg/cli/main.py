@@ -150,13 +150,19 @@ def _set_up(argv: List[str], outputs):
     from torchbragg.cli.limits import check_limits
     from torchbragg.cli.load import load_structure_factors, parse_argv
     from torchbragg.cli.outputs import check_writable
-    from torchbragg.physics.setup import build_experiment
+    from torchbragg.cli.run_env import apply_native
+    from torchbragg.physics import tricubic_native
+    from torchbragg.physics.setup import build_experiment, interpolation_requested
     from torchbragg.rng import ShuffleTable
 
     loaded = parse_argv(argv)
     for line in loaded.warnings:
         print(f"torchbragg: {line}", file=sys.stderr)
     check_writable(loaded.options)
+    apply_native()
+    if (loaded.options.hklfile is not None and loaded.options.device != "cuda"
+            and interpolation_requested(loaded.config)):
+        tricubic_native.load_in_background()  # (its first build overlaps the HKL parse)
     sf_log: List[str] = []
     load_structure_factors(loaded, sf_log.append, outputs)
     table = ShuffleTable()
@@ -197,7 +203,7 @@ def _interpolation_off(hkl) -> None:
 
 def _render(loaded, exp, plan, indices):
     """Render with the run's progress meter, trace lines and printout."""
-    from torchbragg.cli.run_env import apply_native, compile_policy
+    from torchbragg.cli.run_env import compile_policy
     from torchbragg.cli.printout import Printout
     from torchbragg.cli.progress import Progress
     from torchbragg.physics.recorder import combine
@@ -210,7 +216,6 @@ def _render(loaded, exp, plan, indices):
     progress = Progress(opts.progress and not opts.printout)
     printout = (Printout(opts, exp, loaded.sf_table, _emit_line).recorder() if opts.printout
                 else None)
-    apply_native()
     policy = compile_policy(lambda note: print(f"torchbragg: {note}", file=sys.stderr),
                             flag=opts.compile)
     result = render(plan, indices, chunk=opts.chunk_pixels, progress=progress,

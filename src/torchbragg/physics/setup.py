@@ -153,15 +153,21 @@ def _beam_on_sample(b, c):
     return fluence, flux, (sx, sy, sz), clips
 
 
+def interpolation_requested(cfg: SimulationConfig) -> bool:
+    """Whether step 10 (§7.5) interpolates given a structure-factor grid: the flag, else
+    automatically where an N ≤ 2 (the N values before the crystal sizes, Q10)."""
+    c, s = cfg.crystal, cfg.sampling
+    if s.interpolate is None:
+        return c.Na <= 2 or c.Nb <= 2 or c.Nc <= 2
+    return bool(s.interpolate)
+
+
 def _interpolation(cfg: SimulationConfig) -> Tuple[bool, bool]:
-    """Step 10 (§7.5): (interpolate, decided automatically), from the N values before the
-    crystal sizes (Q10); never without a structure-factor grid."""
-    c, s, sfs = cfg.crystal, cfg.sampling, cfg.structure_factors
-    interp_auto = s.interpolate is None
-    interp = (c.Na <= 2 or c.Nb <= 2 or c.Nc <= 2) if interp_auto else bool(s.interpolate)
-    if sfs.count <= 0 or sfs.grid is None:
-        interp = False
-    return interp, interp_auto
+    """Step 10 (§7.5): (interpolate, decided automatically); never without a structure-factor
+    grid."""
+    sfs = cfg.structure_factors
+    interp = interpolation_requested(cfg) and sfs.count > 0 and sfs.grid is not None
+    return interp, cfg.sampling.interpolate is None
 
 
 def _div(x, y):

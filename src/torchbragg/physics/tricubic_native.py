@@ -67,6 +67,14 @@ def _load() -> Optional[dict]:
         return _funcs
 
 
+def load_in_background() -> None:
+    """Start building (on first use) and loading the helper on a thread, so that a run that
+    will interpolate overlaps the compiler with its file reading; the first lookup waits for
+    it. Nothing where :mod:`torchbragg.native` forbids the helpers or it is loaded."""
+    if native.enabled() and _funcs is None and not _failed:
+        threading.Thread(target=_load, name="tb-lookup-build", daemon=True).start()
+
+
 def available() -> bool:
     """Whether the helper is built and loaded (and allowed by :mod:`torchbragg.native`)."""
     return native.enabled() and _load() is not None
