@@ -148,8 +148,8 @@ typedef int64_t v4i __attribute__((vector_size(32)));
 DEFINE_CORE(double, f64)
 DEFINE_CORE(float, f32)
 
-/* Each core compiled twice where the compiler targets x86-64: for AVX2 (four lanes per
- * instruction) and for the baseline ISA, chosen once at run time. Same bits either way:
+/* Each loop compiled twice where the compiler targets x86-64: for AVX2 (four lanes per
+ * instruction, vector_core) and for the baseline ISA (scalar_core), chosen once at run time. Same bits either way:
  * -ffp-contract=off forbids fused multiply-adds in both. */
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define TB_AVX2 __attribute__((target("avx2")))
@@ -247,7 +247,7 @@ int tb_select_isa(int request)
             near[e] = nearest;                                                               \
             oor[e] = (uint8_t)out;                                                           \
             F_cell[e] = (out || (limit >= 0 && e % P >= limit))                              \
-                            ? (double)nearest                                        \
+                            ? (double)nearest                                                \
                             : tricubic_##SUFFIX(t, h[e], k[e], l[e], vec);                   \
         }                                                                                    \
     }
