@@ -64,6 +64,48 @@ def test_cached_c_build_needs_no_compiler(tmp_path, monkeypatch):
         _cbuild.build_cached("t", [src])
 
 
+_ZIG = importlib.util.find_spec("ziglang") is not None
+
+
+@pytest.mark.skipif(not _ZIG, reason="ziglang not installed (pip install '.[test]')")
+def test_zig_cc_builds_the_helpers_with_the_same_images(tmp_path):
+    """The images' compiler where the base has none (`zig cc`, requirements/build-tools.txt)
+    builds the C reference and both native helpers (none left to the tensor path), and an
+    interpolating, noisy run gives the bytes of the one built with the host's compiler."""
+    table = tmp_path / "t.hkl"
+    table.write_text("".join(f"{h} {k} {l} {10 + (3 * h + 5 * k + 7 * l) % 11}\n"
+                             for h in range(-6, 7) for k in range(-6, 7) for l in range(-6, 7)))
+    args = ("-hkl t.hkl -cell 60 60 60 90 90 90 -N 3 -lambda 3 -distance 80 -detpixels 48 "
+            "-pixel 0.8 -interpolate -seed 7 -nopgm").split()
+    zig = {"CC": f"{sys.executable} -m ziglang cc", "TORCHBRAGG_CACHE": str(tmp_path / "zc"),
+           "ZIG_GLOBAL_CACHE_DIR": str(tmp_path / "zg"), "ZIG_LOCAL_CACHE_DIR": str(tmp_path / "zg"),
+           "TORCHBRAGG_COMPILE": "off"}
+    outputs = {}
+    for name, extra in (("zig", zig), ("host", {"TORCHBRAGG_COMPILE": "off"})):
+        if name == "host" and shutil.which("cc") is None:
+            continue
+        env = {**os.environ, **extra}
+        for helper in ("from torchbragg.io import noise as m; ok = m.native_available()",
+                       "from torchbragg.physics import tricubic_native as m; ok = m.available()"):
+            proc = _run([sys.executable, "-c", f"import sys; {helper}; sys.exit(0 if ok else 1)"],
+                        env=env)
+            assert proc.returncode == 0, (name, helper, proc.stderr)
+        proc = _run([sys.executable, "-m", "torchbragg", *args, "-dtype", "float64",
+                     "-floatfile", f"{name}.bin", "-noisefile", f"{name}.img"],
+                    cwd=tmp_path, env=env)
+        assert proc.returncode == 0, proc.stderr
+        proc = _run([sys.executable, "-m", "torchbragg.cref", *args, "-floatfile",
+                     f"{name}-c.bin", "-nonoise"], cwd=tmp_path, env=env)
+        assert proc.returncode == 0, proc.stderr
+        outputs[name] = [(tmp_path / f).read_bytes()
+                         for f in (f"{name}.bin", f"{name}.img", f"{name}-c.bin")]
+    built = {p.name.split("-")[0] for p in (tmp_path / "zc" / "build").iterdir()}
+    assert {"tricubic_native", "noise_native", "nanobragg"} <= built, built
+    assert outputs["zig"][0] == outputs["zig"][2]  # torchbragg and the C reference agree
+    if "host" in outputs:
+        assert outputs["zig"] == outputs["host"]
+
+
 # --------------------------------------------------------------------------- reproducibility
 def _layer(entries, mtime):
     import io

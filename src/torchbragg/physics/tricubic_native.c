@@ -12,6 +12,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#endif
 
 /* The helpers below pass four-lane vectors between always-inlined functions only. */
 #pragma GCC diagnostic ignored "-Wpsabi"
@@ -160,16 +163,31 @@ DEFINE_CORE(float, f32)
 /* 1 where the AVX2 copies run, 0 for the baseline ones; -1 until first asked. */
 static int avx2_in_use = -1;
 
+/* Whether the CPU has AVX2 and the OS saves the ymm registers, read with CPUID and XGETBV
+ * themselves: __builtin_cpu_supports needs the compiler runtime's __cpu_model, which zig cc
+ * links without -fPIC, so a shared helper that used it did not link there. */
+static int cpu_has_avx2(void)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    unsigned int a, b, c, d, lo, hi;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE) || !(c & bit_AVX))
+        return 0;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & 6u) != 6u) /* xmm and ymm state enabled by the OS */
+        return 0;
+    if (__get_cpuid_max(0, NULL) < 7)
+        return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    return (b & bit_AVX2) ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
 static int use_avx2(void)
 {
-    if (avx2_in_use < 0) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-        __builtin_cpu_init();
-        avx2_in_use = __builtin_cpu_supports("avx2") ? 1 : 0;
-#else
-        avx2_in_use = 0;
-#endif
-    }
+    if (avx2_in_use < 0)
+        avx2_in_use = cpu_has_avx2();
     return avx2_in_use;
 }
 
