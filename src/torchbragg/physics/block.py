@@ -153,6 +153,8 @@ def _structure_factor(plan, policy, h, k, l, h0, k0, l0, skip, outer, limit=-1):
     if not plan.interpolation_global_switch_off:
         return F_cell, None, None, None
     trig = oor & ~skip
+    if trig.device.type == "cpu" and not bool(trig.any()):  # (no sync on a GPU)
+        return F_cell, None, None, nearest
     hit = trig.any(dim=0)
     idx = torch.argmax(trig.to(torch.int8), dim=0)
     first = torch.where(hit, outer * M + idx, torch.full_like(idx, -1))
@@ -163,7 +165,9 @@ def accumulate(plan: KernelPlan, I, term, skip, capture, polar, omega):
     """Add the M evaluations in order; with toggles multiply the running sum after each (Q14)."""
     toggles = plan.oversample_thick or plan.oversample_polar or plan.oversample_omega
     if not toggles:
-        term = torch.where(skip, torch.zeros_like(term), term)
+        # (in place where no gradient needs the product: one pass fewer eagerly)
+        term = (torch.where(skip, torch.zeros_like(term), term) if term.requires_grad
+                else term.masked_fill_(skip, 0.0))
         for m in range(term.shape[0]):
             I = I + term[m]
         return I
