@@ -74,8 +74,13 @@ def term(F_cell, F_latt, dtype):
     """F_cell²·F_latt² in ``dtype`` (binary64, the accumulator's): in binary32 the product
     underflows for faint evaluations (GAUSS tails), which the ``-oversample_*`` toggles can
     multiply back into view (Q14: the running sum is multiplied by Ω, P, capture each step)."""
-    F_cell, F_latt = F_cell.to(dtype), F_latt.to(dtype)
-    return F_cell * F_cell * F_latt * F_latt
+    F_latt = F_latt.to(dtype)
+    if not isinstance(F_cell, torch.Tensor):  # one F everywhere: (F·F) once, same roundings
+        return F_cell * F_cell * F_latt * F_latt
+    F_cell = F_cell.to(dtype)
+    if F_cell.requires_grad or F_latt.requires_grad:
+        return F_cell * F_cell * F_latt * F_latt
+    return (F_cell * F_cell).mul_(F_latt).mul_(F_latt)  # (in place: fewer temporaries)
 
 
 def skip_mask(plan: KernelPlan, F_latt, culled):
@@ -102,8 +107,16 @@ def block_accumulate(plan, d, source, culled, I, capture, polar, omega):
     F_latt, _ = lattice_factor(h, k, l, h0, k0, l0, plan.shape, shifted=plan.shifted_lattice,
                                low=low_dtype(plan), signed=False)
     skip = skip_mask(plan, F_latt, culled)
-    F_cell = plan.sf.nearest(h0, k0, l0)
-    return accumulate(plan, I, term(F_cell, F_latt, I.dtype), skip, capture, polar, omega)
+    return accumulate(plan, I, term(_nearest_or_constant(plan.sf, h0, k0, l0), F_latt, I.dtype),
+                      skip, capture, polar, omega)
+
+
+def _nearest_or_constant(sf, h0, k0, l0):
+    """Nearest-node F_cell per evaluation, or, without a table, ``default_F`` as a number
+    (rounded to the table dtype, as :meth:`SFLookup.nearest`'s fill): no [M, P] fill."""
+    if sf.has_table or isinstance(sf.default_F, torch.Tensor):
+        return sf.nearest(h0, k0, l0)
+    return float(torch.tensor(sf.default_F, dtype=sf.padded.dtype))
 
 
 def evaluate_block(plan: KernelPlan, S, culled, policy, outer: int, fresh_row: int,
