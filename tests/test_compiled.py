@@ -441,3 +441,27 @@ def test_native_env_is_read_at_the_edge():
         assert native.enabled()
     finally:
         native.set_enabled(True)
+
+
+def test_the_missing_package_note_only_where_packages_would_serve(tmp_path, monkeypatch):
+    """A large run that finds no package for its configuration says so (with the --prepare
+    hint); an interpolating run does not: its chunks take the interpolating eager pass, which
+    no package serves (they serve only the chunks after a switch-off, Q11)."""
+    from torchbragg.physics.compiled.policy import MISSING_NOTE
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.hkl").write_text("".join(f"{h} {k} {l} {5 + (h * k + l) % 7}\n"
+                                            for h in range(-9, 10) for k in range(-9, 10)
+                                            for l in range(-9, 10)))
+    notes = []
+    policy = CompilePolicy("auto", min_evaluations=0, note_missing_evaluations=1e7,
+                           cache=tmp_path, notify=notes.append)
+    assert policy.block_fn(_plan(torch.float64), 1e8, False) is block.block_accumulate
+    assert notes == [MISSING_NOTE]
+    notes.clear()
+    assert policy.block_fn(_plan(torch.float64), 1e6, False) is block.block_accumulate
+    assert notes == []  # (a small run: no note)
+    interpolating = _plan(torch.float64, ARGS + ["-hkl", "t.hkl", "-interpolate"])
+    assert interpolating.interpolate
+    assert policy.block_fn(interpolating, 1e8, False) is block.block_accumulate
+    assert notes == []

@@ -105,7 +105,10 @@ class CompilePolicy:
         fn = cblock.compiled_block(plan, self.folder(), build, self.notify)
         if fn is not None:
             return fn
+        # (not for an interpolating run: its chunks take the interpolating eager pass, which
+        # no package serves, so a package would help only the chunks after a switch-off, Q11)
         if (not build and self.notify is not None and work >= self.note_missing_evaluations
+                and not plan.interpolate
                 and not all(p.exists() for p in cblock.block_paths(plan, self.folder()))):
             self.notify(MISSING_NOTE)
         return block_accumulate
