@@ -75,12 +75,11 @@ def term(F_cell, F_latt, dtype):
     underflows for faint evaluations (GAUSS tails), which the ``-oversample_*`` toggles can
     multiply back into view (Q14: the running sum is multiplied by Ω, P, capture each step)."""
     F_latt = F_latt.to(dtype)
-    if not isinstance(F_cell, torch.Tensor):  # one F everywhere: (F·F) once, same roundings
-        return F_cell * F_cell * F_latt * F_latt
-    F_cell = F_cell.to(dtype)
-    if F_cell.requires_grad or F_latt.requires_grad:
-        return F_cell * F_cell * F_latt * F_latt
-    return (F_cell * F_cell).mul_(F_latt).mul_(F_latt)  # (in place: fewer temporaries)
+    if isinstance(F_cell, torch.Tensor):  # (else one number: (F·F) once, the same roundings)
+        F_cell = F_cell.to(dtype)
+        if not (F_cell.requires_grad or F_latt.requires_grad):
+            return (F_cell * F_cell).mul_(F_latt).mul_(F_latt)  # (in place: fewer temporaries)
+    return F_cell * F_cell * F_latt * F_latt
 
 
 def skip_mask(plan: KernelPlan, F_latt, culled):
@@ -107,16 +106,10 @@ def block_accumulate(plan, d, source, culled, I, capture, polar, omega):
     F_latt, _ = lattice_factor(h, k, l, h0, k0, l0, plan.shape, shifted=plan.shifted_lattice,
                                low=low_dtype(plan), signed=False)
     skip = skip_mask(plan, F_latt, culled)
-    return accumulate(plan, I, term(_nearest_or_constant(plan.sf, h0, k0, l0), F_latt, I.dtype),
-                      skip, capture, polar, omega)
-
-
-def _nearest_or_constant(sf, h0, k0, l0):
-    """Nearest-node F_cell per evaluation, or, without a table, ``default_F`` as a number
-    (rounded to the table dtype, as :meth:`SFLookup.nearest`'s fill): no [M, P] fill."""
-    if sf.has_table or isinstance(sf.default_F, torch.Tensor):
-        return sf.nearest(h0, k0, l0)
-    return float(torch.tensor(sf.default_F, dtype=sf.padded.dtype))
+    F_cell = plan.sf.uniform_F()  # (one number without a table: no [M, P] fill)
+    if F_cell is None:
+        F_cell = plan.sf.nearest(h0, k0, l0)
+    return accumulate(plan, I, term(F_cell, F_latt, I.dtype), skip, capture, polar, omega)
 
 
 def evaluate_block(plan: KernelPlan, S, culled, policy, outer: int, fresh_row: int,

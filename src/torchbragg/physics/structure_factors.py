@@ -43,6 +43,13 @@ class SFLookup:
         return cls(grid, padded, *sf.origin, *sf.ranges, float(sf.default_F), True)
 
     # ------------------------------------------------------------------ helpers
+    def uniform_F(self):
+        """F_cell as one number where it is the same everywhere (no table, ``default_F`` a
+        number), in the table dtype's value (as :meth:`nearest` fills it); else None."""
+        if self.has_table or isinstance(self.default_F, torch.Tensor):
+            return None
+        return float(torch.tensor(self.default_F, dtype=self.padded.dtype))
+
     def nearest(self, h0, k0, l0):
         """``table[h0,k0,l0]`` inside the loaded range, else ``default_F``
         (docs/behaviour/formats.md §2.5)."""
