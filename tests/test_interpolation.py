@@ -81,7 +81,7 @@ def test_tricubic_is_the_c_arithmetic_bit_for_bit(dtype, path, monkeypatch, isa)
         assert not isa(False)  # the baseline copies (those of a CPU without AVX2)
     # (the helper's evaluations split over three threads: one part per thread)
     monkeypatch.setattr(tricubic_native, "MIN_PER_THREAD", 1000)
-    monkeypatch.setattr(tricubic_native, "threads", lambda: 3)
+    monkeypatch.setattr(native, "threads", lambda: 3)
     gen = torch.Generator().manual_seed(3)
     grid = torch.rand(19, 17, 23, generator=gen, dtype=torch.float64) * 400 - 50
     lo = (-9, -8, -11)
@@ -231,7 +231,7 @@ def test_native_pass_matches_the_tensor_path(tmp_path, monkeypatch, extra, isa):
     if not tricubic_native.available():
         pytest.skip("the C helper cannot be built here (no compiler)")
     monkeypatch.setattr(tricubic_native, "MIN_PER_THREAD", 500)  # parts across rows
-    monkeypatch.setattr(tricubic_native, "threads", lambda: 3)
+    monkeypatch.setattr(native, "threads", lambda: 3)
     for dtype, best in ((torch.float64, True), (torch.float32, True), (torch.float64, False)):
         plan, idx = _plan(tmp_path, extra.split(), dtype)
         results = []
@@ -293,7 +293,7 @@ def test_threaded_lookups_work_in_a_forked_child(monkeypatch):
     if not tricubic_native.available():
         pytest.skip("the C helper cannot be built here (no compiler)")
     monkeypatch.setattr(tricubic_native, "MIN_PER_THREAD", 10)
-    monkeypatch.setattr(tricubic_native, "threads", lambda: 2)
+    monkeypatch.setattr(native, "threads", lambda: 2)
     grid = torch.arange(729, dtype=torch.float64).reshape(9, 9, 9)
     sf = SFLookup(grid.reshape(-1), torch.zeros(11 ** 3, dtype=torch.float64), 0, 0, 0, 8, 8, 8,
                   1.0, True)

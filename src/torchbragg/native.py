@@ -1,5 +1,7 @@
-"""The switch for the small C helpers: structure-factor lookups
-(:mod:`torchbragg.physics.tricubic_native`) and the noise image (:mod:`torchbragg.io.noise`).
+"""The switch for the small C helpers — structure-factor lookups
+(:mod:`torchbragg.physics.tricubic_native`), the fused binary64 block
+(:mod:`torchbragg.physics.block_native`) and the noise image (:mod:`torchbragg.io.noise`) —
+and the thread pool that splits their work.
 
 Each helper gives the bits of its tensor or Python path, only faster, so the switch changes no
 output. On by default; the command line turns it off with ``TORCHBRAGG_NATIVE=0`` (read at
@@ -7,8 +9,13 @@ its edge, :mod:`torchbragg.cli.run_env`), API callers with :func:`use_native`.
 """
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator, Optional
+
+import torch
 
 _enabled = [True]
 
@@ -32,3 +39,44 @@ def use_native(on: bool) -> Iterator[None]:
         yield
     finally:
         _enabled[0] = before
+
+
+_pool_lock = threading.Lock()
+_pool: Optional[ThreadPoolExecutor] = None
+
+
+def threads() -> int:
+    """Threads a helper may use: torch's intra-op count."""
+    return torch.get_num_threads()
+
+
+def split(n: int, run: Callable[[int, int], None], min_per_thread: int) -> None:
+    """``run(a, b)`` over [0, n) in one part per thread, each of at least ``min_per_thread``
+    items (the helpers are called through ctypes, which releases the GIL)."""
+    parts = max(1, min(threads(), n // max(1, min_per_thread)))
+    bounds = [n * i // parts for i in range(parts + 1)]
+    futures = [_executor().submit(run, a, b) for a, b in zip(bounds[1:-1], bounds[2:])]
+    if n:
+        run(bounds[0], bounds[1])
+    for f in futures:
+        f.result()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child has none of the parent's pool threads (work given to that pool would
+    never run): it starts its own pool when it needs one."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1),
+                                       thread_name_prefix="tb-native")
+        return _pool

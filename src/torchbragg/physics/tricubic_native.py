@@ -17,9 +17,8 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
 
@@ -29,7 +28,6 @@ _SRC = Path(__file__).with_name("tricubic_native.c")
 _lock = threading.Lock()
 _funcs: Optional[dict] = None
 _failed = False
-_pool: Optional[ThreadPoolExecutor] = None
 #: evaluations per thread below which the helper runs in the calling thread only
 MIN_PER_THREAD = 16384
 
@@ -117,9 +115,9 @@ def tricubic(sf, h, k, l, valid) -> torch.Tensor:
     h, k, l = (x.detach().contiguous().reshape(-1) for x in (h, k, l))
     valid = valid.contiguous().reshape(-1).to(torch.bool)
     out = torch.empty_like(h)
-    _split(h.numel(), lambda a, b: fn(table, h[a:].data_ptr(), k[a:].data_ptr(),
-                                      l[a:].data_ptr(), valid[a:].data_ptr(),
-                                      out[a:].data_ptr(), b - a))
+    native.split(h.numel(), lambda a, b: fn(table, h[a:].data_ptr(), k[a:].data_ptr(),
+                                            l[a:].data_ptr(), valid[a:].data_ptr(),
+                                            out[a:].data_ptr(), b - a), MIN_PER_THREAD)
     return out.reshape(shape)
 
 
@@ -137,42 +135,18 @@ def lookup(sf, h, k, l, h0, k0, l0, limit: int):
     near = torch.empty(F_cell.shape, dtype=grid.dtype)
     oor = torch.empty(F_cell.shape, dtype=torch.bool)
     ptrs = [x.data_ptr() for x in xs]
-    _split(F_cell.numel(), lambda a, b: fn(table, *ptrs, a, b, P, limit, F_cell.data_ptr(),
-                                           near.data_ptr(), oor.data_ptr()))
+    native.split(F_cell.numel(), lambda a, b: fn(table, *ptrs, a, b, P, limit,
+                                                 F_cell.data_ptr(), near.data_ptr(),
+                                                 oor.data_ptr()), MIN_PER_THREAD)
     return F_cell.reshape(shape), near.reshape(shape), oor.reshape(shape)
 
 
-def _split(n: int, run: Callable[[int, int], None]) -> None:
-    """``run(a, b)`` over [0, n) in one part per thread (ctypes releases the GIL)."""
-    parts = max(1, min(threads(), n // MIN_PER_THREAD))
-    bounds = [n * i // parts for i in range(parts + 1)]
-    futures = [_executor().submit(run, a, b) for a, b in zip(bounds[1:-1], bounds[2:])]
-    if n:
-        run(bounds[0], bounds[1])
-    for f in futures:
-        f.result()
-
-
-def threads() -> int:
-    """Threads a lookup may use: torch's intra-op count."""
-    return torch.get_num_threads()
-
-
 def _after_fork_in_child() -> None:
-    """A forked child has none of the parent's pool threads (work given to that pool would
-    never run): it starts its own pool when it needs one."""
-    global _pool, _lock
-    _pool, _lock = None, threading.Lock()
+    """A forked child has none of the parent's threads: a lock held by one of them at the
+    fork would never be released there."""
+    global _lock
+    _lock = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def _executor() -> ThreadPoolExecutor:
-    global _pool
-    with _lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1),
-                                       thread_name_prefix="tb-lookup")
-        return _pool

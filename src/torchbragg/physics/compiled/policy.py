@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable, List, Optional
 
 from torchbragg._cbuild import cache_root
-from torchbragg.physics.block import block_accumulate
+from torchbragg.physics import block_native
 from torchbragg.physics.compiled import block as cblock
 from torchbragg.physics.compiled import chunk as cchunk
 
@@ -98,9 +98,10 @@ class CompilePolicy:
         return Kernels(self, plan, work, differentiable)
 
     def block_fn(self, plan, work: float, differentiable: bool) -> Callable:
-        """The block function: the block packages, or the eager :func:`block_accumulate`."""
+        """The block function: the block packages, or the eager block (the native one of
+        :mod:`block_native` where it serves, else :func:`block_accumulate`)."""
         if self.eager_reason(plan, work, differentiable) is not None:
-            return block_accumulate
+            return block_native.block_fn(plan, differentiable)
         build = self.builds(work)
         fn = cblock.compiled_block(plan, self.folder(), build, self.notify)
         if fn is not None:
@@ -111,7 +112,7 @@ class CompilePolicy:
                 and not plan.interpolate
                 and not all(p.exists() for p in cblock.block_paths(plan, self.folder()))):
             self.notify(MISSING_NOTE)
-        return block_accumulate
+        return block_native.block_fn(plan, differentiable)
 
 
 #: the eager kernel only
@@ -134,7 +135,7 @@ class Kernels:
         if policy.eager_reason(plan, work, differentiable, kind="chunk") is None:
             self.chunk = cchunk.compiled_chunk(plan, policy.folder(), policy.builds(work),
                                                policy.notify)
-        self.block = (block_accumulate if self.chunk is not None
+        self.block = (block_native.block_fn(plan, differentiable) if self.chunk is not None
                       else policy.block_fn(plan, work, differentiable))
 
     def whole_chunk(self, s, f, eager: Callable):

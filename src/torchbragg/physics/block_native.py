@@ -1,0 +1,213 @@
+"""The hot block by a small C helper on the CPU (docs/performance.md, "The native block").
+
+``block_native.c`` does the arithmetic of :func:`block.block_accumulate
+<torchbragg.physics.block.block_accumulate>` for the binary64 SQUARE block — Miller indices,
+lattice factor, nearest-node F_cell, term and the ordered sum over the M rows — one
+evaluation at a time, without the tensor path's [M, P] temporaries. The sines are torch's
+own: the vector sine that ``torch.sin`` calls (MKL's ``vmdSin`` in torch's CPU library, used
+only after it gave ``torch.sin``'s bits on a probe set) on pieces of 256 pixels per row, or —
+where there is none — ``torch.sin`` itself on a buffer of the arguments the helper wrote.
+The same binary64 operations in the same order (no fused multiply-adds, no fast-math), so
+the same bits (tests/test_block_native.py).
+
+Served: float64 mode, SQUARE crystals with whole-number N, a table or one ``default_F``,
+no ``-oversample_thick/polar/omega``, nothing differentiated, CPU tensors. Everything else,
+or where the helper cannot be built or :mod:`torchbragg.native` forbids it, takes the tensor
+path. Compiled on first use into the cache (:mod:`torchbragg._cbuild`, ≈ 0.3 s).
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from pathlib import Path
+from typing import Callable, Optional
+
+import torch
+
+from torchbragg import native
+from torchbragg.physics.block import block_accumulate, scattering_vector
+
+_SRC = Path(__file__).with_name("block_native.c")
+_lock = threading.Lock()
+_lib = None
+_failed = False
+#: torch's vector sine as a C function pointer (or None: torch.sin on a buffer), and its mode
+_vsin: Optional[int] = None
+#: MKL's VML_HA | VML_FTZDAZ_OFF | VML_ERRMODE_IGNORE: the accuracy torch's own calls ask for
+VSIN_MODE = 0x2 | 0x140000 | 0x100
+#: evaluations per sine-argument plane of one tile of the buffer path (up to six planes: 6 MiB)
+TILE_EVALUATIONS = 131072
+#: evaluations per thread below which a pass runs in the calling thread only
+MIN_PER_THREAD = 16384
+
+
+class _Block(ctypes.Structure):
+    _fields_ = ([(name, ctypes.c_void_p) for name in ("Sx", "Sy", "Sz", "rows")]
+                + [("n", ctypes.c_double * 3), ("active", ctypes.c_int64 * 3),
+                   ("M", ctypes.c_int64), ("P", ctypes.c_int64)])
+
+
+class _Grid(ctypes.Structure):
+    _fields_ = [("padded", ctypes.c_void_p)] + [
+        (name, ctypes.c_int64) for name in ("h_min", "k_min", "l_min", "h_range", "k_range",
+                                            "l_range", "f32")]
+
+
+def _load():
+    """The loaded library, or None when it cannot be built or loaded."""
+    global _lib, _failed
+    with _lock:
+        if _lib is not None or _failed:
+            return _lib
+        try:
+            from torchbragg._cbuild import build_cached
+
+            lib = ctypes.CDLL(str(build_cached("block_native", [_SRC], shared=True,
+                                               extra_flags=["-O3", "-fno-trapping-math"])))
+            i64, ptr = ctypes.c_int64, ctypes.c_void_p
+            block = ctypes.POINTER(_Block)
+            lib.tb_block_args.restype = None
+            lib.tb_block_args.argtypes = [block, i64, i64, ptr]
+            lib.tb_block_sum.restype = None
+            lib.tb_block_sum.argtypes = [block, i64, i64, ptr, ctypes.POINTER(_Grid),
+                                         ctypes.c_double, ptr, i64, ptr]
+            lib.tb_block_fused.restype = None
+            lib.tb_block_fused.argtypes = [block, i64, i64, ptr, i64, ctypes.POINTER(_Grid),
+                                           ctypes.c_double, ptr, i64, ptr]
+            _lib = lib
+            _find_vsin()
+        except Exception:  # no compiler, failed build or load: the tensor path
+            _failed = True
+        return _lib
+
+
+def _find_vsin() -> None:
+    """Set :data:`_vsin` to torch's vector sine where its library exports one that gives
+    ``torch.sin``'s bits on the probe set (arguments over ±2000, tiny ones, ±0, ±inf, NaN)."""
+    global _vsin
+    try:
+        lib = ctypes.CDLL(str(Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"))
+        fn = lib.vmdSin
+    except (OSError, AttributeError):
+        return
+    fn.restype, fn.argtypes = None, [ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p,
+                                     ctypes.c_int64]
+    gen = torch.Generator().manual_seed(20261207)
+    x = torch.cat([torch.rand(65536, generator=gen, dtype=torch.float64) * 4000 - 2000,
+                   torch.randn(4096, generator=gen, dtype=torch.float64) * 1e-8,
+                   torch.tensor([0.0, -0.0, 5e-324, float("inf"), -float("inf"), float("nan"),
+                                 1e300, 3.141592653589793], dtype=torch.float64)])
+    out = torch.empty_like(x)
+    fn(x.numel(), x.data_ptr(), out.data_ptr(), VSIN_MODE)
+    if torch.equal(out.view(torch.int64), torch.sin(x).view(torch.int64)):
+        _vsin = ctypes.cast(fn, ctypes.c_void_p).value
+
+
+def use_vector_sine(on: bool) -> bool:
+    """Let the helper call torch's vector sine (``on``, where found) or run ``torch.sin`` on a
+    buffer; returns whether the vector sine is now in use (the same bits either way)."""
+    global _vsin
+    if _load() is None:
+        return False
+    _vsin = None
+    if on:
+        _find_vsin()
+    return _vsin is not None
+
+
+def serves(plan) -> bool:
+    """Whether the helper's arithmetic covers ``plan``'s block (not whether it is built)."""
+    shape, sf = plan.shape, plan.sf
+    tensors = [*plan.lat_cols[0], *plan.lat_cols[1], *plan.lat_cols[2], plan.I_bg,
+               plan.fluence_factor, sf.default_F, sf.padded]
+    return (plan.device.type == "cpu" and plan.dtype == torch.float64
+            and plan.geom_dtype == torch.float64 and not plan.shifted_lattice
+            and shape.shape == "SQUARE" and not any(shape.continuous)
+            and not any(isinstance(n, torch.Tensor) for n in (shape.Na, shape.Nb, shape.Nc))
+            and not (plan.oversample_thick or plan.oversample_polar or plan.oversample_omega)
+            and sf.padded.dtype in (torch.float64, torch.float32)
+            and not any(isinstance(t, torch.Tensor) and t.requires_grad for t in tensors))
+
+
+def block_fn(plan, differentiable: bool = False) -> Callable:
+    """The block function for ``plan``: the native block where it serves and can be loaded,
+    else :func:`block.block_accumulate`."""
+    if (differentiable or not native.enabled() or not serves(plan)
+            or torch.compiler.is_compiling() or _load() is None):
+        return block_accumulate
+    return NativeBlock(plan)
+
+
+class NativeBlock:
+    """:func:`block.block_accumulate` for one plan by the C helper (same call, same bits)."""
+
+    def __init__(self, plan):
+        shape, sf = plan.shape, plan.sf
+        cols = plan.lat_cols
+        # [M, 9] rows a_x a_y a_z b_x … c_z, binary64, contiguous for the helper
+        self.rows = torch.cat([c.reshape(-1, 1) for axis in cols for c in axis], dim=1)
+        self.rows = self.rows.to(torch.float64).contiguous()
+        self.M = self.rows.shape[0]
+        self.n = [float(shape.Na), float(shape.Nb), float(shape.Nc)]
+        self.active = [1 if n > 1 else 0 for n in self.n]
+        self.planes = 2 * sum(self.active)
+        self.water = 1 if plan.water_on else 0
+        self.FF = 0.0
+        self.grid = None
+        F = sf.uniform_F()
+        if F is None:  # a table: the padded grid, looked up per evaluation
+            self.padded = sf.padded.contiguous()
+            self.grid = _Grid(self.padded.data_ptr(), sf.h_min, sf.k_min, sf.l_min,
+                              sf.h_range, sf.k_range, sf.l_range,
+                              1 if self.padded.dtype == torch.float32 else 0)
+        else:
+            self.FF = F * F
+
+    def __call__(self, plan, d, source, culled, I, capture, polar, omega):
+        S = [x.contiguous() for x in scattering_vector(d, source)]
+        I = I.clone()
+        flags = culled.to(torch.uint8).contiguous() if culled is not None else None
+        blk = _Block(S[0].data_ptr(), S[1].data_ptr(), S[2].data_ptr(), self.rows.data_ptr(),
+                     (ctypes.c_double * 3)(*self.n), (ctypes.c_int64 * 3)(*self.active),
+                     self.M, I.shape[0])
+        grid = ctypes.byref(self.grid) if self.grid is not None else None
+        culled_ptr = flags.data_ptr() if flags is not None else None
+        per_thread = max(1, MIN_PER_THREAD // max(1, self.M))
+        vsin = _vsin
+        if vsin is not None:  # (one pass, each thread its own pixels)
+            native.split(I.shape[0], lambda a, b: _lib.tb_block_fused(
+                blk, a, b, vsin, VSIN_MODE, grid, self.FF, culled_ptr, self.water,
+                I.data_ptr()), per_thread)
+            return I
+        tile = max(1, TILE_EVALUATIONS // max(1, self.M))
+        for start in range(0, I.shape[0], tile):
+            stop = min(I.shape[0], start + tile)
+            blk.Sx, blk.Sy, blk.Sz = (x[start:stop].data_ptr() for x in S)
+            blk.P = stop - start
+            culled_tile = flags[start:stop].data_ptr() if flags is not None else None
+            self._buffered(blk, I[start:stop], grid, culled_tile, per_thread)
+        return I
+
+    def _buffered(self, blk, I, grid, culled, per_thread) -> None:
+        """Rows 0..M−1 added to ``I`` (a contiguous view of the tile's pixels) with
+        ``torch.sin`` on a buffer of the sines' arguments."""
+        P = I.shape[0]
+        args = torch.empty(self.planes * self.M * P, dtype=torch.float64)
+        if self.planes:
+            native.split(P, lambda a, b: _lib.tb_block_args(blk, a, b, args.data_ptr()),
+                         per_thread)
+            torch.sin(args, out=args)
+        native.split(P, lambda a, b: _lib.tb_block_sum(blk, a, b, args.data_ptr(), grid,
+                                                       self.FF, culled, self.water,
+                                                       I.data_ptr()), per_thread)
+
+
+def _after_fork_in_child() -> None:
+    """A lock held by another thread at a fork would never be released in the child."""
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,106 @@
+"""The native hot block (physics/block_native.py) gives the tensor block's bits."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from torchbragg import config_from_argv, native, simulate
+from torchbragg.physics import block, block_native
+from torchbragg.physics.setup import build_experiment, make_plan
+
+BASE = ("-cell 70 80 90 88 92 95 -lambda 1.3 -distance 60 -detpixels 48 -pixel 0.4 "
+        "-default_F 30 -nonoise -nopgm -noprogress").split()
+
+CASES = {
+    # M = 3 φ steps x 4 domains, every axis active
+    "mosaic": "-N 6 -mosaic 0.8 -mosaic_domains 4 -phisteps 3 -osc 0.3 -oversample 2",
+    # N_a = 1: an axis whose factor is exactly 1; water keeps F_latt == 0 evaluations
+    "one-axis-water": "-Na 1 -Nb 4 -Nc 7 -water 50 -phisteps 2 -osc 0.2 -nointerpolate",
+    # every axis N = 1: no sines at all (without -nointerpolate N ≤ 2 interpolates)
+    "no-axis": "-N 1 -phisteps 2 -osc 1 -nointerpolate",
+    # a d-min cut skips whole pixels; two sources
+    "dmin": "-N 5 -dmin 6 -divergence 0.2 -divsteps 2",
+    # a table (some nodes outside it: default_F) looked up per evaluation
+    "table": "-N 4 -hkl {hkl} -nointerpolate -phisteps 3 -osc 0.4",
+}
+
+
+def _hkl(tmp_path):
+    path = tmp_path / "t.hkl"
+    path.write_text("".join(
+        "%d %d %d %.3f\n" % (h, k, l, 20 + 15 * math.cos(0.9 * h - 0.5 * k + 0.3 * l))
+        for h in range(-6, 7) for k in range(-5, 6) for l in range(-7, 4)))
+    return path
+
+
+def _config(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # (a run with -hkl writes Fdump.bin; one without reads it)
+    args = CASES[name].format(hkl=_hkl(tmp_path) if "{hkl}" in CASES[name] else "")
+    return config_from_argv(BASE + args.split())
+
+
+def _image(cfg, on: bool, dtype=torch.float64):
+    with native.use_native(on):
+        return simulate(cfg, compile="off", dtype=dtype, chunk_pixels=700)
+
+
+@pytest.fixture
+def helper():
+    if block_native._load() is None:
+        pytest.skip("the native block cannot be built here (no C compiler)")
+    yield
+    block_native.use_vector_sine(True)
+
+
+@pytest.mark.parametrize("sine", ["vector", "buffer"])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_native_block_gives_the_tensor_blocks_bits(name, sine, tmp_path, helper, monkeypatch):
+    if not block_native.use_vector_sine(sine == "vector") and sine == "vector":
+        pytest.skip("torch's library exports no vector sine with torch.sin's bits here")
+    monkeypatch.setattr(native, "threads", lambda: 3)  # (several parts per block)
+    monkeypatch.setattr(block_native, "MIN_PER_THREAD", 64)
+    monkeypatch.setattr(block_native, "TILE_EVALUATIONS", 1000)  # (several buffer tiles)
+    cfg = _config(name, tmp_path, monkeypatch)
+    plan = make_plan(build_experiment(cfg), torch.device("cpu"), torch.float64)
+    assert isinstance(block_native.block_fn(plan), block_native.NativeBlock)
+    calls = []
+    real = block_native.NativeBlock.__call__
+    monkeypatch.setattr(block_native.NativeBlock, "__call__",
+                        lambda self, *a: calls.append(1) or real(self, *a))
+    fast = _image(cfg, True)
+    assert calls, "the native block was not used"
+    slow = _image(cfg, False)
+    assert fast.abs().max() > 0
+    assert torch.equal(fast.view(torch.int64), slow.view(torch.int64))
+
+
+def test_the_vector_sine_is_used_only_with_torch_sins_bits(helper, monkeypatch):
+    """A vector sine whose bits differ from torch.sin on the probe set is not used."""
+    if not block_native.use_vector_sine(True):
+        pytest.skip("torch's library exports no vector sine with torch.sin's bits here")
+    monkeypatch.setattr(torch, "sin", lambda x, **kw: torch.cos(x, **kw))
+    assert not block_native.use_vector_sine(True)
+
+
+@pytest.mark.parametrize("argv, why", [
+    ("-N 5 -round_xtal", "shape"),
+    ("-N 5 -oversample_omega -oversample 2", "toggle"),
+])
+def test_other_blocks_take_the_tensor_path(argv, why, helper):
+    plan = make_plan(build_experiment(config_from_argv(BASE + argv.split())),
+                     torch.device("cpu"), torch.float64)
+    assert block_native.block_fn(plan) is block.block_accumulate, why
+
+
+def test_float32_mode_and_gradients_take_the_tensor_path(helper):
+    cfg = config_from_argv(BASE + "-N 5".split())
+    exp = build_experiment(cfg)
+    assert block_native.block_fn(make_plan(exp, torch.device("cpu"), torch.float32)) \
+        is block.block_accumulate
+    plan = make_plan(exp, torch.device("cpu"), torch.float64)
+    assert isinstance(block_native.block_fn(plan), block_native.NativeBlock)
+    assert block_native.block_fn(plan, differentiable=True) is block.block_accumulate
+    with native.use_native(False):
+        assert block_native.block_fn(plan) is block.block_accumulate
