@@ -52,13 +52,16 @@ def helper():
         pytest.skip("the native block cannot be built here (no C compiler)")
     yield
     block_native.use_vector_sine(True)
+    block_native.use_avx2(True)
 
 
-@pytest.mark.parametrize("sine", ["vector", "buffer"])
+@pytest.mark.parametrize("sine", ["vector-avx2", "vector-baseline", "buffer"])
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_native_block_gives_the_tensor_blocks_bits(name, sine, tmp_path, helper, monkeypatch):
-    if not block_native.use_vector_sine(sine == "vector") and sine == "vector":
+    if not block_native.use_vector_sine(sine != "buffer") and sine != "buffer":
         pytest.skip("torch's library exports no vector sine with torch.sin's bits here")
+    if block_native.use_avx2(sine == "vector-avx2") != (sine == "vector-avx2"):
+        pytest.skip("this CPU has no AVX2")
     monkeypatch.setattr(native, "threads", lambda: 3)  # (several parts per block)
     monkeypatch.setattr(block_native, "MIN_PER_THREAD", 64)
     monkeypatch.setattr(block_native, "TILE_EVALUATIONS", 1000)  # (several buffer tiles)

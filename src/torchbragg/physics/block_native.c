@@ -15,6 +15,16 @@
 #include <math.h>
 #include <stdint.h>
 
+/* Every helper is inlined into the two copies of the fused loop: the baseline one and, on
+ * x86-64, one compiled for AVX2 (four lanes; the same operations, so the same bits), which
+ * the caller selects where the CPU has AVX2. */
+#define TB_INLINE static inline __attribute__((always_inline))
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define TB_AVX2 __attribute__((target("avx2")))
+#else
+#define TB_AVX2
+#endif
+
 /* math.pi of the tensor path (the binary64 nearest to π) */
 #define TB_PI 3.141592653589793
 
@@ -34,14 +44,14 @@ typedef struct {
 } tb_grid;
 
 /* Fractional index along axis a: (x·S_x + y·S_y) + z·S_z, left to right. */
-static inline double index_of(const double *r, int a, double sx, double sy, double sz)
+TB_INLINE double index_of(const double *r, int a, double sx, double sy, double sz)
 {
     return (r[3 * a] * sx + r[3 * a + 1] * sy) + r[3 * a + 2] * sz;
 }
 
 /* A nearest node's padded index along one axis: x0 − (lo − 1) clamped to [0, rng + 1]
  * (NaN and values beyond ±2^62 land in the padding, as the tensor path's int64 conversion). */
-static inline int64_t padded_index(double x0, int64_t lo, int64_t rng)
+TB_INLINE int64_t padded_index(double x0, int64_t lo, int64_t rng)
 {
     if (!(x0 > -4.0e18 && x0 < 4.0e18))
         return 0;
@@ -54,7 +64,7 @@ static inline int64_t padded_index(double x0, int64_t lo, int64_t rng)
 
 /* The sines' arguments of one row for pixels q0 .. q0 + w − 1: for the s-th active axis,
  * out[(2s)·stride + j] = π·x·N and out[(2s + 1)·stride + j] = π·x. */
-static inline void row_args(const tb_block *b, const double *r, int64_t q0, int64_t w,
+TB_INLINE void row_args(const tb_block *b, const double *r, int64_t q0, int64_t w,
                             double *out, int64_t stride)
 {
     int64_t slot = 0;
@@ -73,7 +83,7 @@ static inline void row_args(const tb_block *b, const double *r, int64_t q0, int6
 }
 
 /* F_cell of the nearest node (h0, k0, l0) = ceil(x − ½) per axis. */
-static inline double grid_F(const tb_grid *g, double h, double k, double l)
+TB_INLINE double grid_F(const tb_grid *g, double h, double k, double l)
 {
     int64_t ih = padded_index(ceil(h - 0.5), g->h_min, g->h_range);
     int64_t ik = padded_index(ceil(k - 0.5), g->k_min, g->k_range);
@@ -86,7 +96,7 @@ static inline double grid_F(const tb_grid *g, double h, double k, double l)
  * F_latt = f_a·f_b·f_c with f = sin(π·x·N)/sin(π·x) (N where π·x == 0), the term
  * (F_cell·F_cell)·F_latt·F_latt, and 0 for a skipped evaluation (F_latt == 0 without water,
  * or a culled pixel). ``grid`` NULL: F_cell·F_cell is ``FF`` everywhere. */
-static inline void row_sum(const tb_block *b, const double *r, int64_t q0, int64_t w,
+TB_INLINE void row_sum(const tb_block *b, const double *r, int64_t q0, int64_t w,
                            const double *sines, int64_t stride, const tb_grid *grid,
                            double FF, const uint8_t *culled, int64_t water, double *I)
 {
@@ -132,9 +142,9 @@ static inline void row_sum(const tb_block *b, const double *r, int64_t q0, int64
 typedef void (*tb_vsin)(int64_t n, const double *a, double *r, int64_t mode);
 
 /* I[p] for pixels [p0, p1) after adding rows 0..M−1 in order, the sines by ``vsin``. */
-void tb_block_fused(const tb_block *b, int64_t p0, int64_t p1, tb_vsin vsin, int64_t mode,
-                    const tb_grid *grid, double FF, const uint8_t *culled, int64_t water,
-                    double *I)
+TB_INLINE void fused(const tb_block *b, int64_t p0, int64_t p1, tb_vsin vsin, int64_t mode,
+                     const tb_grid *grid, double FF, const uint8_t *culled, int64_t water,
+                     double *I)
 {
     double args[6 * TB_PIECE], sines[6 * TB_PIECE];
     const int64_t planes = 2 * (b->active[0] + b->active[1] + b->active[2]);
@@ -148,6 +158,28 @@ void tb_block_fused(const tb_block *b, int64_t p0, int64_t p1, tb_vsin vsin, int
             row_sum(b, r, q0, w, sines, w, grid, FF, culled, water, I);
         }
     }
+}
+
+static void fused_baseline(const tb_block *b, int64_t p0, int64_t p1, tb_vsin vsin,
+                           int64_t mode, const tb_grid *grid, double FF,
+                           const uint8_t *culled, int64_t water, double *I)
+{
+    fused(b, p0, p1, vsin, mode, grid, FF, culled, water, I);
+}
+
+TB_AVX2 static void fused_avx2(const tb_block *b, int64_t p0, int64_t p1, tb_vsin vsin,
+                               int64_t mode, const tb_grid *grid, double FF,
+                               const uint8_t *culled, int64_t water, double *I)
+{
+    fused(b, p0, p1, vsin, mode, grid, FF, culled, water, I);
+}
+
+/* The fused loop; ``avx2``: its AVX2 copy (only where the CPU has AVX2). */
+void tb_block_fused(const tb_block *b, int64_t p0, int64_t p1, tb_vsin vsin, int64_t mode,
+                    const tb_grid *grid, double FF, const uint8_t *culled, int64_t water,
+                    double *I, int64_t avx2)
+{
+    (avx2 ? fused_avx2 : fused_baseline)(b, p0, p1, vsin, mode, grid, FF, culled, water, I);
 }
 
 /* The sines' arguments of pixels [p0, p1) into ``args`` [planes][M][P] (row_args' layout,

@@ -34,6 +34,8 @@ _lib = None
 _failed = False
 #: torch's vector sine as a C function pointer (or None: torch.sin on a buffer), and its mode
 _vsin: Optional[int] = None
+#: run the fused loop's AVX2 copy (where torch found the CPU able to: the same bits)
+_avx2 = [False]
 #: MKL's VML_HA | VML_FTZDAZ_OFF | VML_ERRMODE_IGNORE: the accuracy torch's own calls ask for
 VSIN_MODE = 0x2 | 0x140000 | 0x100
 #: evaluations per sine-argument plane of one tile of the buffer path (up to six planes: 6 MiB)
@@ -74,9 +76,10 @@ def _load():
                                          ctypes.c_double, ptr, i64, ptr]
             lib.tb_block_fused.restype = None
             lib.tb_block_fused.argtypes = [block, i64, i64, ptr, i64, ctypes.POINTER(_Grid),
-                                           ctypes.c_double, ptr, i64, ptr]
+                                           ctypes.c_double, ptr, i64, ptr, i64]
             _lib = lib
             _find_vsin()
+            _avx2[0] = cpu_has_avx2()
         except Exception:  # no compiler, failed build or load: the tensor path
             _failed = True
         return _lib
@@ -102,6 +105,21 @@ def _find_vsin() -> None:
     fn(x.numel(), x.data_ptr(), out.data_ptr(), VSIN_MODE)
     if torch.equal(out.view(torch.int64), torch.sin(x).view(torch.int64)):
         _vsin = ctypes.cast(fn, ctypes.c_void_p).value
+
+
+def cpu_has_avx2() -> bool:
+    """Whether torch runs AVX2 (or AVX-512) kernels on this CPU: then so may the helper."""
+    try:
+        return torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def use_avx2(on: bool) -> bool:
+    """Run the fused loop's AVX2 copy (``on``, where the CPU has AVX2) or its baseline copy;
+    returns whether the AVX2 copy now runs (the same bits either way; tests run both)."""
+    _avx2[0] = bool(on) and _load() is not None and cpu_has_avx2()
+    return _avx2[0]
 
 
 def use_vector_sine(on: bool) -> bool:
@@ -174,11 +192,11 @@ class NativeBlock:
         grid = ctypes.byref(self.grid) if self.grid is not None else None
         culled_ptr = flags.data_ptr() if flags is not None else None
         per_thread = max(1, MIN_PER_THREAD // max(1, self.M))
-        vsin = _vsin
+        vsin, avx2 = _vsin, int(_avx2[0])
         if vsin is not None:  # (one pass, each thread its own pixels)
             native.split(I.shape[0], lambda a, b: _lib.tb_block_fused(
                 blk, a, b, vsin, VSIN_MODE, grid, self.FF, culled_ptr, self.water,
-                I.data_ptr()), per_thread)
+                I.data_ptr(), avx2), per_thread)
             return I
         tile = max(1, TILE_EVALUATIONS // max(1, self.M))
         for start in range(0, I.shape[0], tile):
