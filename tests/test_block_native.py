@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -107,3 +110,17 @@ def test_float32_mode_and_gradients_take_the_tensor_path(helper):
     assert block_native.block_fn(plan, differentiable=True) is block.block_accumulate
     with native.use_native(False):
         assert block_native.block_fn(plan) is block.block_accumulate
+
+
+@pytest.mark.parametrize("extra, built", [("-N 5", True), ("-N 2 -hkl {hkl}", False),
+                                          ("-N 5 -dtype float32", False)])
+def test_the_command_builds_the_helper_only_for_runs_it_may_serve(extra, built, tmp_path,
+                                                                   helper):
+    """From an empty cache: a binary64 CPU run builds the native block; an interpolating run (whose blocks take the interpolating pass) and a float32 one
+    do not."""
+    args = extra.format(hkl=_hkl(tmp_path)).split()
+    env = dict(os.environ, TORCHBRAGG_CACHE=str(tmp_path / "cache"))
+    subprocess.run([sys.executable, "-m", "torchbragg", *BASE, *args, "-floatfile", "f.bin"],
+                   cwd=tmp_path, env=env, capture_output=True, timeout=300, check=True)
+    assert (tmp_path / "f.bin").stat().st_size == 48 * 48 * 4
+    assert bool(list((tmp_path / "cache").rglob("block_native*"))) == built

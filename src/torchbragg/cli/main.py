@@ -151,7 +151,7 @@ def _set_up(argv: List[str], outputs):
     from torchbragg.cli.load import load_structure_factors, parse_argv
     from torchbragg.cli.outputs import check_writable
     from torchbragg.cli.run_env import apply_native
-    from torchbragg.physics import tricubic_native
+    from torchbragg.physics import block_native, tricubic_native
     from torchbragg.physics.setup import build_experiment, interpolation_requested
     from torchbragg.rng import ShuffleTable
 
@@ -163,6 +163,8 @@ def _set_up(argv: List[str], outputs):
     if (loaded.options.hklfile is not None and loaded.options.device != "cuda"
             and interpolation_requested(loaded.config)):
         tricubic_native.load_in_background()  # (its first build overlaps the HKL parse)
+    elif loaded.options.device != "cuda" and loaded.options.dtype == "float64":
+        block_native.load_in_background()  # (the native block's, likewise)
     sf_log: List[str] = []
     load_structure_factors(loaded, sf_log.append, outputs)
     table = ShuffleTable()

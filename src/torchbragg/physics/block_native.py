@@ -148,11 +148,21 @@ def serves(plan) -> bool:
             and not any(isinstance(t, torch.Tensor) and t.requires_grad for t in tensors))
 
 
+def load_in_background() -> None:
+    """Start building (on first use) and loading the helper on a thread, so that its first
+    build overlaps the run's set-up; the first block waits for it. Nothing where
+    :mod:`torchbragg.native` forbids the helpers or it is loaded."""
+    if native.enabled() and _lib is None and not _failed:
+        threading.Thread(target=_load, name="tb-block-build", daemon=True).start()
+
+
 def block_fn(plan, differentiable: bool = False) -> Callable:
-    """The block function for ``plan``: the native block where it serves and can be loaded,
-    else :func:`block.block_accumulate`."""
+    """The block function for ``plan``: the native block where it serves, else
+    :func:`block.block_accumulate`. The helper is built and loaded at the first block (a run
+    whose blocks all take other paths, e.g. interpolating ones, never builds it); where that
+    fails the native block hands every block to :func:`block.block_accumulate`."""
     if (differentiable or not native.enabled() or not serves(plan)
-            or torch.compiler.is_compiling() or _load() is None):
+            or torch.compiler.is_compiling() or _failed):
         return block_accumulate
     return NativeBlock(plan)
 
@@ -183,6 +193,8 @@ class NativeBlock:
             self.FF = F * F
 
     def __call__(self, plan, d, source, culled, I, capture, polar, omega):
+        if _load() is None:  # (no compiler, failed build or load)
+            return block_accumulate(plan, d, source, culled, I, capture, polar, omega)
         S = [x.contiguous() for x in scattering_vector(d, source)]
         I = I.clone()
         flags = culled.to(torch.uint8).contiguous() if culled is not None else None
