@@ -112,15 +112,32 @@ def test_float32_mode_and_gradients_take_the_tensor_path(helper):
         assert block_native.block_fn(plan) is block.block_accumulate
 
 
-@pytest.mark.parametrize("extra, built", [("-N 5", True), ("-N 2 -hkl {hkl}", False),
-                                          ("-N 5 -dtype float32", False)])
-def test_the_command_builds_the_helper_only_for_runs_it_may_serve(extra, built, tmp_path,
-                                                                   helper):
-    """From an empty cache: a binary64 CPU run builds the native block; an interpolating run (whose blocks take the interpolating pass) and a float32 one
-    do not."""
+@pytest.mark.parametrize("extra, native_env, built", [
+    ("-N 5", "1", True), ("-N 2 -hkl {hkl}", "1", True), ("-N 5", "0", False)])
+def test_the_command_builds_the_helper_at_start_up(extra, native_env, built, tmp_path, helper):
+    """From an empty cache a command run builds the native block's helper (on a thread while
+    torch is imported: an interpolating run too, for the next run), unless
+    TORCHBRAGG_NATIVE=0; the image is the same."""
     args = extra.format(hkl=_hkl(tmp_path)).split()
-    env = dict(os.environ, TORCHBRAGG_CACHE=str(tmp_path / "cache"))
+    env = dict(os.environ, TORCHBRAGG_CACHE=str(tmp_path / "cache"), TORCHBRAGG_NATIVE=native_env)
     subprocess.run([sys.executable, "-m", "torchbragg", *BASE, *args, "-floatfile", "f.bin"],
                    cwd=tmp_path, env=env, capture_output=True, timeout=300, check=True)
     assert (tmp_path / "f.bin").stat().st_size == 48 * 48 * 4
     assert bool(list((tmp_path / "cache").rglob("block_native*"))) == built
+
+
+def test_a_build_in_flight_is_waited_for_not_repeated(tmp_path, monkeypatch):
+    """build_cached of a helper whose background build is running waits for that build."""
+    from torchbragg import _cbuild
+
+    monkeypatch.setenv("TORCHBRAGG_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(_cbuild, "_background", {})
+    if _cbuild.shutil.which(_cbuild.compiler_name().split()[0]) is None:
+        pytest.skip("no C compiler")
+    runs = []
+    real = _cbuild.subprocess.run
+    monkeypatch.setattr(_cbuild.subprocess, "run",
+                        lambda *a, **k: runs.append(a[0]) or real(*a, **k))
+    native.build_in_background(native.BLOCK_HELPER)
+    path = native.build_helper(native.BLOCK_HELPER)
+    assert path.is_file() and len([r for r in runs if "-o" in r]) == 1

@@ -14,6 +14,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 from torchbragg.errors import TorchBraggError
@@ -57,6 +58,28 @@ def find_compiler() -> str:
     )
 
 
+#: helper name → the thread building it in the background (build_in_background)
+_background: dict = {}
+
+
+def build_in_background(name: str, sources: list[Path], **options) -> None:
+    """Start :func:`build_cached` for ``name`` on a daemon thread (once per process); a later
+    :func:`build_cached` of the same name waits for it first, so the two never build twice.
+    Failures are silent here: the later call builds again and reports them."""
+    if name in _background:
+        return
+
+    def build() -> None:
+        try:
+            build_cached(name, sources, **options)
+        except Exception:  # (reported by the caller's own build)
+            pass
+
+    thread = threading.Thread(target=build, name=f"tb-build-{name}", daemon=True)
+    _background[name] = thread
+    thread.start()
+
+
 def build_cached(
     name: str,
     sources: list[Path],
@@ -66,6 +89,9 @@ def build_cached(
     libs: list[str] | None = None,
 ) -> Path:
     """Build ``sources`` into an executable (or shared library) and return its cached path."""
+    pending = _background.get(name)
+    if pending is not None and pending is not threading.current_thread():
+        pending.join()
     cc = compiler_name()
     user_flags = shlex.split(os.environ.get("CFLAGS", ""))
     flags = PARITY_CFLAGS + list(extra_flags or []) + user_flags

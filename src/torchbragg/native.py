@@ -13,9 +13,14 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Callable, Iterator, Optional
+from pathlib import Path
+from typing import Callable, Iterator, Optional, Tuple
 
-import torch
+#: how the native block (:mod:`torchbragg.physics.block_native`) is built: cache name, source
+#: (relative to the package), extra compiler flags (also read by the command line, which
+#: starts the first build before torch is imported)
+BLOCK_HELPER: Tuple[str, str, Tuple[str, ...]] = (
+    "block_native", "physics/block_native.c", ("-O3", "-fno-trapping-math"))
 
 _enabled = [True]
 
@@ -41,12 +46,34 @@ def use_native(on: bool) -> Iterator[None]:
         _enabled[0] = before
 
 
+def build_helper(spec: Tuple[str, str, Tuple[str, ...]]) -> Path:
+    """The shared library of helper ``spec`` (built into the cache on first use; raises
+    :class:`torchbragg._cbuild.BuildError` where it cannot be built)."""
+    from torchbragg._cbuild import build_cached
+
+    name, source, flags = spec
+    return build_cached(name, [Path(__file__).parent / source], shared=True,
+                        extra_flags=list(flags))
+
+
+def build_in_background(spec: Tuple[str, str, Tuple[str, ...]]) -> None:
+    """Start :func:`build_helper` on a thread where the helpers are allowed (a later build of
+    the same helper waits for it; a failure here is the later build's to report)."""
+    from torchbragg._cbuild import build_in_background as start
+
+    if enabled():
+        name, source, flags = spec
+        start(name, [Path(__file__).parent / source], shared=True, extra_flags=list(flags))
+
+
 _pool_lock = threading.Lock()
 _pool: Optional[ThreadPoolExecutor] = None
 
 
 def threads() -> int:
     """Threads a helper may use: torch's intra-op count."""
+    import torch
+
     return torch.get_num_threads()
 
 

@@ -11,18 +11,24 @@ from __future__ import annotations
 import os
 from typing import Callable, Mapping, Optional
 
+from typing import TYPE_CHECKING
+
 from torchbragg import native
-from torchbragg.physics.compiled import CompilePolicy
-from torchbragg.physics.compiled.policy import MODES
+
+if TYPE_CHECKING:
+    from torchbragg.physics.compiled import CompilePolicy
 
 COMPILE_ENV = "TORCHBRAGG_COMPILE"
 NATIVE_ENV = "TORCHBRAGG_NATIVE"
 
 
 def compile_policy(notify: Optional[Callable[[str], None]] = None, flag: Optional[str] = None,
-                   environ: Mapping[str, str] = os.environ) -> CompilePolicy:
+                   environ: Mapping[str, str] = os.environ) -> "CompilePolicy":
     """The policy of a run: ``flag`` (``-compile``) when given, else what
     ``TORCHBRAGG_COMPILE`` selects; its notes go to ``notify``."""
+    from torchbragg.physics.compiled import CompilePolicy
+    from torchbragg.physics.compiled.policy import MODES
+
     if flag is not None:
         return CompilePolicy.from_mode(flag, notify=notify)
     mode = environ.get(COMPILE_ENV, "auto").strip().lower()

@@ -28,7 +28,6 @@ import torch
 from torchbragg import native
 from torchbragg.physics.block import block_accumulate, scattering_vector
 
-_SRC = Path(__file__).with_name("block_native.c")
 _lock = threading.Lock()
 _lib = None
 _failed = False
@@ -63,10 +62,7 @@ def _load():
         if _lib is not None or _failed:
             return _lib
         try:
-            from torchbragg._cbuild import build_cached
-
-            lib = ctypes.CDLL(str(build_cached("block_native", [_SRC], shared=True,
-                                               extra_flags=["-O3", "-fno-trapping-math"])))
+            lib = ctypes.CDLL(str(native.build_helper(native.BLOCK_HELPER)))
             i64, ptr = ctypes.c_int64, ctypes.c_void_p
             block = ctypes.POINTER(_Block)
             lib.tb_block_args.restype = None
@@ -146,14 +142,6 @@ def serves(plan) -> bool:
             and not (plan.oversample_thick or plan.oversample_polar or plan.oversample_omega)
             and sf.padded.dtype in (torch.float64, torch.float32)
             and not any(isinstance(t, torch.Tensor) and t.requires_grad for t in tensors))
-
-
-def load_in_background() -> None:
-    """Start building (on first use) and loading the helper on a thread, so that its first
-    build overlaps the run's set-up; the first block waits for it. Nothing where
-    :mod:`torchbragg.native` forbids the helpers or it is loaded."""
-    if native.enabled() and _lib is None and not _failed:
-        threading.Thread(target=_load, name="tb-block-build", daemon=True).start()
 
 
 def block_fn(plan, differentiable: bool = False) -> Callable:
