@@ -113,11 +113,14 @@ def test_float32_mode_and_gradients_take_the_tensor_path(helper):
 
 
 @pytest.mark.parametrize("extra, native_env, built", [
-    ("-N 5", "1", True), ("-N 2 -hkl {hkl}", "1", True), ("-N 5", "0", False)])
-def test_the_command_builds_the_helper_at_start_up(extra, native_env, built, tmp_path, helper):
-    """From an empty cache a command run builds the native block's helper (on a thread while
-    torch is imported: an interpolating run too, for the next run), unless
-    TORCHBRAGG_NATIVE=0; the image is the same."""
+    ("-N 5", "1", True), ("-N 5 -hkl {hkl} -nointerpolate", "1", True),
+    ("-N 5 -hkl {hkl}", "1", True), ("-N 2 -hkl {hkl}", "1", False), ("-N 5", "0", False)])
+def test_the_command_builds_the_helper_for_runs_it_may_serve(extra, native_env, built, tmp_path,
+                                                             helper):
+    """From an empty cache a binary64 command run builds the native block's helper (on a
+    thread while torch is imported, or beside the HKL parse for an -hkl run that turns out not
+    to interpolate); an interpolating run, whose blocks take the interpolating pass, does not,
+    nor a run with TORCHBRAGG_NATIVE=0."""
     args = extra.format(hkl=_hkl(tmp_path)).split()
     env = dict(os.environ, TORCHBRAGG_CACHE=str(tmp_path / "cache"), TORCHBRAGG_NATIVE=native_env)
     subprocess.run([sys.executable, "-m", "torchbragg", *BASE, *args, "-floatfile", "f.bin"],

@@ -44,7 +44,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         choose_wait_policy()  # (before torch is imported)
         keep_freed_memory()
-        _start_helper_build()
+        _start_helper_build(argv)
         if argv[:1] == ["--prepare"]:
             from torchbragg.cli.prepare import prepare
 
@@ -72,14 +72,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return report_internal_error("torchbragg", exc)
 
 
-def _start_helper_build() -> None:
+def _start_helper_build(argv: List[str]) -> None:
     """Build the native block's helper (on first use: ≈ 0.5 s of the C compiler) on a thread
-    while torch is imported, unless ``TORCHBRAGG_NATIVE=0``; cached, it is a lookup."""
+    while torch is imported, unless ``TORCHBRAGG_NATIVE=0`` or the run may interpolate (an
+    ``-hkl`` without ``-nointerpolate``: its blocks take the interpolating pass; if it does
+    not, the set-up starts the build beside the HKL file's parse). Cached, it is a lookup."""
     from torchbragg import native
     from torchbragg.cli.run_env import apply_native
 
     apply_native()
-    native.build_in_background(native.BLOCK_HELPER)
+    if "-hkl" not in argv or "-nointerpolate" in argv:
+        native.build_in_background(native.BLOCK_HELPER)
 
 
 def entry() -> None:
@@ -161,6 +164,7 @@ def _set_up(argv: List[str], outputs):
     from torchbragg.cli.limits import check_limits
     from torchbragg.cli.load import load_structure_factors, parse_argv
     from torchbragg.cli.outputs import check_writable
+    from torchbragg import native
     from torchbragg.cli.run_env import apply_native
     from torchbragg.physics import tricubic_native
     from torchbragg.physics.setup import build_experiment, interpolation_requested
@@ -174,6 +178,8 @@ def _set_up(argv: List[str], outputs):
     if (loaded.options.hklfile is not None and loaded.options.device != "cuda"
             and interpolation_requested(loaded.config)):
         tricubic_native.load_in_background()  # (its first build overlaps the HKL parse)
+    elif loaded.options.device != "cuda" and loaded.options.dtype == "float64":
+        native.build_in_background(native.BLOCK_HELPER)  # (unless started already)
     sf_log: List[str] = []
     load_structure_factors(loaded, sf_log.append, outputs)
     table = ShuffleTable()
