@@ -112,6 +112,21 @@ def test_float32_mode_and_gradients_take_the_tensor_path(helper):
         assert block_native.block_fn(plan) is block.block_accumulate
 
 
+def test_a_tensor_default_F_takes_the_tensor_path(helper):
+    """default_F given as a tensor (a gradient field), even one not requiring a gradient."""
+    from dataclasses import replace
+
+    cfg = config_from_argv(BASE + "-N 5".split())
+    sfs = replace(cfg.structure_factors, default_F=torch.tensor(30.0, dtype=torch.float64))
+    cfg = replace(cfg, structure_factors=sfs)
+    plan = make_plan(build_experiment(cfg), torch.device("cpu"), torch.float64)
+    assert block_native.block_fn(plan) is block.block_accumulate
+    image = simulate(cfg, compile="off")
+    with native.use_native(False):
+        assert torch.equal(image, simulate(cfg, compile="off"))
+    assert image.abs().max() > 0
+
+
 @pytest.mark.parametrize("extra, native_env, built", [
     ("-N 5", "1", True), ("-N 5 -hkl {hkl} -nointerpolate", "1", True),
     ("-N 5 -hkl {hkl}", "1", True), ("-N 2 -hkl {hkl}", "1", False), ("-N 5", "0", False)])

@@ -10,7 +10,7 @@ where there is none — ``torch.sin`` itself on a buffer of the arguments the he
 The same binary64 operations in the same order (no fused multiply-adds, no fast-math), so
 the same bits (tests/test_block_native.py).
 
-Served: float64 mode, SQUARE crystals with whole-number N, a table or one ``default_F``,
+Served: float64 mode, SQUARE crystals with whole-number N, a table or one ``default_F`` number,
 no ``-oversample_thick/polar/omega``, nothing differentiated, CPU tensors. Everything else,
 or where the helper cannot be built or :mod:`torchbragg.native` forbids it, takes the tensor
 path. Compiled on first use into the cache (:mod:`torchbragg._cbuild`, ≈ 0.3 s).
@@ -141,6 +141,7 @@ def serves(plan) -> bool:
             and not any(isinstance(n, torch.Tensor) for n in (shape.Na, shape.Nb, shape.Nc))
             and not (plan.oversample_thick or plan.oversample_polar or plan.oversample_omega)
             and sf.padded.dtype in (torch.float64, torch.float32)
+            and (sf.has_table or sf.uniform_F() is not None)  # (not a tensor default_F)
             and not any(isinstance(t, torch.Tensor) and t.requires_grad for t in tensors))
 
 
