@@ -14,9 +14,11 @@ import time
 
 def main() -> int:
     out, argv = sys.argv[1], sys.argv[2:]
+    from torchbragg.cli.main import start_helper_build
     from torchbragg.openmp import choose_wait_policy
 
     choose_wait_policy()  # as the torchbragg command, before torch is loaded
+    start_helper_build(argv)  # (likewise: the native block's first build beside the import)
     import torch
 
     from torchbragg.cli import main as cli_main

@@ -44,7 +44,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         choose_wait_policy()  # (before torch is imported)
         keep_freed_memory()
-        _start_helper_build(argv)
+        start_helper_build(argv)
         if argv[:1] == ["--prepare"]:
             from torchbragg.cli.prepare import prepare
 
@@ -72,7 +72,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return report_internal_error("torchbragg", exc)
 
 
-def _start_helper_build(argv: List[str]) -> None:
+def start_helper_build(argv: List[str]) -> None:
     """Build the native block's helper (on first use: ≈ 0.5 s of the C compiler) on a thread
     while torch is imported, unless ``TORCHBRAGG_NATIVE=0`` or the run may interpolate (an
     ``-hkl`` without ``-nointerpolate``: its blocks take the interpolating pass; if it does
