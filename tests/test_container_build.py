@@ -70,8 +70,9 @@ _ZIG = importlib.util.find_spec("ziglang") is not None
 @pytest.mark.skipif(not _ZIG, reason="ziglang not installed (pip install '.[test]')")
 def test_zig_cc_builds_the_helpers_with_the_same_images(tmp_path):
     """The images' compiler where the base has none (`zig cc`, requirements/build-tools.txt)
-    builds the C reference and both native helpers (none left to the tensor path), and an
-    interpolating, noisy run gives the bytes of the one built with the host's compiler."""
+    builds the C reference and the native helpers (none left to the tensor path), and an
+    interpolating, noisy run and a nearest-node one (the native block) give the bytes of the
+    ones built with the host's compiler."""
     table = tmp_path / "t.hkl"
     table.write_text("".join(f"{h} {k} {l} {10 + (3 * h + 5 * k + 7 * l) % 11}\n"
                              for h in range(-6, 7) for k in range(-6, 7) for l in range(-6, 7)))
@@ -86,7 +87,8 @@ def test_zig_cc_builds_the_helpers_with_the_same_images(tmp_path):
             continue
         env = {**os.environ, **extra}
         for helper in ("from torchbragg.io import noise as m; ok = m.native_available()",
-                       "from torchbragg.physics import tricubic_native as m; ok = m.available()"):
+                       "from torchbragg.physics import tricubic_native as m; ok = m.available()",
+                       "from torchbragg.physics import block_native as m; ok = m._load() is not None"):
             proc = _run([sys.executable, "-c", f"import sys; {helper}; sys.exit(0 if ok else 1)"],
                         env=env)
             assert proc.returncode == 0, (name, helper, proc.stderr)
@@ -97,10 +99,14 @@ def test_zig_cc_builds_the_helpers_with_the_same_images(tmp_path):
         proc = _run([sys.executable, "-m", "torchbragg.cref", *args, "-floatfile",
                      f"{name}-c.bin", "-nonoise"], cwd=tmp_path, env=env)
         assert proc.returncode == 0, proc.stderr
+        nearest = [a if a != "-interpolate" else "-nointerpolate" for a in args]
+        proc = _run([sys.executable, "-m", "torchbragg", *nearest, "-dtype", "float64",
+                     "-floatfile", f"{name}-n.bin", "-nonoise"], cwd=tmp_path, env=env)
+        assert proc.returncode == 0, proc.stderr
         outputs[name] = [(tmp_path / f).read_bytes()
-                         for f in (f"{name}.bin", f"{name}.img", f"{name}-c.bin")]
+                         for f in (f"{name}.bin", f"{name}.img", f"{name}-c.bin", f"{name}-n.bin")]
     built = {p.name.split("-")[0] for p in (tmp_path / "zc" / "build").iterdir()}
-    assert {"tricubic_native", "noise_native", "nanobragg"} <= built, built
+    assert {"tricubic_native", "noise_native", "block_native", "nanobragg"} <= built, built
     assert outputs["zig"][0] == outputs["zig"][2]  # torchbragg and the C reference agree
     if "host" in outputs:
         assert outputs["zig"] == outputs["host"]
