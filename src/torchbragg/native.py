@@ -46,14 +46,19 @@ def use_native(on: bool) -> Iterator[None]:
         _enabled[0] = before
 
 
+def _build_arguments(spec: Tuple[str, str, Tuple[str, ...]]):
+    """``spec`` as :func:`torchbragg._cbuild.build_cached`'s arguments."""
+    name, source, flags = spec
+    return (name, [Path(__file__).parent / source]), {"shared": True, "extra_flags": list(flags)}
+
+
 def build_helper(spec: Tuple[str, str, Tuple[str, ...]]) -> Path:
     """The shared library of helper ``spec`` (built into the cache on first use; raises
     :class:`torchbragg._cbuild.BuildError` where it cannot be built)."""
     from torchbragg._cbuild import build_cached
 
-    name, source, flags = spec
-    return build_cached(name, [Path(__file__).parent / source], shared=True,
-                        extra_flags=list(flags))
+    args, options = _build_arguments(spec)
+    return build_cached(*args, **options)
 
 
 def build_in_background(spec: Tuple[str, str, Tuple[str, ...]]) -> None:
@@ -62,8 +67,8 @@ def build_in_background(spec: Tuple[str, str, Tuple[str, ...]]) -> None:
     from torchbragg._cbuild import build_in_background as start
 
     if enabled():
-        name, source, flags = spec
-        start(name, [Path(__file__).parent / source], shared=True, extra_flags=list(flags))
+        args, options = _build_arguments(spec)
+        start(*args, **options)
 
 
 _pool_lock = threading.Lock()

@@ -161,10 +161,10 @@ def _stage_run(argv: List[str], outputs) -> None:
 def _set_up(argv: List[str], outputs):
     """The parsed run, its experiment, the shuffle table and the structure-factor log lines;
     outputs and limits checked before anything is printed on stdout."""
+    from torchbragg import native
     from torchbragg.cli.limits import check_limits
     from torchbragg.cli.load import load_structure_factors, parse_argv
     from torchbragg.cli.outputs import check_writable
-    from torchbragg import native
     from torchbragg.cli.run_env import apply_native
     from torchbragg.physics import tricubic_native
     from torchbragg.physics.setup import build_experiment, interpolation_requested

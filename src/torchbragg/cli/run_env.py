@@ -9,9 +9,7 @@ docs/performance.md).
 from __future__ import annotations
 
 import os
-from typing import Callable, Mapping, Optional
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, Mapping, Optional
 
 from torchbragg import native
 

@@ -34,7 +34,7 @@ _failed = False
 #: torch's vector sine as a C function pointer (or None: torch.sin on a buffer), and its mode
 _vsin: Optional[int] = None
 #: run the fused loop's AVX2 copy (where torch found the CPU able to: the same bits)
-_avx2 = [False]
+_avx2 = False
 #: MKL's VML_HA | VML_FTZDAZ_OFF | VML_ERRMODE_IGNORE: the accuracy torch's own calls ask for
 VSIN_MODE = 0x2 | 0x140000 | 0x100
 #: evaluations per sine-argument plane of one tile of the buffer path (up to six planes: 6 MiB)
@@ -57,7 +57,7 @@ class _Grid(ctypes.Structure):
 
 def _load():
     """The loaded library, or None when it cannot be built or loaded."""
-    global _lib, _failed
+    global _lib, _failed, _avx2
     with _lock:
         if _lib is not None or _failed:
             return _lib
@@ -75,7 +75,7 @@ def _load():
                                            ctypes.c_double, ptr, i64, ptr, i64]
             _lib = lib
             _find_vsin()
-            _avx2[0] = cpu_has_avx2()
+            _avx2 = cpu_has_avx2()
         except Exception:  # no compiler, failed build or load: the tensor path
             _failed = True
         return _lib
@@ -114,8 +114,9 @@ def cpu_has_avx2() -> bool:
 def use_avx2(on: bool) -> bool:
     """Run the fused loop's AVX2 copy (``on``, where the CPU has AVX2) or its baseline copy;
     returns whether the AVX2 copy now runs (the same bits either way; tests run both)."""
-    _avx2[0] = bool(on) and _load() is not None and cpu_has_avx2()
-    return _avx2[0]
+    global _avx2
+    _avx2 = bool(on) and _load() is not None and cpu_has_avx2()
+    return _avx2
 
 
 def use_vector_sine(on: bool) -> bool:
@@ -166,9 +167,12 @@ class NativeBlock:
         self.rows = torch.cat([c.reshape(-1, 1) for axis in cols for c in axis], dim=1)
         self.rows = self.rows.to(torch.float64).contiguous()
         self.M = self.rows.shape[0]
-        self.n = [float(shape.Na), float(shape.Nb), float(shape.Nc)]
-        self.active = [1 if n > 1 else 0 for n in self.n]
-        self.planes = 2 * sum(self.active)
+        n = [float(shape.Na), float(shape.Nb), float(shape.Nc)]
+        active = [1 if x > 1 else 0 for x in n]
+        self.planes = 2 * sum(active)
+        # (the helper's view of the block; each call sets its pixel pointers and count)
+        self.blk = _Block(None, None, None, self.rows.data_ptr(), (ctypes.c_double * 3)(*n),
+                          (ctypes.c_int64 * 3)(*active), self.M, 0)
         self.water = 1 if plan.water_on else 0
         self.FF = 0.0
         self.grid = None
@@ -187,13 +191,13 @@ class NativeBlock:
         S = [x.contiguous() for x in scattering_vector(d, source)]
         I = I.clone()
         flags = culled.to(torch.uint8).contiguous() if culled is not None else None
-        blk = _Block(S[0].data_ptr(), S[1].data_ptr(), S[2].data_ptr(), self.rows.data_ptr(),
-                     (ctypes.c_double * 3)(*self.n), (ctypes.c_int64 * 3)(*self.active),
-                     self.M, I.shape[0])
+        blk = self.blk
+        blk.Sx, blk.Sy, blk.Sz = (x.data_ptr() for x in S)
+        blk.P = I.shape[0]
         grid = ctypes.byref(self.grid) if self.grid is not None else None
         culled_ptr = flags.data_ptr() if flags is not None else None
         per_thread = max(1, MIN_PER_THREAD // max(1, self.M))
-        vsin, avx2 = _vsin, int(_avx2[0])
+        vsin, avx2 = _vsin, int(_avx2)
         if vsin is not None:  # (one pass, each thread its own pixels)
             native.split(I.shape[0], lambda a, b: _lib.tb_block_fused(
                 blk, a, b, vsin, VSIN_MODE, grid, self.FF, culled_ptr, self.water,
