@@ -30,18 +30,37 @@ CASES = {
 }
 
 
-def _hkl(tmp_path):
-    path = tmp_path / "t.hkl"
+#: interpolating runs (N ≤ 2 with a table): the native block's ``on`` passes
+INTERPOLATING = {
+    # every evaluation in range: no switch-off
+    "in-range": "-N 2 -hkl {wide} -oversample 2 -mosaic 0.5 -mosaic_domains 3",
+    # the direct beam near pixel 0, the first out-of-range evaluation at pixel 26: the global
+    # switch-off (Q11), the nearest-node sum beside, each pixel's first out-of-range
+    # evaluation, interpolation only before that pixel, the split pass
+    "switch-off": "-N 2 -hkl {mid} -phisteps 3 -osc 0.3 -Xbeam 4 -Ybeam 4",
+    # a d-min cut, water (F_latt == 0 kept), two sources, one axis with N = 1
+    "dmin-water": "-Na 1 -Nb 2 -Nc 2 -hkl {wide} -dmin 7 -water 50 -divergence 0.2 "
+                  "-divsteps 2",
+}
+
+
+def _hkl(tmp_path, reach=(6, 5, -7, 3), name="t.hkl"):
+    path = tmp_path / name
+    rh, rk, l_min, l_max = reach
     path.write_text("".join(
         "%d %d %d %.3f\n" % (h, k, l, 20 + 15 * math.cos(0.9 * h - 0.5 * k + 0.3 * l))
-        for h in range(-6, 7) for k in range(-5, 6) for l in range(-7, 4)))
+        for h in range(-rh, rh + 1) for k in range(-rk, rk + 1)
+        for l in range(l_min, l_max + 1)))
     return path
 
 
 def _config(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # (a run with -hkl writes Fdump.bin; one without reads it)
-    args = CASES[name].format(hkl=_hkl(tmp_path) if "{hkl}" in CASES[name] else "")
-    return config_from_argv(BASE + args.split())
+    text = {**CASES, **INTERPOLATING}[name]
+    hkl = _hkl(tmp_path) if "{hkl}" in text else ""
+    wide = _hkl(tmp_path, (18, 18, -18, 18), "wide.hkl") if "{wide}" in text else ""
+    mid = _hkl(tmp_path, (9, 9, -9, 9), "mid.hkl") if "{mid}" in text else ""
+    return config_from_argv(BASE + text.format(hkl=hkl, wide=wide, mid=mid).split())
 
 
 def _image(cfg, on: bool, dtype=torch.float64):
@@ -80,6 +99,51 @@ def test_native_block_gives_the_tensor_blocks_bits(name, sine, tmp_path, helper,
     slow = _image(cfg, False)
     assert fast.abs().max() > 0
     assert torch.equal(fast.view(torch.int64), slow.view(torch.int64))
+
+
+@pytest.mark.parametrize("sine", ["vector-avx2", "vector-baseline", "buffer"])
+@pytest.mark.parametrize("name", sorted(INTERPOLATING))
+def test_native_interpolating_block_gives_the_tensor_paths_bits(name, sine, tmp_path, helper,
+                                                                monkeypatch):
+    """The ``on`` passes by the native block: tricubic F_cell, the nearest node where out of
+    range or after the chunk's first out-of-range pixel, the nearest-node sum and each
+    pixel's first out-of-range evaluation (Q11) — the tensor path's image, to the bit."""
+    if not block_native.use_vector_sine(sine != "buffer") and sine != "buffer":
+        pytest.skip("torch's library exports no vector sine with torch.sin's bits here")
+    if block_native.use_avx2(sine == "vector-avx2") != (sine == "vector-avx2"):
+        pytest.skip("this CPU has no AVX2")
+    monkeypatch.setattr(native, "threads", lambda: 3)
+    monkeypatch.setattr(block_native, "MIN_PER_THREAD", 64)
+    monkeypatch.setattr(block_native, "TILE_EVALUATIONS", 1000)
+    cfg = _config(name, tmp_path, monkeypatch)
+    plan = make_plan(build_experiment(cfg), torch.device("cpu"), torch.float64)
+    assert plan.interpolate
+    assert isinstance(block_native.interpolating_block(plan), block_native.NativeBlock)
+    hits = []
+    real = block_native.NativeBlock.interpolating
+    monkeypatch.setattr(block_native.NativeBlock, "interpolating",
+                        lambda self, *a: hits.append(real(self, *a)[2]) or real(self, *a))
+    fast = _image(cfg, True)
+    assert hits, "the native interpolating block was not used"
+    assert any(hits) == (name == "switch-off")
+    slow = _image(cfg, False)
+    assert fast.abs().max() > 0
+    assert torch.equal(fast.view(torch.int64), slow.view(torch.int64))
+
+
+def test_the_interpolating_block_serves_only_binary64_cpu_tables(tmp_path, helper, monkeypatch):
+    cfg = _config("in-range", tmp_path, monkeypatch)
+    exp = build_experiment(cfg)
+    assert block_native.interpolating_block(make_plan(exp, torch.device("cpu"),
+                                                      torch.float32)) is None
+    plan = make_plan(exp, torch.device("cpu"), torch.float64)
+    assert block_native.interpolating_block(plan, differentiable=True) is None
+    with native.use_native(False):
+        assert block_native.interpolating_block(plan) is None
+    nearest = make_plan(build_experiment(config_from_argv(
+        BASE + f"-N 2 -hkl {tmp_path / 'wide.hkl'} -nointerpolate".split())),
+        torch.device("cpu"), torch.float64)
+    assert block_native.interpolating_block(nearest) is None
 
 
 def test_the_vector_sine_is_used_only_with_torch_sins_bits(helper, monkeypatch):
@@ -129,13 +193,11 @@ def test_a_tensor_default_F_takes_the_tensor_path(helper):
 
 @pytest.mark.parametrize("extra, native_env, built", [
     ("-N 5", "1", True), ("-N 5 -hkl {hkl} -nointerpolate", "1", True),
-    ("-N 5 -hkl {hkl}", "1", True), ("-N 2 -hkl {hkl}", "1", False), ("-N 5", "0", False)])
+    ("-N 5 -hkl {hkl}", "1", True), ("-N 2 -hkl {hkl}", "1", True), ("-N 5", "0", False)])
 def test_the_command_builds_the_helper_for_runs_it_may_serve(extra, native_env, built, tmp_path,
                                                              helper):
-    """From an empty cache a binary64 command run builds the native block's helper (on a
-    thread while torch is imported, or beside the HKL parse for an -hkl run that turns out not
-    to interpolate); an interpolating run, whose blocks take the interpolating pass, does not,
-    nor a run with TORCHBRAGG_NATIVE=0."""
+    """From an empty cache a command run builds the native block's helper (on a thread while
+    torch is imported), interpolating or not; a run with TORCHBRAGG_NATIVE=0 does not."""
     args = extra.format(hkl=_hkl(tmp_path)).split()
     env = dict(os.environ, TORCHBRAGG_CACHE=str(tmp_path / "cache"), TORCHBRAGG_NATIVE=native_env)
     subprocess.run([sys.executable, "-m", "torchbragg", *BASE, *args, "-floatfile", "f.bin"],

@@ -87,8 +87,12 @@ def build_cached(
     shared: bool = False,
     extra_flags: list[str] | None = None,
     libs: list[str] | None = None,
+    headers: list[Path] | None = None,
 ) -> Path:
-    """Build ``sources`` into an executable (or shared library) and return its cached path."""
+    """Build ``sources`` into an executable (or shared library) and return its cached path.
+
+    ``headers``: files the sources include (found beside them); they are part of the cache
+    key, so an edited header rebuilds."""
     pending = _background.get(name)
     if pending is not None and pending is not threading.current_thread():
         pending.join()
@@ -101,7 +105,7 @@ def build_cached(
     digest = hashlib.sha256()
     for item in [cc, *flags, *link, str(shared)]:
         digest.update(item.encode() + b"\0")
-    for src in sources:
+    for src in [*sources, *(headers or [])]:
         digest.update(Path(src).read_bytes())
     key = digest.hexdigest()[:16]
     suffix = ".so" if shared else ""

@@ -14,13 +14,26 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Tuple
+from typing import Callable, Iterator, NamedTuple, Optional, Tuple
 
-#: how the native block (:mod:`torchbragg.physics.block_native`) is built: cache name, source
-#: (relative to the package), extra compiler flags (also read by the command line, which
-#: starts the first build before torch is imported)
-BLOCK_HELPER: Tuple[str, str, Tuple[str, ...]] = (
-    "block_native", "physics/block_native.c", ("-O3", "-fno-trapping-math"))
+
+class Helper(NamedTuple):
+    """How a helper is built: cache name, source and the headers it includes (relative to the
+    package), extra compiler flags."""
+
+    name: str
+    source: str
+    flags: Tuple[str, ...] = ()
+    headers: Tuple[str, ...] = ()
+
+
+#: the native blocks (:mod:`torchbragg.physics.block_native`; also read by the command line,
+#: which starts the first build before torch is imported)
+BLOCK_HELPER = Helper("block_native", "physics/block_native.c", ("-O3", "-fno-trapping-math"),
+                      ("physics/tricubic_core.h",))
+#: the structure-factor lookups (:mod:`torchbragg.physics.tricubic_native`)
+TRICUBIC_HELPER = Helper("tricubic_native", "physics/tricubic_native.c", ("-O3",),
+                         ("physics/tricubic_core.h",))
 
 _enabled = [True]
 
@@ -46,13 +59,15 @@ def use_native(on: bool) -> Iterator[None]:
         _enabled[0] = before
 
 
-def _build_arguments(spec: Tuple[str, str, Tuple[str, ...]]):
+def _build_arguments(spec: Helper):
     """``spec`` as :func:`torchbragg._cbuild.build_cached`'s arguments."""
-    name, source, flags = spec
-    return (name, [Path(__file__).parent / source]), {"shared": True, "extra_flags": list(flags)}
+    here = Path(__file__).parent
+    return (spec.name, [here / spec.source]), {
+        "shared": True, "extra_flags": list(spec.flags),
+        "headers": [here / h for h in spec.headers]}
 
 
-def build_helper(spec: Tuple[str, str, Tuple[str, ...]]) -> Path:
+def build_helper(spec: Helper) -> Path:
     """The shared library of helper ``spec`` (built into the cache on first use; raises
     :class:`torchbragg._cbuild.BuildError` where it cannot be built)."""
     from torchbragg._cbuild import build_cached
@@ -61,7 +76,7 @@ def build_helper(spec: Tuple[str, str, Tuple[str, ...]]) -> Path:
     return build_cached(*args, **options)
 
 
-def build_in_background(spec: Tuple[str, str, Tuple[str, ...]]) -> None:
+def build_in_background(spec: Helper) -> None:
     """Start :func:`build_helper` on a thread where the helpers are allowed (a later build of
     the same helper waits for it; a failure here is the later build's to report)."""
     from torchbragg._cbuild import build_in_background as start

@@ -161,7 +161,6 @@ def _stage_run(argv: List[str], outputs) -> None:
 def _set_up(argv: List[str], outputs):
     """The parsed run, its experiment, the shuffle table and the structure-factor log lines;
     outputs and limits checked before anything is printed on stdout."""
-    from torchbragg import native
     from torchbragg.cli.limits import check_limits
     from torchbragg.cli.load import load_structure_factors, parse_argv
     from torchbragg.cli.outputs import check_writable
@@ -177,9 +176,7 @@ def _set_up(argv: List[str], outputs):
     apply_native()
     if (loaded.options.hklfile is not None and loaded.options.device != "cuda"
             and interpolation_requested(loaded.config)):
-        tricubic_native.load_in_background()  # (its first build overlaps the HKL parse)
-    elif loaded.options.device != "cuda" and loaded.options.dtype == "float64":
-        native.build_in_background(native.BLOCK_HELPER)  # (unless started already)
+        tricubic_native.load_in_background()  # (loaded beside the HKL parse)
     sf_log: List[str] = []
     load_structure_factors(loaded, sf_log.append, outputs)
     table = ShuffleTable()

@@ -1,19 +1,21 @@
 /* Native helper for torchbragg.physics.block: the binary64 hot block of block_accumulate
  * (docs/behaviour/physics.md §2.7 SQUARE lattice factor, §2.5 nearest-node F_cell, the
  * ordered sum over the M = φ steps × mosaic domains rows) for one source and a range of
- * pixels, without the tensor path's [M, P] temporaries.
+ * pixels, without the tensor path's [M, P] temporaries; and the interpolating block of the
+ * kernel's ``on`` pass (§7.5 tricubic F_cell, the global switch-off's bookkeeping, Q11) with
+ * the tricubic arithmetic of tricubic_core.h, shared with tricubic_native.c.
  *
  * The sines are torch's own (the tensor path's bits): tb_block_fused calls the vector sine
  * torch's sin calls (MKL's vmdSin, handed over by the caller after checking its bits against
  * torch.sin) on small per-thread pieces; where there is none, tb_block_args writes the
- * arguments, the caller runs torch.sin on them, and tb_block_sum forms everything after them. Compiled by torchbragg._cbuild with
- * -ffp-contract=off -fno-fast-math (and -fno-trapping-math, which lets the selects below
- * vectorize and changes no value): every operation below is one binary64 operation, in the
- * order of the tensor path (block.fractional_indices, lattice_factor.sincg, block.term,
+ * arguments, the caller runs torch.sin on them, and tb_block_sum forms everything after them.
+ * Compiled by torchbragg._cbuild with -ffp-contract=off -fno-fast-math (and
+ * -fno-trapping-math, which lets the selects below vectorize and changes no value): every
+ * operation below is one binary64 operation, in the order of the tensor path
+ * (block.fractional_indices, lattice_factor.sincg, structure_factors.SFLookup, block.term,
  * block.accumulate), with no fused multiply-add, so the results are its bits.
  */
-#include <math.h>
-#include <stdint.h>
+#include "tricubic_core.h"
 
 /* Every helper is inlined into the two copies of the fused loop: the baseline one and, on
  * x86-64, one compiled for AVX2 (four lanes; the same operations, so the same bits), which
@@ -36,27 +38,17 @@ typedef struct {
     int64_t M, P;               /* rows; pixels of the tile (the stride of the arguments) */
 } tb_block;
 
-/* The padded grid of the structure-factor table (binary64 or binary32 entries). */
+/* The structure-factor table (tricubic_core.h's tb_table: the grid, read by the interpolating
+ * block only, may be NULL) and its entry type. */
 typedef struct {
-    const void *padded; /* (h_range + 2) x (k_range + 2) x (l_range + 2) */
-    int64_t h_min, k_min, l_min, h_range, k_range, l_range;
-    int64_t f32;        /* entries are binary32 */
+    tb_table t;
+    int64_t f32; /* entries are binary32 */
 } tb_grid;
 
 /* Fractional index along axis a: (x·S_x + y·S_y) + z·S_z, left to right. */
 TB_INLINE double index_of(const double *r, int a, double sx, double sy, double sz)
 {
     return (r[3 * a] * sx + r[3 * a + 1] * sy) + r[3 * a + 2] * sz;
-}
-
-/* A nearest node's padded index along one axis: x0 − (lo − 1) clamped to [0, rng + 1]
- * (NaN and values beyond ±2^62 land in the padding, as the tensor path's int64 conversion). */
-TB_INLINE int64_t padded_index(double x0, int64_t lo, int64_t rng)
-{
-    if (!(x0 > -4.0e18 && x0 < 4.0e18))
-        return 0;
-    int64_t i = (int64_t)x0 - (lo - 1);
-    return i < 0 ? 0 : (i > rng + 1 ? rng + 1 : i);
 }
 
 /* Pixels per piece of the fused loop (the arguments and sines of one row stay in L1). */
@@ -85,22 +77,19 @@ TB_INLINE void row_args(const tb_block *b, const double *r, int64_t q0, int64_t 
 /* F_cell of the nearest node (h0, k0, l0) = ceil(x − ½) per axis. */
 TB_INLINE double grid_F(const tb_grid *g, double h, double k, double l)
 {
-    int64_t ih = padded_index(ceil(h - 0.5), g->h_min, g->h_range);
-    int64_t ik = padded_index(ceil(k - 0.5), g->k_min, g->k_range);
-    int64_t il = padded_index(ceil(l - 0.5), g->l_min, g->l_range);
-    int64_t flat = (ih * (g->k_range + 2) + ik) * (g->l_range + 2) + il;
-    return g->f32 ? (double)((const float *)g->padded)[flat] : ((const double *)g->padded)[flat];
+    const tb_table *t = &g->t;
+    int64_t ih = padded_index(ceil(h - 0.5), t->h_min, t->h_range);
+    int64_t ik = padded_index(ceil(k - 0.5), t->k_min, t->k_range);
+    int64_t il = padded_index(ceil(l - 0.5), t->l_min, t->l_range);
+    int64_t flat = (ih * (t->k_range + 2) + ik) * (t->l_range + 2) + il;
+    return g->f32 ? (double)((const float *)t->padded)[flat] : ((const double *)t->padded)[flat];
 }
 
-/* One row added to I[q0 .. q0 + w − 1] (w ≤ TB_PIECE) from its sines (row_args' layout):
- * F_latt = f_a·f_b·f_c with f = sin(π·x·N)/sin(π·x) (N where π·x == 0), the term
- * (F_cell·F_cell)·F_latt·F_latt, and 0 for a skipped evaluation (F_latt == 0 without water,
- * or a culled pixel). ``grid`` NULL: F_cell·F_cell is ``FF`` everywhere. */
-TB_INLINE void row_sum(const tb_block *b, const double *r, int64_t q0, int64_t w,
-                           const double *sines, int64_t stride, const tb_grid *grid,
-                           double FF, const uint8_t *culled, int64_t water, double *I)
+/* F[j] = F_latt of one row for pixels q0 .. q0 + w − 1 (w ≤ TB_PIECE) from its sines
+ * (row_args' layout): f_a·f_b·f_c with f = sin(π·x·N)/sin(π·x) (N where π·x == 0), from 1. */
+TB_INLINE void row_lattice(const tb_block *b, const double *r, int64_t q0, int64_t w,
+                           const double *sines, int64_t stride, double *F)
 {
-    double F[TB_PIECE];
     for (int64_t j = 0; j < w; j++)
         F[j] = 1.0;
     int64_t slot = 0;
@@ -116,6 +105,25 @@ TB_INLINE void row_sum(const tb_block *b, const double *r, int64_t q0, int64_t w
         }
         slot++;
     }
+}
+
+/* Whether evaluation j adds nothing: F_latt == 0 without water, or a culled pixel. */
+TB_INLINE int skipped(double F, int64_t water, const uint8_t *cut, int64_t j)
+{
+    return ((F == 0.0) & (water == 0)) | (cut[j] != 0);
+}
+
+static const uint8_t tb_none[TB_PIECE];
+
+/* One row added to I[q0 .. q0 + w − 1] (w ≤ TB_PIECE) from its sines: the term
+ * (F_cell·F_cell)·F_latt·F_latt, and 0 for a skipped evaluation. ``grid`` NULL: F_cell·F_cell
+ * is ``FF`` everywhere, else F_cell is the nearest node's. */
+TB_INLINE void row_sum(const tb_block *b, const double *r, int64_t q0, int64_t w,
+                       const double *sines, int64_t stride, const tb_grid *grid, double FF,
+                       const uint8_t *culled, int64_t water, double *I)
+{
+    double F[TB_PIECE];
+    row_lattice(b, r, q0, w, sines, stride, F);
     double FFs[TB_PIECE];
     if (grid) {
         for (int64_t j = 0; j < w; j++) {
@@ -128,26 +136,75 @@ TB_INLINE void row_sum(const tb_block *b, const double *r, int64_t q0, int64_t w
         for (int64_t j = 0; j < w; j++)
             FFs[j] = FF;
     }
-    static const uint8_t none[TB_PIECE];
-    const uint8_t *cut = culled ? culled + q0 : none;
-    const int keep_zero = water != 0;
+    const uint8_t *cut = culled ? culled + q0 : tb_none;
     for (int64_t j = 0; j < w; j++) {
         double term = (FFs[j] * F[j]) * F[j];
-        int skip = ((F[j] == 0.0) & !keep_zero) | (cut[j] != 0);
-        I[q0 + j] = I[q0 + j] + (skip ? 0.0 : term);
+        I[q0 + j] = I[q0 + j] + (skipped(F[j], water, cut, j) ? 0.0 : term);
     }
+}
+
+/* The interpolating pass's state (docs/behaviour/physics.md §7.5, quirk Q11): F_cell is the
+ * tricubic F where the evaluation is in range and its pixel is before ``limit`` (< 0: every
+ * pixel), else the nearest node's. ``I_near`` (or NULL): the sum with the nearest node's F
+ * everywhere; ``best`` (or NULL): each pixel's first out-of-range evaluation that is not
+ * skipped, as its run-wide index (``row0``, the block's first, + its row), −1 while none. */
+typedef struct {
+    int64_t limit, row0;
+    double *I_near;
+    int64_t *best;
+} tb_interp;
+
+/* One row of the interpolating pass added to I (and I_near) for pixels q0 .. q0 + w − 1;
+ * returns how many pixels' ``best`` it set. ``vec``: tricubic_core.h's vector core. */
+TB_INLINE int64_t row_interp(const tb_block *b, const double *r, int64_t q0, int64_t w,
+                             const double *sines, int64_t stride, const tb_grid *grid,
+                             const tb_interp *ip, int64_t row, const uint8_t *culled,
+                             int64_t water, double *I, int vec)
+{
+    double F[TB_PIECE];
+    row_lattice(b, r, q0, w, sines, stride, F);
+    const tb_table *t = &grid->t;
+    const double *padded = (const double *)t->padded;
+    const int64_t pk = t->k_range + 2, pl = t->l_range + 2;
+    const uint8_t *cut = culled ? culled + q0 : tb_none;
+    int64_t hits = 0;
+    for (int64_t j = 0; j < w; j++) {
+        const int64_t p = q0 + j;
+        double sx = b->Sx[p], sy = b->Sy[p], sz = b->Sz[p];
+        double h = index_of(r, 0, sx, sy, sz), k = index_of(r, 1, sx, sy, sz),
+               l = index_of(r, 2, sx, sy, sz);
+        int64_t flat = (padded_index(ceil(h - 0.5), t->h_min, t->h_range) * pk
+                        + padded_index(ceil(k - 0.5), t->k_min, t->k_range)) * pl
+                       + padded_index(ceil(l - 0.5), t->l_min, t->l_range);
+        double near = padded[flat];
+        int out = axis_out(h, t->h_min, t->h_range) | axis_out(k, t->k_min, t->k_range)
+                  | axis_out(l, t->l_min, t->l_range);
+        double Fc = (out || (ip->limit >= 0 && p >= ip->limit)) ? near
+                                                               : tricubic_f64(t, h, k, l, vec);
+        int skip = skipped(F[j], water, cut, j);
+        I[p] = I[p] + (skip ? 0.0 : ((Fc * Fc) * F[j]) * F[j]);
+        if (ip->I_near)
+            ip->I_near[p] = ip->I_near[p] + (skip ? 0.0 : ((near * near) * F[j]) * F[j]);
+        if (ip->best && out && !skip && ip->best[p] < 0) {
+            ip->best[p] = ip->row0 + row;
+            hits++;
+        }
+    }
+    return hits;
 }
 
 /* The vector sine: n values of a into r (MKL's vmdSin signature; n fits 32 bits). */
 typedef void (*tb_vsin)(int64_t n, const double *a, double *r, int64_t mode);
 
-/* I[p] for pixels [p0, p1) after adding rows 0..M−1 in order, the sines by ``vsin``. */
-TB_INLINE void fused(const tb_block *b, int64_t p0, int64_t p1, tb_vsin vsin, int64_t mode,
-                     const tb_grid *grid, double FF, const uint8_t *culled, int64_t water,
-                     double *I)
+/* Pixels [p0, p1) after adding rows 0..M−1 in order, the sines by ``vsin``: row_sum, or with
+ * ``ip`` row_interp (returns the pixels whose ``best`` it set). */
+TB_INLINE int64_t fused(const tb_block *b, int64_t p0, int64_t p1, tb_vsin vsin, int64_t mode,
+                        const tb_grid *grid, double FF, const tb_interp *ip,
+                        const uint8_t *culled, int64_t water, double *I, int vec)
 {
     double args[6 * TB_PIECE], sines[6 * TB_PIECE];
     const int64_t planes = 2 * (b->active[0] + b->active[1] + b->active[2]);
+    int64_t hits = 0;
     for (int64_t q0 = p0; q0 < p1; q0 += TB_PIECE) {
         const int64_t w = p1 - q0 < TB_PIECE ? p1 - q0 : TB_PIECE;
         for (int64_t m = 0; m < b->M; m++) {
@@ -155,31 +212,38 @@ TB_INLINE void fused(const tb_block *b, int64_t p0, int64_t p1, tb_vsin vsin, in
             row_args(b, r, q0, w, args, w);
             if (planes)
                 vsin(planes * w, args, sines, mode);
-            row_sum(b, r, q0, w, sines, w, grid, FF, culled, water, I);
+            if (ip)
+                hits += row_interp(b, r, q0, w, sines, w, grid, ip, m, culled, water, I, vec);
+            else
+                row_sum(b, r, q0, w, sines, w, grid, FF, culled, water, I);
         }
     }
+    return hits;
 }
 
-static void fused_baseline(const tb_block *b, int64_t p0, int64_t p1, tb_vsin vsin,
-                           int64_t mode, const tb_grid *grid, double FF,
-                           const uint8_t *culled, int64_t water, double *I)
+/* fused's two copies: the baseline one and (on x86-64) the AVX2 one. */
+#define TB_FUSED_ARGS                                                                          \
+    const tb_block *b, int64_t p0, int64_t p1, tb_vsin vsin, int64_t mode,                    \
+        const tb_grid *grid, double FF, const tb_interp *ip, const uint8_t *culled,           \
+        int64_t water, double *I
+
+static int64_t fused_baseline(TB_FUSED_ARGS)
 {
-    fused(b, p0, p1, vsin, mode, grid, FF, culled, water, I);
+    return fused(b, p0, p1, vsin, mode, grid, FF, ip, culled, water, I, 0);
 }
 
-TB_AVX2 static void fused_avx2(const tb_block *b, int64_t p0, int64_t p1, tb_vsin vsin,
-                               int64_t mode, const tb_grid *grid, double FF,
-                               const uint8_t *culled, int64_t water, double *I)
+TB_AVX2 static int64_t fused_avx2(TB_FUSED_ARGS)
 {
-    fused(b, p0, p1, vsin, mode, grid, FF, culled, water, I);
+    return fused(b, p0, p1, vsin, mode, grid, FF, ip, culled, water, I, 1);
 }
 
-/* The fused loop; ``avx2``: its AVX2 copy (only where the CPU has AVX2). */
-void tb_block_fused(const tb_block *b, int64_t p0, int64_t p1, tb_vsin vsin, int64_t mode,
-                    const tb_grid *grid, double FF, const uint8_t *culled, int64_t water,
-                    double *I, int64_t avx2)
+/* The fused loop; ``avx2``: its AVX2 copy (only where the CPU has AVX2). ``ip`` NULL: the
+ * nearest-node (or uniform-F) block; else the interpolating one (binary64 table), returning
+ * the pixels whose first out-of-range evaluation it found. */
+int64_t tb_block_fused(TB_FUSED_ARGS, int64_t avx2)
 {
-    (avx2 ? fused_avx2 : fused_baseline)(b, p0, p1, vsin, mode, grid, FF, culled, water, I);
+    return (avx2 ? fused_avx2 : fused_baseline)(b, p0, p1, vsin, mode, grid, FF, ip, culled,
+                                                water, I);
 }
 
 /* The sines' arguments of pixels [p0, p1) into ``args`` [planes][M][P] (row_args' layout,
@@ -192,16 +256,23 @@ void tb_block_args(const tb_block *b, int64_t p0, int64_t p1, double *args)
                      args + m * b->P + q0, b->M * b->P);
 }
 
-/* I[p] for pixels [p0, p1) after adding rows 0..M−1 in order, from the sines of
- * tb_block_args' buffer. */
-void tb_block_sum(const tb_block *b, int64_t p0, int64_t p1, const double *sines,
-                  const tb_grid *grid, double FF, const uint8_t *culled, int64_t water,
-                  double *I)
+/* Pixels [p0, p1) after adding rows 0..M−1 in order, from the sines of tb_block_args'
+ * buffer (``ip`` as in tb_block_fused; the baseline code). */
+int64_t tb_block_sum(const tb_block *b, int64_t p0, int64_t p1, const double *sines,
+                     const tb_grid *grid, double FF, const tb_interp *ip,
+                     const uint8_t *culled, int64_t water, double *I)
 {
+    int64_t hits = 0;
     for (int64_t q0 = p0; q0 < p1; q0 += TB_PIECE) {
         const int64_t w = p1 - q0 < TB_PIECE ? p1 - q0 : TB_PIECE;
-        for (int64_t m = 0; m < b->M; m++)
-            row_sum(b, b->rows + 9 * m, q0, w, sines + m * b->P + q0, b->M * b->P, grid, FF,
-                    culled, water, I);
+        for (int64_t m = 0; m < b->M; m++) {
+            const double *r = b->rows + 9 * m, *sn = sines + m * b->P + q0;
+            if (ip)
+                hits += row_interp(b, r, q0, w, sn, b->M * b->P, grid, ip, m, culled, water,
+                                   I, 0);
+            else
+                row_sum(b, r, q0, w, sn, b->M * b->P, grid, FF, culled, water, I);
+        }
     }
+    return hits;
 }

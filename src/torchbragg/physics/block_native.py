@@ -50,9 +50,14 @@ class _Block(ctypes.Structure):
 
 
 class _Grid(ctypes.Structure):
-    _fields_ = [("padded", ctypes.c_void_p)] + [
+    _fields_ = [("grid", ctypes.c_void_p), ("padded", ctypes.c_void_p)] + [
         (name, ctypes.c_int64) for name in ("h_min", "k_min", "l_min", "h_range", "k_range",
                                             "l_range", "f32")]
+
+
+class _Interp(ctypes.Structure):
+    _fields_ = [("limit", ctypes.c_int64), ("row0", ctypes.c_int64),
+                ("I_near", ctypes.c_void_p), ("best", ctypes.c_void_p)]
 
 
 def _load():
@@ -67,12 +72,13 @@ def _load():
             block = ctypes.POINTER(_Block)
             lib.tb_block_args.restype = None
             lib.tb_block_args.argtypes = [block, i64, i64, ptr]
-            lib.tb_block_sum.restype = None
-            lib.tb_block_sum.argtypes = [block, i64, i64, ptr, ctypes.POINTER(_Grid),
-                                         ctypes.c_double, ptr, i64, ptr]
-            lib.tb_block_fused.restype = None
-            lib.tb_block_fused.argtypes = [block, i64, i64, ptr, i64, ctypes.POINTER(_Grid),
-                                           ctypes.c_double, ptr, i64, ptr, i64]
+            grid, interp = ctypes.POINTER(_Grid), ctypes.POINTER(_Interp)
+            lib.tb_block_sum.restype = i64
+            lib.tb_block_sum.argtypes = [block, i64, i64, ptr, grid, ctypes.c_double, interp,
+                                         ptr, i64, ptr]
+            lib.tb_block_fused.restype = i64
+            lib.tb_block_fused.argtypes = [block, i64, i64, ptr, i64, grid, ctypes.c_double,
+                                           interp, ptr, i64, ptr, i64]
             _lib = lib
             _find_vsin()
             _avx2 = cpu_has_avx2()
@@ -149,16 +155,30 @@ def serves(plan) -> bool:
 def block_fn(plan, differentiable: bool = False) -> Callable:
     """The block function for ``plan``: the native block where it serves, else
     :func:`block.block_accumulate`. The helper is built and loaded at the first block (a run
-    whose blocks all take other paths, e.g. interpolating ones, never builds it); where that
-    fails the native block hands every block to :func:`block.block_accumulate`."""
+    whose blocks all take other paths never builds it); where that fails the native block
+    hands every block to :func:`block.block_accumulate`."""
     if (differentiable or not native.enabled() or not serves(plan)
             or torch.compiler.is_compiling() or _failed):
         return block_accumulate
     return NativeBlock(plan)
 
 
+def interpolating_block(plan, differentiable: bool = False) -> Optional["NativeBlock"]:
+    """The native interpolating block for ``plan``'s ``on`` passes (the kernel's
+    ``NativeBlock.interpolating``), or None where the tensor path runs them: where the plan
+    does not interpolate, the helper does not serve it (:func:`serves`, and a binary64
+    table), or it cannot be built or loaded (it is built and loaded here)."""
+    sf = plan.sf
+    if (differentiable or not plan.interpolate or not native.enabled() or not serves(plan)
+            or torch.compiler.is_compiling() or not sf.has_table
+            or sf.grid.dtype != torch.float64 or sf.padded.dtype != torch.float64):
+        return None
+    return NativeBlock(plan) if _load() is not None else None
+
+
 class NativeBlock:
-    """:func:`block.block_accumulate` for one plan by the C helper (same call, same bits)."""
+    """:func:`block.block_accumulate` for one plan by the C helper (same call, same bits), and
+    the interpolating block of its ``on`` passes (:meth:`interpolating`)."""
 
     def __init__(self, plan):
         shape, sf = plan.shape, plan.sf
@@ -177,10 +197,11 @@ class NativeBlock:
         self.FF = 0.0
         self.grid = None
         F = sf.uniform_F()
-        if F is None:  # a table: the padded grid, looked up per evaluation
+        if F is None:  # a table: the padded grid, looked up per evaluation (and the grid)
             self.padded = sf.padded.contiguous()
-            self.grid = _Grid(self.padded.data_ptr(), sf.h_min, sf.k_min, sf.l_min,
-                              sf.h_range, sf.k_range, sf.l_range,
+            self.table = sf.grid.contiguous()
+            self.grid = _Grid(self.table.data_ptr(), self.padded.data_ptr(), sf.h_min,
+                              sf.k_min, sf.l_min, sf.h_range, sf.k_range, sf.l_range,
                               1 if self.padded.dtype == torch.float32 else 0)
         else:
             self.FF = F * F
@@ -188,8 +209,27 @@ class NativeBlock:
     def __call__(self, plan, d, source, culled, I, capture, polar, omega):
         if _load() is None:  # (no compiler, failed build or load)
             return block_accumulate(plan, d, source, culled, I, capture, polar, omega)
-        S = [x.contiguous() for x in scattering_vector(d, source)]
         I = I.clone()
+        self._run(d, source, culled, I, None)
+        return I
+
+    def interpolating(self, d, source, culled, I, I_near, best, limit: int, row0: int):
+        """One block of an ``on`` pass, as the kernel's eager interpolating block (tricubic
+        F_cell where in range and before pixel ``limit``, the nearest node's elsewhere): new
+        I and I_near (or None) sums, and ``best`` (each pixel's first out-of-range
+        evaluation, run-wide index from ``row0``, or −1; or None) updated in place. Returns
+        (I, I_near, whether a pixel's ``best`` was set)."""
+        I = I.clone()
+        I_near = I_near.clone() if I_near is not None else None
+        ip = _Interp(limit, row0, I_near.data_ptr() if I_near is not None else None,
+                     best.data_ptr() if best is not None else None)
+        hits = self._run(d, source, culled, I, ip)
+        return I, I_near, hits > 0
+
+    def _run(self, d, source, culled, I, ip) -> int:
+        """Rows 0..M−1 added to ``I`` (contiguous) in place; ``ip``: the interpolating pass's
+        state, or None. Returns the pixels whose first out-of-range evaluation was found."""
+        S = [x.contiguous() for x in scattering_vector(d, source)]
         flags = culled.to(torch.uint8).contiguous() if culled is not None else None
         blk = self.blk
         blk.Sx, blk.Sy, blk.Sz = (x.data_ptr() for x in S)
@@ -198,21 +238,25 @@ class NativeBlock:
         culled_ptr = flags.data_ptr() if flags is not None else None
         per_thread = max(1, MIN_PER_THREAD // max(1, self.M))
         vsin, avx2 = _vsin, int(_avx2)
+        hits = []
         if vsin is not None:  # (one pass, each thread its own pixels)
-            native.split(I.shape[0], lambda a, b: _lib.tb_block_fused(
-                blk, a, b, vsin, VSIN_MODE, grid, self.FF, culled_ptr, self.water,
-                I.data_ptr(), avx2), per_thread)
-            return I
+            ip_ref = ctypes.byref(ip) if ip is not None else None
+            native.split(I.shape[0], lambda a, b: hits.append(_lib.tb_block_fused(
+                blk, a, b, vsin, VSIN_MODE, grid, self.FF, ip_ref, culled_ptr, self.water,
+                I.data_ptr(), avx2)), per_thread)
+            return sum(hits)
         tile = max(1, TILE_EVALUATIONS // max(1, self.M))
         for start in range(0, I.shape[0], tile):
             stop = min(I.shape[0], start + tile)
             blk.Sx, blk.Sy, blk.Sz = (x[start:stop].data_ptr() for x in S)
             blk.P = stop - start
             culled_tile = flags[start:stop].data_ptr() if flags is not None else None
-            self._buffered(blk, I[start:stop], grid, culled_tile, per_thread)
-        return I
+            ip_tile = _tile_interp(ip, start, I.element_size()) if ip is not None else None
+            hits.append(self._buffered(blk, I[start:stop], grid, ip_tile, culled_tile,
+                                       per_thread))
+        return sum(hits)
 
-    def _buffered(self, blk, I, grid, culled, per_thread) -> None:
+    def _buffered(self, blk, I, grid, ip, culled, per_thread) -> int:
         """Rows 0..M−1 added to ``I`` (a contiguous view of the tile's pixels) with
         ``torch.sin`` on a buffer of the sines' arguments."""
         P = I.shape[0]
@@ -221,9 +265,20 @@ class NativeBlock:
             native.split(P, lambda a, b: _lib.tb_block_args(blk, a, b, args.data_ptr()),
                          per_thread)
             torch.sin(args, out=args)
-        native.split(P, lambda a, b: _lib.tb_block_sum(blk, a, b, args.data_ptr(), grid,
-                                                       self.FF, culled, self.water,
-                                                       I.data_ptr()), per_thread)
+        hits = []
+        ip_ref = ctypes.byref(ip) if ip is not None else None
+        native.split(P, lambda a, b: hits.append(_lib.tb_block_sum(
+            blk, a, b, args.data_ptr(), grid, self.FF, ip_ref, culled, self.water,
+            I.data_ptr())), per_thread)
+        return sum(hits)
+
+
+def _tile_interp(ip: _Interp, start: int, size: int) -> _Interp:
+    """``ip`` for the tile of pixels from ``start`` (its pointers moved, its limit counted
+    from the tile; ``size``: bytes per binary64 or int64 entry)."""
+    limit = ip.limit if ip.limit < 0 else max(0, ip.limit - start)
+    return _Interp(limit, ip.row0, ip.I_near + start * size if ip.I_near else None,
+                   ip.best + start * size if ip.best else None)
 
 
 def _after_fork_in_child() -> None:

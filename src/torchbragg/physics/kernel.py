@@ -63,6 +63,8 @@ class _Pass:
     policy: InterpolationPolicy
     recorder: Recorder
     block_fn: Optional[Callable]  # the compiled/fused block, or None: eager
+    #: the native interpolating block of ``on`` passes (block_native.NativeBlock), or None
+    interp: Optional[object]
     I: torch.Tensor
     I_near: Optional[torch.Tensor]  # (Q11) the nearest-node sum beside, or None
     polar: torch.Tensor
@@ -88,16 +90,19 @@ def _v(t: torch.Tensor):
 
 def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: int,
                  policy: InterpolationPolicy, recorder: Recorder = NULL_RECORDER,
-                 block_fn=None, step: Optional[Callable[[], None]] = None) -> ChunkResult:
+                 block_fn=None, step: Optional[Callable[[], None]] = None,
+                 interpolating=None) -> ChunkResult:
     """Render pixels (slow ``s``, fast ``f``); ``fresh_row`` (or −1) runs the first φ loop.
 
     ``recorder`` (:mod:`recorder`) is called at the loop's hook points. ``block_fn``
     (:func:`block.block_accumulate`, or a compiled one: physics/compiled/) replaces the eager
-    block where the recorder needs no per-evaluation data.
+    block where the recorder needs no per-evaluation data; so does ``interpolating``
+    (:func:`block_native.interpolating_block`, or None) in an ``on`` pass.
     ``step`` is called after each (layer, sub-pixel, source) step (progress within a chunk).
     """
-    st = _start(plan, s.shape[0], fresh_row, policy, recorder,
-                None if recorder.needs_evaluations else block_fn)
+    quiet = not recorder.needs_evaluations
+    st = _start(plan, s.shape[0], fresh_row, policy, recorder, block_fn if quiet else None,
+                interpolating if quiet and policy.mode == "on" else None)
     for t in range(plan.layers):
         st.capture = torch.full((s.shape[0],), 0.0 if plan.absorb else 1.0, device=plan.device,
                                 dtype=plan.geom_dtype)
@@ -112,7 +117,7 @@ def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: 
 
 
 def _start(plan: KernelPlan, P: int, fresh_row: int, policy: InterpolationPolicy,
-           recorder: Recorder, block_fn) -> _Pass:
+           recorder: Recorder, block_fn, interp) -> _Pass:
     """A chunk pass before its first step."""
     dt, dev = plan.geom_dtype, plan.device  # per-pixel geometry and accumulators
     zeros = torch.zeros(P, device=dev, dtype=dt)
@@ -120,7 +125,7 @@ def _start(plan: KernelPlan, P: int, fresh_row: int, policy: InterpolationPolicy
     switching = (policy.mode == "on" and plan.interpolate
                  and plan.interpolation_global_switch_off)
     return _Pass(
-        policy, recorder, block_fn, I, I if switching else None,
+        policy, recorder, block_fn, interp, I, I if switching else None,
         polar=torch.full((P,), 1.0 if plan.nopolar else 0.0, device=dev, dtype=dt),
         omega=zeros, omega_sum=zeros, capture=zeros,
         best=torch.full((P,), -1, device=dev, dtype=torch.long) if policy.mode == "on" else None,
@@ -186,6 +191,8 @@ def _source_step(plan: KernelPlan, st: _Pass, k: int, pos, R, d):
     if st.block_fn is not None and fresh < 0 and (st.policy.mode == "off"
                                                   or not plan.interpolate):
         st.I = st.block_fn(plan, d, source, culled, st.I, st.capture, st.polar, st.omega)
+    elif st.interp is not None and fresh < 0 and plan.interpolate:
+        _interpolating_block(plan, st, d, source, culled)
     else:
         _eager_block(plan, st, k, pos, S if S is not None else scattering_vector(d, source),
                      culled, fresh)
@@ -217,6 +224,16 @@ def _fresh_row(st: _Pass, culled) -> int:
     if fresh >= 0:
         st.fresh_row = -1
     return fresh
+
+
+def _interpolating_block(plan: KernelPlan, st: _Pass, d, source, culled) -> None:
+    """An ``on`` pass's block by the native interpolating block: the sums and the global
+    switch-off's bookkeeping (Q11) of :func:`_eager_block`, in place of its tensors."""
+    best = st.best if plan.interpolation_global_switch_off else None
+    st.I, st.I_near, hit = st.interp.interpolating(d, source, culled, st.I, st.I_near, best,
+                                                   st.limit, st.outer * st.interp.M)
+    if hit and st.track:
+        st.limit = first_true(st.best >= 0)
 
 
 def _eager_block(plan: KernelPlan, st: _Pass, k: int, pos, S, culled, fresh: int) -> None:

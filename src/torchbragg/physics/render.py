@@ -58,7 +58,8 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
         if differentiable:  # keep one chunk's graph at a time: recompute it in backward
             return checkpoint(render_chunk, plan, s, f, fresh, policy, chunk_rec, kernels.block,
                               use_reentrant=False)
-        return render_chunk(plan, s, f, fresh, policy, chunk_rec, kernels.block, step)
+        return render_chunk(plan, s, f, fresh, policy, chunk_rec, kernels.block, step,
+                            interpolating=kernels.interpolating)
 
     for start in range(0, total, chunk):
         idx = indices[start:start + chunk]

@@ -17,14 +17,12 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
-from pathlib import Path
 from typing import Optional
 
 import torch
 
 from torchbragg import native
 
-_SRC = Path(__file__).with_name("tricubic_native.c")
 _lock = threading.Lock()
 _funcs: Optional[dict] = None
 _failed = False
@@ -45,10 +43,7 @@ def _load() -> Optional[dict]:
         if _funcs is not None or _failed:
             return _funcs
         try:
-            from torchbragg._cbuild import build_cached
-
-            lib = ctypes.CDLL(str(build_cached("tricubic_native", [_SRC], shared=True,
-                                               extra_flags=["-O3"])))
+            lib = ctypes.CDLL(str(native.build_helper(native.TRICUBIC_HELPER)))
             i64, ptr, table = ctypes.c_int64, ctypes.c_void_p, ctypes.POINTER(_Table)
             lib.tb_select_isa.restype, lib.tb_select_isa.argtypes = ctypes.c_int, [ctypes.c_int]
             funcs = {"select_isa": lib.tb_select_isa}

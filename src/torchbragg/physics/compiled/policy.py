@@ -123,6 +123,7 @@ class Kernels:
     """A run's kernel functions as its policy chose them.
 
     ``block``: the block function for :func:`kernel.render_chunk` (packages or eager);
+    ``interpolating``: the native block of its interpolating (``on``) passes, or None;
     ``chunk``: a :class:`chunk.CompiledChunk`, or None. While a whole-chunk package is in use
     the eager chunks (the run's first φ loop, traces) use the eager block; when that package
     turns out to differ from eager, the run goes on with the block packages.
@@ -137,6 +138,8 @@ class Kernels:
                                                policy.notify)
         self.block = (block_native.block_fn(plan, differentiable) if self.chunk is not None
                       else policy.block_fn(plan, work, differentiable))
+        #: the ``on`` passes' native interpolating block (None: their tensor path)
+        self.interpolating = block_native.interpolating_block(plan, differentiable)
 
     def whole_chunk(self, s, f, eager: Callable):
         """The chunk (``s``, ``f``) through the whole-chunk package (``eager()``: the same
