@@ -31,7 +31,8 @@
 #define TB_PI 3.141592653589793
 
 typedef struct {
-    const double *Sx, *Sy, *Sz; /* [P] scattering vector of each pixel, m⁻¹ */
+    const double *dx, *dy, *dz; /* [P] diffracted unit vector of each pixel */
+    double src[4];              /* the source: incident unit vector î_x, î_y, î_z; λ in m */
     const double *rows;         /* [M][9]: a_x a_y a_z b_x b_y b_z c_x c_y c_z, m */
     double n[3];                /* N_a, N_b, N_c */
     int64_t active[3];          /* axis with N > 1 (else its factor is exactly 1) */
@@ -45,19 +46,35 @@ typedef struct {
     int64_t f32; /* entries are binary32 */
 } tb_grid;
 
-/* Fractional index along axis a: (x·S_x + y·S_y) + z·S_z, left to right. */
-TB_INLINE double index_of(const double *r, int a, double sx, double sy, double sz)
-{
-    return (r[3 * a] * sx + r[3 * a + 1] * sy) + r[3 * a + 2] * sz;
-}
-
-/* Pixels per piece of the fused loop (the arguments and sines of one row stay in L1). */
+/* Pixels per piece of the loops (a piece's scattering vectors, arguments and sines stay in
+ * L1). */
 #define TB_PIECE 256
 
-/* The sines' arguments of one row for pixels q0 .. q0 + w − 1: for the s-th active axis,
+/* The scattering vectors S = (d̂ − î)/λ (m⁻¹) of one piece's pixels, block.scattering_vector. */
+typedef struct {
+    double x[TB_PIECE], y[TB_PIECE], z[TB_PIECE];
+} tb_S;
+
+TB_INLINE void piece_S(const tb_block *b, int64_t q0, int64_t w, tb_S *S)
+{
+    const double ix = b->src[0], iy = b->src[1], iz = b->src[2], lam = b->src[3];
+    for (int64_t j = 0; j < w; j++) {
+        S->x[j] = (b->dx[q0 + j] - ix) / lam;
+        S->y[j] = (b->dy[q0 + j] - iy) / lam;
+        S->z[j] = (b->dz[q0 + j] - iz) / lam;
+    }
+}
+
+/* Fractional index along axis a of piece pixel j: (x·S_x + y·S_y) + z·S_z, left to right. */
+TB_INLINE double index_of(const double *r, int a, const tb_S *S, int64_t j)
+{
+    return (r[3 * a] * S->x[j] + r[3 * a + 1] * S->y[j]) + r[3 * a + 2] * S->z[j];
+}
+
+/* The sines' arguments of one row for a piece of w pixels: for the s-th active axis,
  * out[(2s)·stride + j] = π·x·N and out[(2s + 1)·stride + j] = π·x. */
-TB_INLINE void row_args(const tb_block *b, const double *r, int64_t q0, int64_t w,
-                            double *out, int64_t stride)
+TB_INLINE void row_args(const tb_block *b, const double *r, const tb_S *S, int64_t w,
+                        double *out, int64_t stride)
 {
     int64_t slot = 0;
     for (int a = 0; a < 3; a++) {
@@ -66,7 +83,7 @@ TB_INLINE void row_args(const tb_block *b, const double *r, int64_t q0, int64_t 
         double *xn = out + (2 * slot) * stride, *x1 = out + (2 * slot + 1) * stride;
         const double n = b->n[a];
         for (int64_t j = 0; j < w; j++) {
-            double x = TB_PI * index_of(r, a, b->Sx[q0 + j], b->Sy[q0 + j], b->Sz[q0 + j]);
+            double x = TB_PI * index_of(r, a, S, j);
             xn[j] = x * n;
             x1[j] = x;
         }
@@ -85,9 +102,9 @@ TB_INLINE double grid_F(const tb_grid *g, double h, double k, double l)
     return g->f32 ? (double)((const float *)t->padded)[flat] : ((const double *)t->padded)[flat];
 }
 
-/* F[j] = F_latt of one row for pixels q0 .. q0 + w − 1 (w ≤ TB_PIECE) from its sines
- * (row_args' layout): f_a·f_b·f_c with f = sin(π·x·N)/sin(π·x) (N where π·x == 0), from 1. */
-TB_INLINE void row_lattice(const tb_block *b, const double *r, int64_t q0, int64_t w,
+/* F[j] = F_latt of one row for a piece of w pixels from its sines (row_args' layout):
+ * f_a·f_b·f_c with f = sin(π·x·N)/sin(π·x) (N where π·x == 0), from 1. */
+TB_INLINE void row_lattice(const tb_block *b, const double *r, const tb_S *S, int64_t w,
                            const double *sines, int64_t stride, double *F)
 {
     for (int64_t j = 0; j < w; j++)
@@ -99,7 +116,7 @@ TB_INLINE void row_lattice(const tb_block *b, const double *r, int64_t q0, int64
         const double *sn = sines + (2 * slot) * stride, *s1 = sines + (2 * slot + 1) * stride;
         const double n = b->n[a];
         for (int64_t j = 0; j < w; j++) {
-            double x = TB_PI * index_of(r, a, b->Sx[q0 + j], b->Sy[q0 + j], b->Sz[q0 + j]);
+            double x = TB_PI * index_of(r, a, S, j);
             double q = sn[j] / s1[j];
             F[j] = F[j] * (x == 0.0 ? n : q);
         }
@@ -115,64 +132,63 @@ TB_INLINE int skipped(double F, int64_t water, const uint8_t *cut, int64_t j)
 
 static const uint8_t tb_none[TB_PIECE];
 
-/* One row added to I[q0 .. q0 + w − 1] (w ≤ TB_PIECE) from its sines: the term
+/* One row added to the piece's sums I[0 .. w − 1] from its sines: the term
  * (F_cell·F_cell)·F_latt·F_latt, and 0 for a skipped evaluation. ``grid`` NULL: F_cell·F_cell
  * is ``FF`` everywhere, else F_cell is the nearest node's. */
-TB_INLINE void row_sum(const tb_block *b, const double *r, int64_t q0, int64_t w,
+TB_INLINE void row_sum(const tb_block *b, const double *r, const tb_S *S, int64_t w,
                        const double *sines, int64_t stride, const tb_grid *grid, double FF,
-                       const uint8_t *culled, int64_t water, double *I)
+                       const uint8_t *cut, int64_t water, double *I)
 {
     double F[TB_PIECE];
-    row_lattice(b, r, q0, w, sines, stride, F);
+    row_lattice(b, r, S, w, sines, stride, F);
     double FFs[TB_PIECE];
     if (grid) {
         for (int64_t j = 0; j < w; j++) {
-            double sx = b->Sx[q0 + j], sy = b->Sy[q0 + j], sz = b->Sz[q0 + j];
-            double Fc = grid_F(grid, index_of(r, 0, sx, sy, sz), index_of(r, 1, sx, sy, sz),
-                               index_of(r, 2, sx, sy, sz));
+            double Fc = grid_F(grid, index_of(r, 0, S, j), index_of(r, 1, S, j),
+                               index_of(r, 2, S, j));
             FFs[j] = Fc * Fc;
         }
     } else {
         for (int64_t j = 0; j < w; j++)
             FFs[j] = FF;
     }
-    const uint8_t *cut = culled ? culled + q0 : tb_none;
     for (int64_t j = 0; j < w; j++) {
         double term = (FFs[j] * F[j]) * F[j];
-        I[q0 + j] = I[q0 + j] + (skipped(F[j], water, cut, j) ? 0.0 : term);
+        I[j] = I[j] + (skipped(F[j], water, cut, j) ? 0.0 : term);
     }
 }
 
 /* The interpolating pass's state (docs/behaviour/physics.md §7.5, quirk Q11): F_cell is the
  * tricubic F where the evaluation is in range and its pixel is before ``limit`` (< 0: every
  * pixel), else the nearest node's. ``I_near`` (or NULL): the sum with the nearest node's F
- * everywhere; ``best`` (or NULL): each pixel's first out-of-range evaluation that is not
- * skipped, as its run-wide index (``row0``, the block's first, + its row), −1 while none. */
+ * everywhere, from ``I_near_in``; ``best`` (or NULL): each pixel's first out-of-range
+ * evaluation that is not skipped, as its run-wide index (``row0``, the block's first, + its
+ * row), −1 while none. Pointers are to the block's pixel 0. */
 typedef struct {
     int64_t limit, row0;
+    const double *I_near_in;
     double *I_near;
     int64_t *best;
 } tb_interp;
 
-/* One row of the interpolating pass added to I (and I_near) for pixels q0 .. q0 + w − 1;
- * returns how many pixels' ``best`` it set. ``vec``: tricubic_core.h's vector core. */
-TB_INLINE int64_t row_interp(const tb_block *b, const double *r, int64_t q0, int64_t w,
-                             const double *sines, int64_t stride, const tb_grid *grid,
-                             const tb_interp *ip, int64_t row, const uint8_t *culled,
-                             int64_t water, double *I, int vec)
+/* One row of the interpolating pass added to the piece's sums (pixels q0 .. q0 + w − 1; I
+ * and I_near from the piece's first pixel); returns how many pixels' ``best`` it set.
+ * ``vec``: tricubic_core.h's vector core. */
+TB_INLINE int64_t row_interp(const tb_block *b, const double *r, const tb_S *S, int64_t q0,
+                             int64_t w, const double *sines, int64_t stride,
+                             const tb_grid *grid, const tb_interp *ip, int64_t row,
+                             const uint8_t *cut, int64_t water, double *I, double *I_near,
+                             int vec)
 {
     double F[TB_PIECE];
-    row_lattice(b, r, q0, w, sines, stride, F);
+    row_lattice(b, r, S, w, sines, stride, F);
     const tb_table *t = &grid->t;
     const double *padded = (const double *)t->padded;
     const int64_t pk = t->k_range + 2, pl = t->l_range + 2;
-    const uint8_t *cut = culled ? culled + q0 : tb_none;
     int64_t hits = 0;
     for (int64_t j = 0; j < w; j++) {
         const int64_t p = q0 + j;
-        double sx = b->Sx[p], sy = b->Sy[p], sz = b->Sz[p];
-        double h = index_of(r, 0, sx, sy, sz), k = index_of(r, 1, sx, sy, sz),
-               l = index_of(r, 2, sx, sy, sz);
+        double h = index_of(r, 0, S, j), k = index_of(r, 1, S, j), l = index_of(r, 2, S, j);
         int64_t flat = (padded_index(ceil(h - 0.5), t->h_min, t->h_range) * pk
                         + padded_index(ceil(k - 0.5), t->k_min, t->k_range)) * pl
                        + padded_index(ceil(l - 0.5), t->l_min, t->l_range);
@@ -182,9 +198,9 @@ TB_INLINE int64_t row_interp(const tb_block *b, const double *r, int64_t q0, int
         double Fc = (out || (ip->limit >= 0 && p >= ip->limit)) ? near
                                                                : tricubic_f64(t, h, k, l, vec);
         int skip = skipped(F[j], water, cut, j);
-        I[p] = I[p] + (skip ? 0.0 : ((Fc * Fc) * F[j]) * F[j]);
-        if (ip->I_near)
-            ip->I_near[p] = ip->I_near[p] + (skip ? 0.0 : ((near * near) * F[j]) * F[j]);
+        I[j] = I[j] + (skip ? 0.0 : ((Fc * Fc) * F[j]) * F[j]);
+        if (I_near)
+            I_near[j] = I_near[j] + (skip ? 0.0 : ((near * near) * F[j]) * F[j]);
         if (ip->best && out && !skip && ip->best[p] < 0) {
             ip->best[p] = ip->row0 + row;
             hits++;
@@ -196,26 +212,51 @@ TB_INLINE int64_t row_interp(const tb_block *b, const double *r, int64_t q0, int
 /* The vector sine: n values of a into r (MKL's vmdSin signature; n fits 32 bits). */
 typedef void (*tb_vsin)(int64_t n, const double *a, double *r, int64_t mode);
 
-/* Pixels [p0, p1) after adding rows 0..M−1 in order, the sines by ``vsin``: row_sum, or with
- * ``ip`` row_interp (returns the pixels whose ``best`` it set). */
+/* The sums of the piece at q0 (w pixels) set from the block's input sums. */
+TB_INLINE void piece_start(int64_t q0, int64_t w, const double *I_in, double *I,
+                           const tb_interp *ip)
+{
+    memcpy(I + q0, I_in + q0, (size_t)w * sizeof(double));
+    if (ip && ip->I_near)
+        memcpy(ip->I_near + q0, ip->I_near_in + q0, (size_t)w * sizeof(double));
+}
+
+/* The sines' arguments (``sines`` NULL: computed into ``args`` by ``vsin``), or the given
+ * sines, of row m for the piece; then its sums: row_sum, or with ``ip`` row_interp. */
+TB_INLINE int64_t piece_row(const tb_block *b, int64_t m, const tb_S *S, int64_t q0, int64_t w,
+                            const double *sines, int64_t stride, const tb_grid *grid,
+                            double FF, const tb_interp *ip, const uint8_t *culled,
+                            int64_t water, double *I, int vec)
+{
+    const double *r = b->rows + 9 * m;
+    const uint8_t *cut = culled ? culled + q0 : tb_none;
+    if (ip)
+        return row_interp(b, r, S, q0, w, sines, stride, grid, ip, m, cut, water, I + q0,
+                          ip->I_near ? ip->I_near + q0 : NULL, vec);
+    row_sum(b, r, S, w, sines, stride, grid, FF, cut, water, I + q0);
+    return 0;
+}
+
+/* Pixels [p0, p1): I = I_in after adding rows 0..M−1 in order, the sines by ``vsin``
+ * (returns the pixels whose ``best`` the interpolating pass set). */
 TB_INLINE int64_t fused(const tb_block *b, int64_t p0, int64_t p1, tb_vsin vsin, int64_t mode,
                         const tb_grid *grid, double FF, const tb_interp *ip,
-                        const uint8_t *culled, int64_t water, double *I, int vec)
+                        const uint8_t *culled, int64_t water, const double *I_in, double *I,
+                        int vec)
 {
     double args[6 * TB_PIECE], sines[6 * TB_PIECE];
+    tb_S S;
     const int64_t planes = 2 * (b->active[0] + b->active[1] + b->active[2]);
     int64_t hits = 0;
     for (int64_t q0 = p0; q0 < p1; q0 += TB_PIECE) {
         const int64_t w = p1 - q0 < TB_PIECE ? p1 - q0 : TB_PIECE;
+        piece_S(b, q0, w, &S);
+        piece_start(q0, w, I_in, I, ip);
         for (int64_t m = 0; m < b->M; m++) {
-            const double *r = b->rows + 9 * m;
-            row_args(b, r, q0, w, args, w);
+            row_args(b, b->rows + 9 * m, &S, w, args, w);
             if (planes)
                 vsin(planes * w, args, sines, mode);
-            if (ip)
-                hits += row_interp(b, r, q0, w, sines, w, grid, ip, m, culled, water, I, vec);
-            else
-                row_sum(b, r, q0, w, sines, w, grid, FF, culled, water, I);
+            hits += piece_row(b, m, &S, q0, w, sines, w, grid, FF, ip, culled, water, I, vec);
         }
     }
     return hits;
@@ -225,54 +266,56 @@ TB_INLINE int64_t fused(const tb_block *b, int64_t p0, int64_t p1, tb_vsin vsin,
 #define TB_FUSED_ARGS                                                                          \
     const tb_block *b, int64_t p0, int64_t p1, tb_vsin vsin, int64_t mode,                    \
         const tb_grid *grid, double FF, const tb_interp *ip, const uint8_t *culled,           \
-        int64_t water, double *I
+        int64_t water, const double *I_in, double *I
 
 static int64_t fused_baseline(TB_FUSED_ARGS)
 {
-    return fused(b, p0, p1, vsin, mode, grid, FF, ip, culled, water, I, 0);
+    return fused(b, p0, p1, vsin, mode, grid, FF, ip, culled, water, I_in, I, 0);
 }
 
 TB_AVX2 static int64_t fused_avx2(TB_FUSED_ARGS)
 {
-    return fused(b, p0, p1, vsin, mode, grid, FF, ip, culled, water, I, 1);
+    return fused(b, p0, p1, vsin, mode, grid, FF, ip, culled, water, I_in, I, 1);
 }
 
-/* The fused loop; ``avx2``: its AVX2 copy (only where the CPU has AVX2). ``ip`` NULL: the
- * nearest-node (or uniform-F) block; else the interpolating one (binary64 table), returning
- * the pixels whose first out-of-range evaluation it found. */
+/* The fused loop for pixels [p0, p1): I (and I_near) from I_in (and I_near_in); ``avx2``:
+ * its AVX2 copy (only where the CPU has AVX2). ``ip`` NULL: the nearest-node (or uniform-F)
+ * block; else the interpolating one (binary64 table), returning the pixels whose first
+ * out-of-range evaluation it found. */
 int64_t tb_block_fused(TB_FUSED_ARGS, int64_t avx2)
 {
     return (avx2 ? fused_avx2 : fused_baseline)(b, p0, p1, vsin, mode, grid, FF, ip, culled,
-                                                water, I);
+                                                water, I_in, I);
 }
 
 /* The sines' arguments of pixels [p0, p1) into ``args`` [planes][M][P] (row_args' layout,
  * stride M·P), for torch.sin. */
 void tb_block_args(const tb_block *b, int64_t p0, int64_t p1, double *args)
 {
-    for (int64_t m = 0; m < b->M; m++)
-        for (int64_t q0 = p0; q0 < p1; q0 += TB_PIECE)
-            row_args(b, b->rows + 9 * m, q0, p1 - q0 < TB_PIECE ? p1 - q0 : TB_PIECE,
-                     args + m * b->P + q0, b->M * b->P);
+    tb_S S;
+    for (int64_t q0 = p0; q0 < p1; q0 += TB_PIECE) {
+        const int64_t w = p1 - q0 < TB_PIECE ? p1 - q0 : TB_PIECE;
+        piece_S(b, q0, w, &S);
+        for (int64_t m = 0; m < b->M; m++)
+            row_args(b, b->rows + 9 * m, &S, w, args + m * b->P + q0, b->M * b->P);
+    }
 }
 
-/* Pixels [p0, p1) after adding rows 0..M−1 in order, from the sines of tb_block_args'
- * buffer (``ip`` as in tb_block_fused; the baseline code). */
+/* Pixels [p0, p1) as tb_block_fused (the baseline code), from the sines of tb_block_args'
+ * buffer. */
 int64_t tb_block_sum(const tb_block *b, int64_t p0, int64_t p1, const double *sines,
                      const tb_grid *grid, double FF, const tb_interp *ip,
-                     const uint8_t *culled, int64_t water, double *I)
+                     const uint8_t *culled, int64_t water, const double *I_in, double *I)
 {
+    tb_S S;
     int64_t hits = 0;
     for (int64_t q0 = p0; q0 < p1; q0 += TB_PIECE) {
         const int64_t w = p1 - q0 < TB_PIECE ? p1 - q0 : TB_PIECE;
-        for (int64_t m = 0; m < b->M; m++) {
-            const double *r = b->rows + 9 * m, *sn = sines + m * b->P + q0;
-            if (ip)
-                hits += row_interp(b, r, q0, w, sn, b->M * b->P, grid, ip, m, culled, water,
-                                   I, 0);
-            else
-                row_sum(b, r, q0, w, sn, b->M * b->P, grid, FF, culled, water, I);
-        }
+        piece_S(b, q0, w, &S);
+        piece_start(q0, w, I_in, I, ip);
+        for (int64_t m = 0; m < b->M; m++)
+            hits += piece_row(b, m, &S, q0, w, sines + m * b->P + q0, b->M * b->P, grid, FF,
+                              ip, culled, water, I, 0);
     }
     return hits;
 }

@@ -26,7 +26,7 @@ from typing import Callable, Optional
 import torch
 
 from torchbragg import native
-from torchbragg.physics.block import block_accumulate, scattering_vector
+from torchbragg.physics.block import block_accumulate
 
 _lock = threading.Lock()
 _lib = None
@@ -44,8 +44,9 @@ MIN_PER_THREAD = 16384
 
 
 class _Block(ctypes.Structure):
-    _fields_ = ([(name, ctypes.c_void_p) for name in ("Sx", "Sy", "Sz", "rows")]
-                + [("n", ctypes.c_double * 3), ("active", ctypes.c_int64 * 3),
+    _fields_ = ([(name, ctypes.c_void_p) for name in ("dx", "dy", "dz")]
+                + [("src", ctypes.c_double * 4), ("rows", ctypes.c_void_p),
+                   ("n", ctypes.c_double * 3), ("active", ctypes.c_int64 * 3),
                    ("M", ctypes.c_int64), ("P", ctypes.c_int64)])
 
 
@@ -57,7 +58,8 @@ class _Grid(ctypes.Structure):
 
 class _Interp(ctypes.Structure):
     _fields_ = [("limit", ctypes.c_int64), ("row0", ctypes.c_int64),
-                ("I_near", ctypes.c_void_p), ("best", ctypes.c_void_p)]
+                ("I_near_in", ctypes.c_void_p), ("I_near", ctypes.c_void_p),
+                ("best", ctypes.c_void_p)]
 
 
 def _load():
@@ -75,10 +77,10 @@ def _load():
             grid, interp = ctypes.POINTER(_Grid), ctypes.POINTER(_Interp)
             lib.tb_block_sum.restype = i64
             lib.tb_block_sum.argtypes = [block, i64, i64, ptr, grid, ctypes.c_double, interp,
-                                         ptr, i64, ptr]
+                                         ptr, i64, ptr, ptr]
             lib.tb_block_fused.restype = i64
             lib.tb_block_fused.argtypes = [block, i64, i64, ptr, i64, grid, ctypes.c_double,
-                                           interp, ptr, i64, ptr, i64]
+                                           interp, ptr, i64, ptr, ptr, i64]
             _lib = lib
             _find_vsin()
             _avx2 = cpu_has_avx2()
@@ -191,8 +193,8 @@ class NativeBlock:
         active = [1 if x > 1 else 0 for x in n]
         self.planes = 2 * sum(active)
         # (the helper's view of the block; each call sets its pixel pointers and count)
-        self.blk = _Block(None, None, None, self.rows.data_ptr(), (ctypes.c_double * 3)(*n),
-                          (ctypes.c_int64 * 3)(*active), self.M, 0)
+        self.blk = _Block(None, None, None, (ctypes.c_double * 4)(), self.rows.data_ptr(),
+                          (ctypes.c_double * 3)(*n), (ctypes.c_int64 * 3)(*active), self.M, 0)
         self.water = 1 if plan.water_on else 0
         self.FF = 0.0
         self.grid = None
@@ -209,9 +211,9 @@ class NativeBlock:
     def __call__(self, plan, d, source, culled, I, capture, polar, omega):
         if _load() is None:  # (no compiler, failed build or load)
             return block_accumulate(plan, d, source, culled, I, capture, polar, omega)
-        I = I.clone()
-        self._run(d, source, culled, I, None)
-        return I
+        out = torch.empty_like(I)
+        self._run(d, source, culled, I.contiguous(), out, None)
+        return out
 
     def interpolating(self, d, source, culled, I, I_near, best, limit: int, row0: int):
         """One block of an ``on`` pass, as the kernel's eager interpolating block (tricubic
@@ -219,20 +221,23 @@ class NativeBlock:
         I and I_near (or None) sums, and ``best`` (each pixel's first out-of-range
         evaluation, run-wide index from ``row0``, or −1; or None) updated in place. Returns
         (I, I_near, whether a pixel's ``best`` was set)."""
-        I = I.clone()
-        I_near = I_near.clone() if I_near is not None else None
-        ip = _Interp(limit, row0, I_near.data_ptr() if I_near is not None else None,
-                     best.data_ptr() if best is not None else None)
-        hits = self._run(d, source, culled, I, ip)
-        return I, I_near, hits > 0
+        out = torch.empty_like(I)
+        near_in = I_near.contiguous() if I_near is not None else None
+        near = torch.empty_like(I_near) if I_near is not None else None
+        ip = _Interp(limit, row0, *(x.data_ptr() if x is not None else None
+                                    for x in (near_in, near, best)))
+        hits = self._run(d, source, culled, I.contiguous(), out, ip)
+        return out, near, hits > 0
 
-    def _run(self, d, source, culled, I, ip) -> int:
-        """Rows 0..M−1 added to ``I`` (contiguous) in place; ``ip``: the interpolating pass's
-        state, or None. Returns the pixels whose first out-of-range evaluation was found."""
-        S = [x.contiguous() for x in scattering_vector(d, source)]
+    def _run(self, d, source, culled, I_in, I, ip) -> int:
+        """I (contiguous) = I_in after adding rows 0..M−1 for pixel directions ``d`` (three
+        [P]) and ``source`` (î_x, î_y, î_z, λ); ``ip``: the interpolating pass's state, or
+        None. Returns the pixels whose first out-of-range evaluation was found."""
+        d = [x.contiguous() for x in d]
         flags = culled.to(torch.uint8).contiguous() if culled is not None else None
         blk = self.blk
-        blk.Sx, blk.Sy, blk.Sz = (x.data_ptr() for x in S)
+        blk.dx, blk.dy, blk.dz = (x.data_ptr() for x in d)
+        blk.src[:] = [float(x) for x in source]
         blk.P = I.shape[0]
         grid = ctypes.byref(self.grid) if self.grid is not None else None
         culled_ptr = flags.data_ptr() if flags is not None else None
@@ -243,21 +248,21 @@ class NativeBlock:
             ip_ref = ctypes.byref(ip) if ip is not None else None
             native.split(I.shape[0], lambda a, b: hits.append(_lib.tb_block_fused(
                 blk, a, b, vsin, VSIN_MODE, grid, self.FF, ip_ref, culled_ptr, self.water,
-                I.data_ptr(), avx2)), per_thread)
+                I_in.data_ptr(), I.data_ptr(), avx2)), per_thread)
             return sum(hits)
         tile = max(1, TILE_EVALUATIONS // max(1, self.M))
         for start in range(0, I.shape[0], tile):
             stop = min(I.shape[0], start + tile)
-            blk.Sx, blk.Sy, blk.Sz = (x[start:stop].data_ptr() for x in S)
+            blk.dx, blk.dy, blk.dz = (x[start:stop].data_ptr() for x in d)
             blk.P = stop - start
             culled_tile = flags[start:stop].data_ptr() if flags is not None else None
             ip_tile = _tile_interp(ip, start, I.element_size()) if ip is not None else None
-            hits.append(self._buffered(blk, I[start:stop], grid, ip_tile, culled_tile,
-                                       per_thread))
+            hits.append(self._buffered(blk, I_in[start:stop], I[start:stop], grid, ip_tile,
+                                       culled_tile, per_thread))
         return sum(hits)
 
-    def _buffered(self, blk, I, grid, ip, culled, per_thread) -> int:
-        """Rows 0..M−1 added to ``I`` (a contiguous view of the tile's pixels) with
+    def _buffered(self, blk, I_in, I, grid, ip, culled, per_thread) -> int:
+        """I = I_in after adding rows 0..M−1 (contiguous views of the tile's pixels) with
         ``torch.sin`` on a buffer of the sines' arguments."""
         P = I.shape[0]
         args = torch.empty(self.planes * self.M * P, dtype=torch.float64)
@@ -269,7 +274,7 @@ class NativeBlock:
         ip_ref = ctypes.byref(ip) if ip is not None else None
         native.split(P, lambda a, b: hits.append(_lib.tb_block_sum(
             blk, a, b, args.data_ptr(), grid, self.FF, ip_ref, culled, self.water,
-            I.data_ptr())), per_thread)
+            I_in.data_ptr(), I.data_ptr())), per_thread)
         return sum(hits)
 
 
@@ -277,8 +282,8 @@ def _tile_interp(ip: _Interp, start: int, size: int) -> _Interp:
     """``ip`` for the tile of pixels from ``start`` (its pointers moved, its limit counted
     from the tile; ``size``: bytes per binary64 or int64 entry)."""
     limit = ip.limit if ip.limit < 0 else max(0, ip.limit - start)
-    return _Interp(limit, ip.row0, ip.I_near + start * size if ip.I_near else None,
-                   ip.best + start * size if ip.best else None)
+    return _Interp(limit, ip.row0, *(x + start * size if x else None
+                                     for x in (ip.I_near_in, ip.I_near, ip.best)))
 
 
 def _after_fork_in_child() -> None:
