@@ -62,21 +62,26 @@ def find_compiler() -> str:
 _background: dict = {}
 
 
-def build_in_background(name: str, sources: list[Path], **options) -> None:
-    """Start :func:`build_cached` for ``name`` on a daemon thread (once per process); a later
-    :func:`build_cached` of the same name waits for it first, so the two never build twice.
-    Failures are silent here: the later call builds again and reports them."""
-    if name in _background:
+def build_in_background(*jobs: tuple) -> None:
+    """Start :func:`build_cached` for each job ``(name, sources, options)`` in order, on one
+    daemon thread (the compiler then takes one core, beside the caller's work); a job whose
+    name was started before is left out. A later :func:`build_cached` of one of these names
+    waits for the thread first, so no helper is built twice. Failures are silent here: the
+    later call builds again and reports them."""
+    jobs = tuple(job for job in jobs if job[0] not in _background)
+    if not jobs:
         return
 
     def build() -> None:
-        try:
-            build_cached(name, sources, **options)
-        except Exception:  # (reported by the caller's own build)
-            pass
+        for name, sources, options in jobs:
+            try:
+                build_cached(name, sources, **options)
+            except Exception:  # (reported by the caller's own build)
+                pass
 
-    thread = threading.Thread(target=build, name=f"tb-build-{name}", daemon=True)
-    _background[name] = thread
+    thread = threading.Thread(target=build, name=f"tb-build-{jobs[0][0]}", daemon=True)
+    for name, _, _ in jobs:
+        _background[name] = thread
     thread.start()
 
 

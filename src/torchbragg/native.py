@@ -76,14 +76,15 @@ def build_helper(spec: Helper) -> Path:
     return build_cached(*args, **options)
 
 
-def build_in_background(spec: Helper) -> None:
-    """Start :func:`build_helper` on a thread where the helpers are allowed (a later build of
-    the same helper waits for it; a failure here is the later build's to report)."""
+def build_in_background(*specs: Helper) -> None:
+    """Start :func:`build_helper` for each of ``specs`` in order on one thread, where the
+    helpers are allowed (a later build of one of them waits for it; a failure here is the
+    later build's to report)."""
     from torchbragg._cbuild import build_in_background as start
 
     if enabled():
-        args, options = _build_arguments(spec)
-        start(*args, **options)
+        start(*((args[0], args[1], options)
+                for args, options in map(_build_arguments, specs)))
 
 
 _pool_lock = threading.Lock()

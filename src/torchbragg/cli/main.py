@@ -73,16 +73,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def start_helper_build(argv: List[str]) -> None:
-    """Build the native block's helper (on first use: ≈ 0.5 s of the C compiler) on a thread
-    while torch is imported, unless ``TORCHBRAGG_NATIVE=0`` or the run may interpolate (an
-    ``-hkl`` without ``-nointerpolate``: its blocks take the interpolating pass; if it does
-    not, the set-up starts the build beside the HKL file's parse). Cached, it is a lookup."""
+    """Build the native helpers a run may use (on first use: ≈ 0.5 s of the C compiler each)
+    on a thread while torch is imported, unless ``TORCHBRAGG_NATIVE=0``: the native blocks,
+    and where the run may interpolate a structure-factor table (``-hkl`` or a dump file in
+    the folder, no ``-nointerpolate``) the lookups. Cached, each is a lookup; a later load of
+    a helper waits for its build."""
     from torchbragg import native
     from torchbragg.cli.run_env import apply_native
+    from torchbragg.cli.state import RunOptions
 
     apply_native()
-    if "-hkl" not in argv or "-nointerpolate" in argv:
-        native.build_in_background(native.BLOCK_HELPER)
+    table = "-hkl" in argv or os.path.exists(RunOptions.dumpfile)
+    lookups = [native.TRICUBIC_HELPER] if table and "-nointerpolate" not in argv else []
+    native.build_in_background(native.BLOCK_HELPER, *lookups)  # (one after the other)
 
 
 def entry() -> None:

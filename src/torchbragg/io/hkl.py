@@ -283,6 +283,9 @@ def _store(grid: np.ndarray, idx: np.ndarray, fvals: np.ndarray, origin) -> None
     ok = ((off >= 0) & (off < np.array(shape, dtype=np.int64))).all(axis=1)
     off, fvals = off[ok], fvals[ok]
     lin = np.ravel_multi_index(tuple(off.T), shape)
+    if np.bincount(lin, minlength=1).max() <= 1:  # (no index twice: the common case)
+        grid.reshape(-1)[lin] = fvals
+        return
     rev_lin = lin[::-1]
     uniq, first_in_rev = np.unique(rev_lin, return_index=True)
     grid.reshape(-1)[uniq] = fvals[::-1][first_in_rev]

@@ -43,10 +43,13 @@ class HKLMemo:
 
     def __init__(self, folder: os.PathLike | str):
         self.folder = Path(folder)
+        self._hashed: Tuple[Optional[bytes], object] = (None, None)  # (the bytes, their hash)
 
     def path(self, data: bytes, default_F: float, strict: bool) -> Path:
         """The entry file of a read."""
-        digest = hashlib.blake2b(data, digest_size=20)
+        if self._hashed[0] is not data:  # (a miss then a put hash the same bytes once)
+            self._hashed = (data, hashlib.blake2b(data, digest_size=20))
+        digest = self._hashed[1].copy()
         digest.update(f"{float(default_F).hex()}|{int(strict)}|{_reader_version()}".encode())
         return self.folder / f"hkl-{digest.hexdigest()}.npz"
 
