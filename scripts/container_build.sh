@@ -158,6 +158,9 @@ do_build() {
         'import sys; from torchbragg.io import noise; sys.exit(0 if noise.native_available() else 1)' \
         || die "the native noise helper did not build"
     TORCHBRAGG_CACHE="$prefix/cache" "$python" -c \
+        'from torchbragg import native; [native.build_helper(h) for h in native.HELPERS]' \
+        || die "the native helpers (HKL reader, blocks, lookups) did not build"
+    TORCHBRAGG_CACHE="$prefix/cache" "$python" -c \
         'import sys; from torchbragg.physics import tricubic_native as t; sys.exit(0 if t.available() else 1)' \
         || die "the native tricubic helper did not build"
     # the default preset's generated crystal (read-only at run time, so made here)

@@ -38,9 +38,10 @@ INTERPOLATING = {
     # switch-off (Q11), the nearest-node sum beside, each pixel's first out-of-range
     # evaluation, interpolation only before that pixel, the split pass
     "switch-off": "-N 2 -hkl {mid} -phisteps 3 -osc 0.3 -Xbeam 4 -Ybeam 4",
-    # a d-min cut, water (F_latt == 0 kept), two sources, one axis with N = 1
+    # a d-min cut, water (F_latt == 0 kept), two sources, one axis with N = 1; the run's
+    # first φ loop (Q1) at the first pixel the cut leaves, inside a chunk
     "dmin-water": "-Na 1 -Nb 2 -Nc 2 -hkl {wide} -dmin 7 -water 50 -divergence 0.2 "
-                  "-divsteps 2",
+                  "-divsteps 2 -phisteps 2 -osc 0.2",
 }
 
 
@@ -107,7 +108,8 @@ def test_native_interpolating_block_gives_the_tensor_paths_bits(name, sine, tmp_
                                                                 monkeypatch):
     """The ``on`` passes by the native block: tricubic F_cell, the nearest node where out of
     range or after the chunk's first out-of-range pixel, the nearest-node sum and each
-    pixel's first out-of-range evaluation (Q11) — the tensor path's image, to the bit."""
+    pixel's first out-of-range evaluation (Q11), the first φ loop's pixel (Q1) — the tensor
+    path's image, to the bit."""
     if not block_native.use_vector_sine(sine != "buffer") and sine != "buffer":
         pytest.skip("torch's library exports no vector sine with torch.sin's bits here")
     if block_native.use_avx2(sine == "vector-avx2") != (sine == "vector-avx2"):
@@ -119,13 +121,17 @@ def test_native_interpolating_block_gives_the_tensor_paths_bits(name, sine, tmp_
     plan = make_plan(build_experiment(cfg), torch.device("cpu"), torch.float64)
     assert plan.interpolate
     assert isinstance(block_native.interpolating_block(plan), block_native.NativeBlock)
-    hits = []
+    hits, fresh = [], []
+    real_fresh = block_native.NativeBlock.fresh
+    monkeypatch.setattr(block_native.NativeBlock, "fresh",
+                        lambda self, p: fresh.append(1) or real_fresh(self, p))
     real = block_native.NativeBlock.interpolating
     monkeypatch.setattr(block_native.NativeBlock, "interpolating",
                         lambda self, *a: hits.append(real(self, *a)[2]) or real(self, *a))
     fast = _image(cfg, True)
     assert hits, "the native interpolating block was not used"
     assert any(hits) == (name == "switch-off")
+    assert bool(fresh) == (plan.first_lat is not None) == (name != "in-range")
     slow = _image(cfg, False)
     assert fast.abs().max() > 0
     assert torch.equal(fast.view(torch.int64), slow.view(torch.int64))

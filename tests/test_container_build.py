@@ -88,7 +88,8 @@ def test_zig_cc_builds_the_helpers_with_the_same_images(tmp_path):
         env = {**os.environ, **extra}
         for helper in ("from torchbragg.io import noise as m; ok = m.native_available()",
                        "from torchbragg.physics import tricubic_native as m; ok = m.available()",
-                       "from torchbragg.physics import block_native as m; ok = m._load() is not None"):
+                       "from torchbragg.physics import block_native as m; ok = m._load() is not None",
+                       "from torchbragg.io import hkl_plain as m; ok = m._native_reader() is not None"):
             proc = _run([sys.executable, "-c", f"import sys; {helper}; sys.exit(0 if ok else 1)"],
                         env=env)
             assert proc.returncode == 0, (name, helper, proc.stderr)
@@ -106,7 +107,8 @@ def test_zig_cc_builds_the_helpers_with_the_same_images(tmp_path):
         outputs[name] = [(tmp_path / f).read_bytes()
                          for f in (f"{name}.bin", f"{name}.img", f"{name}-c.bin", f"{name}-n.bin")]
     built = {p.name.split("-")[0] for p in (tmp_path / "zc" / "build").iterdir()}
-    assert {"tricubic_native", "noise_native", "block_native", "nanobragg"} <= built, built
+    assert {"tricubic_native", "noise_native", "block_native", "hkl_native",
+            "nanobragg"} <= built, built
     assert outputs["zig"][0] == outputs["zig"][2]  # torchbragg and the C reference agree
     if "host" in outputs:
         assert outputs["zig"] == outputs["host"]
@@ -228,7 +230,8 @@ def test_build_script_runs_natively(tmp_path):
     cached = list((prefix / "cache" / "build").glob("nanobragg-cref-*"))
     assert cached and os.access(cached[0], os.X_OK)
     assert list((prefix / "cache" / "build").glob("noise_native-*.so"))
-    assert list((prefix / "cache" / "build").glob("tricubic_native-*.so"))
+    for helper in ("tricubic_native", "block_native", "hkl_native"):
+        assert list((prefix / "cache" / "build").glob(f"{helper}-*.so")), helper
     generated = list((prefix / "cache" / "inputs").glob("v*/crystal.hkl"))
     assert generated and (generated[0].parent / "crystal.mat").is_file()
     assert (prefix / "payload.env").read_text().strip() == \

@@ -58,7 +58,7 @@ def find_compiler() -> str:
     )
 
 
-#: helper name → the thread building it in the background (build_in_background)
+#: helper name → (the thread building it in the background, set once that build has ended)
 _background: dict = {}
 
 
@@ -66,11 +66,12 @@ def build_in_background(*jobs: tuple) -> None:
     """Start :func:`build_cached` for each job ``(name, sources, options)`` in order, on one
     daemon thread (the compiler then takes one core, beside the caller's work); a job whose
     name was started before is left out. A later :func:`build_cached` of one of these names
-    waits for the thread first, so no helper is built twice. Failures are silent here: the
+    waits for that build first, so no helper is built twice. Failures are silent here: the
     later call builds again and reports them."""
     jobs = tuple(job for job in jobs if job[0] not in _background)
     if not jobs:
         return
+    ended = {name: threading.Event() for name, _, _ in jobs}
 
     def build() -> None:
         for name, sources, options in jobs:
@@ -78,10 +79,12 @@ def build_in_background(*jobs: tuple) -> None:
                 build_cached(name, sources, **options)
             except Exception:  # (reported by the caller's own build)
                 pass
+            finally:
+                ended[name].set()
 
     thread = threading.Thread(target=build, name=f"tb-build-{jobs[0][0]}", daemon=True)
     for name, _, _ in jobs:
-        _background[name] = thread
+        _background[name] = (thread, ended[name])
     thread.start()
 
 
@@ -99,8 +102,8 @@ def build_cached(
     ``headers``: files the sources include (found beside them); they are part of the cache
     key, so an edited header rebuilds."""
     pending = _background.get(name)
-    if pending is not None and pending is not threading.current_thread():
-        pending.join()
+    if pending is not None and pending[0] is not threading.current_thread():
+        pending[1].wait()
     cc = compiler_name()
     user_flags = shlex.split(os.environ.get("CFLAGS", ""))
     flags = PARITY_CFLAGS + list(extra_flags or []) + user_flags

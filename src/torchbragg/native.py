@@ -31,9 +31,13 @@ class Helper(NamedTuple):
 #: which starts the first build before torch is imported)
 BLOCK_HELPER = Helper("block_native", "physics/block_native.c", ("-O3", "-fno-trapping-math"),
                       ("physics/tricubic_core.h",))
+#: the HKL reader of plain files (:mod:`torchbragg.io.hkl_plain`)
+HKL_HELPER = Helper("hkl_native", "io/hkl_native.c")
 #: the structure-factor lookups (:mod:`torchbragg.physics.tricubic_native`)
 TRICUBIC_HELPER = Helper("tricubic_native", "physics/tricubic_native.c", ("-O3",),
                          ("physics/tricubic_core.h",))
+#: every helper built from a :class:`Helper` spec (the container images build them all)
+HELPERS = (HKL_HELPER, BLOCK_HELPER, TRICUBIC_HELPER)
 
 _enabled = [True]
 

@@ -74,10 +74,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def start_helper_build(argv: List[str]) -> None:
     """Build the native helpers a run may use (on first use: ≈ 0.5 s of the C compiler each)
-    on a thread while torch is imported, unless ``TORCHBRAGG_NATIVE=0``: the native blocks,
-    and where the run may interpolate a structure-factor table (``-hkl`` or a dump file in
-    the folder, no ``-nointerpolate``) the lookups. Cached, each is a lookup; a later load of
-    a helper waits for its build."""
+    on a thread while torch is imported, unless ``TORCHBRAGG_NATIVE=0``: the HKL reader for an
+    ``-hkl`` run, the native blocks, and where the run may interpolate a structure-factor
+    table (``-hkl`` or a dump file in the folder, no ``-nointerpolate``) the lookups. Cached,
+    each is a lookup; a later load of a helper waits for its build."""
     from torchbragg import native
     from torchbragg.cli.run_env import apply_native
     from torchbragg.cli.state import RunOptions
@@ -85,7 +85,8 @@ def start_helper_build(argv: List[str]) -> None:
     apply_native()
     table = "-hkl" in argv or os.path.exists(RunOptions.dumpfile)
     lookups = [native.TRICUBIC_HELPER] if table and "-nointerpolate" not in argv else []
-    native.build_in_background(native.BLOCK_HELPER, *lookups)  # (one after the other)
+    reader = [native.HKL_HELPER] if "-hkl" in argv else []  # (needed first)
+    native.build_in_background(*reader, native.BLOCK_HELPER, *lookups)  # (one after another)
 
 
 def entry() -> None:

@@ -182,9 +182,11 @@ class NativeBlock:
     """:func:`block.block_accumulate` for one plan by the C helper (same call, same bits), and
     the interpolating block of its ``on`` passes (:meth:`interpolating`)."""
 
-    def __init__(self, plan):
+    def __init__(self, plan, cols=None):
         shape, sf = plan.shape, plan.sf
-        cols = plan.lat_cols
+        # cols: the φ × domain tables (plan.first_cols: those of the run's first φ loop, Q1)
+        cols = plan.lat_cols if cols is None else cols
+        self._fresh = None
         # [M, 9] rows a_x a_y a_z b_x … c_z, binary64, contiguous for the helper
         self.rows = torch.cat([c.reshape(-1, 1) for axis in cols for c in axis], dim=1)
         self.rows = self.rows.to(torch.float64).contiguous()
@@ -214,6 +216,12 @@ class NativeBlock:
         out = torch.empty_like(I)
         self._run(d, source, culled, I.contiguous(), out, None)
         return out
+
+    def fresh(self, plan) -> "NativeBlock":
+        """The block with the tables of the run's first φ loop (Q1), for its one pixel."""
+        if self._fresh is None:
+            self._fresh = NativeBlock(plan, plan.first_cols)
+        return self._fresh
 
     def interpolating(self, d, source, culled, I, I_near, best, limit: int, row0: int):
         """One block of an ``on`` pass, as the kernel's eager interpolating block (tricubic

@@ -191,8 +191,8 @@ def _source_step(plan: KernelPlan, st: _Pass, k: int, pos, R, d):
     if st.block_fn is not None and fresh < 0 and (st.policy.mode == "off"
                                                   or not plan.interpolate):
         st.I = st.block_fn(plan, d, source, culled, st.I, st.capture, st.polar, st.omega)
-    elif st.interp is not None and fresh < 0 and plan.interpolate:
-        _interpolating_block(plan, st, d, source, culled)
+    elif st.interp is not None and plan.interpolate:
+        _interpolating_block(plan, st, d, source, culled, fresh)
     else:
         _eager_block(plan, st, k, pos, S if S is not None else scattering_vector(d, source),
                      culled, fresh)
@@ -226,12 +226,30 @@ def _fresh_row(st: _Pass, culled) -> int:
     return fresh
 
 
-def _interpolating_block(plan: KernelPlan, st: _Pass, d, source, culled) -> None:
+def _interpolating_block(plan: KernelPlan, st: _Pass, d, source, culled, fresh: int) -> None:
     """An ``on`` pass's block by the native interpolating block: the sums and the global
-    switch-off's bookkeeping (Q11) of :func:`_eager_block`, in place of its tensors."""
+    switch-off's bookkeeping (Q11) of :func:`_eager_block`, in place of its tensors; pixel
+    ``fresh`` (or none: −1) with the tables of the run's first φ loop (Q1)."""
     best = st.best if plan.interpolation_global_switch_off else None
-    st.I, st.I_near, hit = st.interp.interpolating(d, source, culled, st.I, st.I_near, best,
-                                                   st.limit, st.outer * st.interp.M)
+    row0 = st.outer * st.interp.M
+    if fresh < 0:
+        st.I, st.I_near, hit = st.interp.interpolating(d, source, culled, st.I, st.I_near,
+                                                       best, st.limit, row0)
+    else:  # (pixels before it, it, after it; each pixel's sums are its own)
+        P, parts, hit = st.I.shape[0], [], False
+        for a, b, blk in ((0, fresh, st.interp), (fresh, fresh + 1, st.interp.fresh(plan)),
+                          (fresh + 1, P, st.interp)):
+            if b > a:
+                part = blk.interpolating(
+                    tuple(x[a:b] for x in d), source,
+                    culled[a:b] if culled is not None else None, st.I[a:b],
+                    st.I_near[a:b] if st.I_near is not None else None,
+                    best[a:b] if best is not None else None,
+                    st.limit if st.limit < 0 else max(0, st.limit - a), row0)
+                parts.append(part)
+                hit = hit or part[2]
+        st.I = torch.cat([p[0] for p in parts])
+        st.I_near = torch.cat([p[1] for p in parts]) if st.I_near is not None else None
     if hit and st.track:
         st.limit = first_true(st.best >= 0)
 
