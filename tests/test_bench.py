@@ -107,3 +107,15 @@ def test_w6_in_process_equals_one_process_per_case():
     assert row["same_status"] == 2 and row["same_image"] == 2
     assert row["in_process"]["cases_per_s"] > 0 and row["per_process"]["cases_per_s"] > 0
     assert "| torchbragg in-process" in "\n".join(w6_markdown(row))
+
+
+def test_existing_out_folder_is_refused_without_a_traceback(tmp_path, capsys):
+    from torchbragg.bench.__main__ import main
+
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "bench.md").write_text("earlier report\n")
+    assert main(["--out", str(report), "--workloads", "", "--campaign", "0", "--w6", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "already exists" in err and "Traceback" not in err
+    assert (report / "bench.md").read_text() == "earlier report\n"

@@ -105,6 +105,10 @@ def main(argv=None) -> int:
     ap.add_argument("--w6-processes", type=int, default=None, metavar="N",
                     help="W6 cases also run one process per case (default: all)")
     args = ap.parse_args(argv)
+    if args.out and Path(args.out).exists():
+        print(f"torchbragg.bench: --out {args.out}: already exists (the report would overwrite "
+              "it; name a new folder)", file=sys.stderr)
+        return 2
     import torch
 
     device = args.device
