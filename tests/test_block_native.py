@@ -227,3 +227,36 @@ def test_a_build_in_flight_is_waited_for_not_repeated(tmp_path, monkeypatch):
     native.build_in_background(native.BLOCK_HELPER)
     path = native.build_helper(native.BLOCK_HELPER)
     assert path.is_file() and len([r for r in runs if "-o" in r]) == 1
+
+
+@pytest.mark.parametrize("extra, lookups", [
+    ("-N 2 -hkl t.hkl", False),  # (binary64 SQUARE: the native block interpolates itself)
+    ("-N 2 -hkl t.hkl -dtype float32", True), ("-N 2 -hkl t.hkl -round_xtal", True),
+    ("-N 2 -hkl t.hkl -oversample_omega", True), ("-N 2 -hkl t.hkl -nointerpolate -dtype "
+                                                  "float32", False), ("-N 2", False)])
+def test_the_command_builds_the_lookups_ahead_only_where_the_block_may_not_interpolate(
+        extra, lookups, tmp_path, monkeypatch):
+    from torchbragg.cli import main as cli_main
+
+    monkeypatch.chdir(tmp_path)  # (no dump file)
+    queued = []
+    monkeypatch.setattr(native, "build_in_background", lambda *h: queued.extend(h))
+    with native.use_native(True):
+        cli_main.start_helper_build(BASE + extra.split())
+    assert (native.TRICUBIC_HELPER in queued) == lookups
+    assert native.BLOCK_HELPER in queued
+    assert (native.HKL_HELPER in queued) == ("-hkl" in extra)
+    assert queued.index(native.BLOCK_HELPER) == (1 if "-hkl" in extra else 0)
+
+
+def test_the_command_guess_agrees_with_the_plan(tmp_path, monkeypatch):
+    """block_native.may_serve (the command's guess from the config) is what serves() decides
+    for the plan, on a served and on unserved configurations."""
+    monkeypatch.chdir(tmp_path)  # (reading the table writes Fdump.bin)
+    path = _hkl(tmp_path)
+    for extra, dtype in (("", torch.float64), ("-round_xtal", torch.float64),
+                         ("-oversample_thick -oversample 2", torch.float64), ("", torch.float32)):
+        cfg = config_from_argv(BASE + f"-N 2 -hkl {path} {extra}".split())
+        plan = make_plan(build_experiment(cfg), torch.device("cpu"), dtype)
+        name = "float64" if dtype == torch.float64 else "float32"
+        assert block_native.may_serve(cfg, name) == block_native.serves(plan), extra

@@ -72,19 +72,30 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return report_internal_error("torchbragg", exc)
 
 
+#: flags after which a run's interpolating passes may take the lookup helper
+_LOOKUP_FLAGS = frozenset({"float32", "-round_xtal", "-gauss_xtal", "-tophat_spots",
+                           "-oversample_thick", "-oversample_polar", "-oversample_omega"})
+
+
 def start_helper_build(argv: List[str]) -> None:
     """Build the native helpers a run may use (on first use: ≈ 0.5 s of the C compiler each)
     on a thread while torch is imported, unless ``TORCHBRAGG_NATIVE=0``: the HKL reader for an
     ``-hkl`` run, the native blocks, and where the run may interpolate a structure-factor
-    table (``-hkl`` or a dump file in the folder, no ``-nointerpolate``) the lookups. Cached,
-    each is a lookup; a later load of a helper waits for its build."""
+    table (``-hkl`` or a dump file in the folder, no ``-nointerpolate``) that the native block
+    may not interpolate itself (float32 mode, other crystal shapes, ``-oversample_*``: a guess
+    from the flags) the lookups. Cached, each is a lookup; a later load of a helper waits for
+    its build (a helper not built ahead is built where it is first loaded)."""
     from torchbragg import native
     from torchbragg.cli.run_env import apply_native
     from torchbragg.cli.state import RunOptions
 
     apply_native()
     table = "-hkl" in argv or os.path.exists(RunOptions.dumpfile)
-    lookups = [native.TRICUBIC_HELPER] if table and "-nointerpolate" not in argv else []
+    # (the native block interpolates binary64 SQUARE runs itself: the lookups are built ahead
+    # only for the runs it may not serve)
+    own = not (set(argv) & _LOOKUP_FLAGS)
+    lookups = ([native.TRICUBIC_HELPER] if table and "-nointerpolate" not in argv and not own
+               else [])
     reader = [native.HKL_HELPER] if "-hkl" in argv else []  # (needed first)
     native.build_in_background(*reader, native.BLOCK_HELPER, *lookups)  # (one after another)
 
@@ -169,7 +180,7 @@ def _set_up(argv: List[str], outputs):
     from torchbragg.cli.load import load_structure_factors, parse_argv
     from torchbragg.cli.outputs import check_writable
     from torchbragg.cli.run_env import apply_native
-    from torchbragg.physics import tricubic_native
+    from torchbragg.physics import block_native, tricubic_native
     from torchbragg.physics.setup import build_experiment, interpolation_requested
     from torchbragg.rng import ShuffleTable
 
@@ -179,8 +190,11 @@ def _set_up(argv: List[str], outputs):
     check_writable(loaded.options)
     apply_native()
     if (loaded.options.hklfile is not None and loaded.options.device != "cuda"
-            and interpolation_requested(loaded.config)):
-        tricubic_native.load_in_background()  # (loaded beside the HKL parse)
+            and interpolation_requested(loaded.config)
+            and not block_native.may_serve(loaded.config, loaded.options.dtype)):
+        # (loaded beside the HKL parse; where the native block interpolates, it is needed only
+        # by the switch-off's split pass and traces, and loaded there)
+        tricubic_native.load_in_background()
     sf_log: List[str] = []
     load_structure_factors(loaded, sf_log.append, outputs)
     table = ShuffleTable()

@@ -3,7 +3,8 @@
  * ordered sum over the M = φ steps × mosaic domains rows) for one source and a range of
  * pixels, without the tensor path's [M, P] temporaries; and the interpolating block of the
  * kernel's ``on`` pass (§7.5 tricubic F_cell, the global switch-off's bookkeeping, Q11) with
- * the tricubic arithmetic of tricubic_core.h, shared with tricubic_native.c.
+ * the tricubic arithmetic of tricubic_core.h, shared with tricubic_native.c; and a sub-pixel's
+ * detector geometry (tb_geometry, for torchbragg.physics.geometry_native).
  *
  * The sines are torch's own (the tensor path's bits): tb_block_fused calls the vector sine
  * torch's sin calls (MKL's vmdSin, handed over by the caller after checking its bits against
@@ -318,4 +319,40 @@ int64_t tb_block_sum(const tb_block *b, int64_t p0, int64_t p1, const double *si
                               ip, culled, water, I, 0);
     }
     return hits;
+}
+
+/* One sub-pixel's detector geometry (docs/behaviour/physics.md §6.8, kernel._subpixel_geometry):
+ * the values a flat detector's sub-pixel (j, i) of a layer needs, metres. */
+typedef struct {
+    double f[3], s[3], o[3], pix0[3]; /* detector axes and origin */
+    double delta, half, odet_t;       /* sub-pixel pitch, its half, the layer's depth */
+    double ps2, close;                /* pixel size squared (m²), close distance */
+    int64_t n, j, i;                  /* oversample, sub-pixel indices */
+    int64_t point_pixel;              /* Ω = 1/R² */
+    int64_t replace;                  /* -oversample_omega: Ω of every sub-pixel (Q14) */
+} tb_geom;
+
+/* Pixels [p0, p1) of slow/fast indices s, f: d̂ (dx, dy, dz), Ω (from omega_in where it is
+ * not 0, Q12, unless ``replace``) and ΣΩ = sum_in + Ω, in the tensor path's operations and
+ * order. */
+void tb_geometry(const tb_geom *g, int64_t p0, int64_t p1, const int64_t *s, const int64_t *f,
+                 const double *omega_in, const double *sum_in, double *dx, double *dy,
+                 double *dz, double *omega, double *sum)
+{
+    const double ox = g->odet_t * g->o[0], oy = g->odet_t * g->o[1], oz = g->odet_t * g->o[2];
+    for (int64_t p = p0; p < p1; p++) {
+        const double sc = g->delta * (double)(s[p] * g->n + g->j) + g->half;
+        const double fc = g->delta * (double)(f[p] * g->n + g->i) + g->half;
+        const double x = ((fc * g->f[0] + sc * g->s[0]) + ox) + g->pix0[0];
+        const double y = ((fc * g->f[1] + sc * g->s[1]) + oy) + g->pix0[1];
+        const double z = ((fc * g->f[2] + sc * g->s[2]) + oz) + g->pix0[2];
+        const double R = sqrt((x * x + y * y) + z * z);
+        dx[p] = x / R;
+        dy[p] = y / R;
+        dz[p] = z / R;
+        const double om = g->point_pixel ? (1.0 / R) / R : (((g->ps2 / R) / R) * g->close) / R;
+        const double w = (g->replace || omega_in[p] == 0.0) ? om : omega_in[p];
+        omega[p] = w;
+        sum[p] = sum_in[p] + w;
+    }
 }

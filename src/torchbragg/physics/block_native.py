@@ -81,6 +81,8 @@ def _load():
             lib.tb_block_fused.restype = i64
             lib.tb_block_fused.argtypes = [block, i64, i64, ptr, i64, grid, ctypes.c_double,
                                            interp, ptr, i64, ptr, ptr, i64]
+            lib.tb_geometry.restype = None
+            lib.tb_geometry.argtypes = [ctypes.c_void_p, i64, i64] + [ptr] * 9
             _lib = lib
             _find_vsin()
             _avx2 = cpu_has_avx2()
@@ -152,6 +154,15 @@ def serves(plan) -> bool:
             and sf.padded.dtype in (torch.float64, torch.float32)
             and (sf.has_table or sf.uniform_F() is not None)  # (not a tensor default_F)
             and not any(isinstance(t, torch.Tensor) and t.requires_grad for t in tensors))
+
+
+def may_serve(config, dtype: str) -> bool:
+    """Whether the block is expected to serve a run of ``config`` in compute ``dtype``
+    ("float32"/"float64") on the CPU: the guess, before there is a plan, that decides whether
+    the command builds the lookup helper ahead (:func:`serves` decides the run)."""
+    c, s = config.crystal, config.sampling
+    return (dtype == "float64" and c.shape == "SQUARE"
+            and not (s.oversample_thick or s.oversample_polar or s.oversample_omega))
 
 
 def block_fn(plan, differentiable: bool = False) -> Callable:

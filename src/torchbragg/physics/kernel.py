@@ -65,6 +65,8 @@ class _Pass:
     block_fn: Optional[Callable]  # the compiled/fused block, or None: eager
     #: the native interpolating block of ``on`` passes (block_native.NativeBlock), or None
     interp: Optional[object]
+    #: the native sub-pixel geometry (geometry_native.NativeGeometry), or None
+    geometry: Optional[object]
     I: torch.Tensor
     I_near: Optional[torch.Tensor]  # (Q11) the nearest-node sum beside, or None
     polar: torch.Tensor
@@ -91,18 +93,20 @@ def _v(t: torch.Tensor):
 def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: int,
                  policy: InterpolationPolicy, recorder: Recorder = NULL_RECORDER,
                  block_fn=None, step: Optional[Callable[[], None]] = None,
-                 interpolating=None) -> ChunkResult:
+                 interpolating=None, geometry=None) -> ChunkResult:
     """Render pixels (slow ``s``, fast ``f``); ``fresh_row`` (or −1) runs the first φ loop.
 
     ``recorder`` (:mod:`recorder`) is called at the loop's hook points. ``block_fn``
     (:func:`block.block_accumulate`, or a compiled one: physics/compiled/) replaces the eager
     block where the recorder needs no per-evaluation data; so does ``interpolating``
-    (:func:`block_native.interpolating_block`, or None) in an ``on`` pass.
+    (:func:`block_native.interpolating_block`, or None) in an ``on`` pass, and ``geometry``
+    (:func:`geometry_native.subpixel_geometry`, or None) the sub-pixels' geometry.
     ``step`` is called after each (layer, sub-pixel, source) step (progress within a chunk).
     """
     quiet = not recorder.needs_evaluations
     st = _start(plan, s.shape[0], fresh_row, policy, recorder, block_fn if quiet else None,
-                interpolating if quiet and policy.mode == "on" else None)
+                interpolating if quiet and policy.mode == "on" else None,
+                geometry if quiet else None)
     for t in range(plan.layers):
         st.capture = torch.full((s.shape[0],), 0.0 if plan.absorb else 1.0, device=plan.device,
                                 dtype=plan.geom_dtype)
@@ -117,7 +121,7 @@ def render_chunk(plan: KernelPlan, s: torch.Tensor, f: torch.Tensor, fresh_row: 
 
 
 def _start(plan: KernelPlan, P: int, fresh_row: int, policy: InterpolationPolicy,
-           recorder: Recorder, block_fn, interp) -> _Pass:
+           recorder: Recorder, block_fn, interp, geometry) -> _Pass:
     """A chunk pass before its first step."""
     dt, dev = plan.geom_dtype, plan.device  # per-pixel geometry and accumulators
     zeros = torch.zeros(P, device=dev, dtype=dt)
@@ -125,7 +129,7 @@ def _start(plan: KernelPlan, P: int, fresh_row: int, policy: InterpolationPolicy
     switching = (policy.mode == "on" and plan.interpolate
                  and plan.interpolation_global_switch_off)
     return _Pass(
-        policy, recorder, block_fn, interp, I, I if switching else None,
+        policy, recorder, block_fn, interp, geometry, I, I if switching else None,
         polar=torch.full((P,), 1.0 if plan.nopolar else 0.0, device=dev, dtype=dt),
         omega=zeros, omega_sum=zeros, capture=zeros,
         best=torch.full((P,), -1, device=dev, dtype=torch.long) if policy.mode == "on" else None,
@@ -145,7 +149,12 @@ def _subpixel_step(plan: KernelPlan, st: _Pass, s, f, t: int, j: int, i: int, st
 
 def _subpixel_geometry(plan: KernelPlan, st: _Pass, s, f, t: int, j: int, i: int):
     """Position (m), distance R (m) and d̂ of sub-pixel (j, i) of layer t; updates Ω, ΣΩ and
-    the capture fraction ("compute where still 0" unless oversampled: Q12, Q14)."""
+    the capture fraction ("compute where still 0" unless oversampled: Q12, Q14). By the
+    native geometry where the pass has one (then no position or R: the recorder is quiet)."""
+    if st.geometry is not None:
+        d, st.omega, st.omega_sum = st.geometry(s, f, t, j, i, st.omega, st.omega_sum)
+        _capture_step(plan, st, d, t)
+        return None, None, d
     pos = subpixel_position(plan, s, f, t, j, i)
     posx, posy, posz = pos
     R = ieee.sqrt(posx * posx + posy * posy + posz * posz)
@@ -156,11 +165,17 @@ def _subpixel_geometry(plan: KernelPlan, st: _Pass, s, f, t: int, j: int, i: int
         om_new = _over(plan.pixel_size_m * plan.pixel_size_m, R) / R * plan.close_distance_m / R
     st.omega = om_new if plan.oversample_omega else torch.where(st.omega == 0, om_new, st.omega)
     st.omega_sum = st.omega_sum + st.omega
+    _capture_step(plan, st, d, t)
+    return pos, R, d
+
+
+def _capture_step(plan: KernelPlan, st: _Pass, d, t: int) -> None:
+    """The capture fraction of layer t along d̂ where still 0 (every sub-pixel with
+    -oversample_thick: Q14)."""
     if plan.absorb:
         cap_new = _capture_fraction(plan, d, t)
         st.capture = (cap_new if plan.oversample_thick
                       else torch.where(st.capture == 0, cap_new, st.capture))
-    return pos, R, d
 
 
 def _capture_fraction(plan: KernelPlan, d, t: int) -> torch.Tensor:

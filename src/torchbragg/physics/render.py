@@ -59,7 +59,7 @@ def render(plan: KernelPlan, indices: torch.Tensor, *, chunk: Optional[int] = No
             return checkpoint(render_chunk, plan, s, f, fresh, policy, chunk_rec, kernels.block,
                               use_reentrant=False)
         return render_chunk(plan, s, f, fresh, policy, chunk_rec, kernels.block, step,
-                            interpolating=kernels.interpolating)
+                            interpolating=kernels.interpolating, geometry=kernels.geometry)
 
     for start in range(0, total, chunk):
         idx = indices[start:start + chunk]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable, List, Optional
 
 from torchbragg._cbuild import cache_root
-from torchbragg.physics import block_native
+from torchbragg.physics import block_native, geometry_native
 from torchbragg.physics.compiled import block as cblock
 from torchbragg.physics.compiled import chunk as cchunk
 
@@ -140,6 +140,8 @@ class Kernels:
                       else policy.block_fn(plan, work, differentiable))
         #: the ``on`` passes' native interpolating block (None: their tensor path)
         self.interpolating = block_native.interpolating_block(plan, differentiable)
+        #: the eager chunks' native sub-pixel geometry (None: its tensor path)
+        self.geometry = geometry_native.subpixel_geometry(plan, differentiable)
 
     def whole_chunk(self, s, f, eager: Callable):
         """The chunk (``s``, ``f``) through the whole-chunk package (``eager()``: the same
