@@ -72,7 +72,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return report_internal_error("torchbragg", exc)
 
 
-#: flags after which a run's interpolating passes may take the lookup helper
+#: flags after which a run's interpolating passes may take the lookup helper: the argv form,
+#: before torch is imported, of block_native.may_serve (which _set_up asks of the config)
 _LOOKUP_FLAGS = frozenset({"float32", "-round_xtal", "-gauss_xtal", "-tophat_spots",
                            "-oversample_thick", "-oversample_polar", "-oversample_omega"})
 
@@ -93,8 +94,8 @@ def start_helper_build(argv: List[str]) -> None:
     table = "-hkl" in argv or os.path.exists(RunOptions.dumpfile)
     # (the native block interpolates binary64 SQUARE runs itself: the lookups are built ahead
     # only for the runs it may not serve)
-    own = not (set(argv) & _LOOKUP_FLAGS)
-    lookups = ([native.TRICUBIC_HELPER] if table and "-nointerpolate" not in argv and not own
+    unserved = bool(set(argv) & _LOOKUP_FLAGS)
+    lookups = ([native.TRICUBIC_HELPER] if table and "-nointerpolate" not in argv and unserved
                else [])
     reader = [native.HKL_HELPER] if "-hkl" in argv else []  # (needed first)
     native.build_in_background(*reader, native.BLOCK_HELPER, *lookups)  # (one after another)

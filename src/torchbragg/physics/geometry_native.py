@@ -86,7 +86,7 @@ class NativeGeometry:
         out = torch.empty((5, P), dtype=torch.float64)
         ptrs = [out[k].data_ptr() for k in range(5)]
         lib = block_native._lib
-        native.split(P, lambda a, b: lib.tb_geometry(
-            ctypes.addressof(g), a, b, s64.data_ptr(), f64.data_ptr(), om_in.data_ptr(), sum_in.data_ptr(),
-            *ptrs), MIN_PER_THREAD)
+        inputs = [x.data_ptr() for x in (s64, f64, om_in, sum_in)]
+        native.split(P, lambda a, b: lib.tb_geometry(ctypes.addressof(g), a, b, *inputs, *ptrs),
+                     MIN_PER_THREAD)
         return (out[0], out[1], out[2]), out[3], out[4]
