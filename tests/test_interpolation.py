@@ -327,11 +327,19 @@ def test_background_load_builds_the_helper_before_the_first_lookup(tmp_path):
     assert list((tmp_path / "cache").rglob("tricubic_native*"))
 
 
-@pytest.mark.parametrize("extra, wanted", [([], True), (["-nointerpolate"], False),
-                                           (["-N", "5"], False), (["-N", "5", "-interpolate"],
-                                                                  True)])
+F32 = ["-dtype", "float32"]
+
+
+@pytest.mark.parametrize("extra, wanted", [
+    (F32, True), (F32 + ["-nointerpolate"], False), (F32 + ["-N", "5"], False),
+    (F32 + ["-N", "5", "-interpolate"], True), (["-round_xtal"], True),
+    (["-oversample_omega"], True),
+    # binary64 SQUARE runs: the native block interpolates, the lookups are not loaded ahead
+    ([], False), (["-N", "5", "-interpolate"], False)])
 def test_the_command_starts_the_build_only_for_interpolating_runs(tmp_path, monkeypatch,
                                                                    extra, wanted):
+    """The lookup helper is loaded beside the HKL parse only where the run interpolates and
+    the native block may not interpolate it itself (block_native.may_serve)."""
     from torchbragg.cli import main as cli_main
 
     table = _write_table(tmp_path / "asym.hkl")
