@@ -297,10 +297,18 @@ def test_a_really_full_disk(fake, tmp_path, capsys):
 
 
 # --------------------------------------------------------------------------- signals
+def _default_signals():
+    """In the child before exec: Ctrl-C and SIGTERM at their defaults (a shell's background
+    job inherits SIGINT ignored, and the harness keeps an inherited "ignore")."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _harness(tmp_path: Path, argv: list[str], env: dict) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "torchbragg.parity.cli", *argv],
                             cwd=tmp_path, env={**os.environ, "PYTHONPATH": SRC, **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_signals)
 
 
 @pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
@@ -399,7 +407,8 @@ def test_a_signal_while_loading_is_one_line(module, signum, status, word):
     code = (f"import os, time, {module}; os.kill(os.getpid(), {int(signum)}); time.sleep(30); "
             "print('not reached')")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": SRC}, timeout=300)
+                          env={**os.environ, "PYTHONPATH": SRC}, timeout=300,
+                          preexec_fn=_default_signals)
     assert (proc.returncode, proc.stderr, proc.stdout) == (status, f"torchbragg-parity: {word}\n",
                                                            "")
 
@@ -412,5 +421,6 @@ def test_main_replaces_the_early_handlers():
             "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler, "
             "signal.getsignal(signal.SIGTERM) is not early_signal)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": SRC}, timeout=300)
+                          env={**os.environ, "PYTHONPATH": SRC}, timeout=300,
+                          preexec_fn=_default_signals)
     assert proc.stdout == "True True\n", proc.stderr
