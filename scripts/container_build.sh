@@ -152,6 +152,8 @@ do_build() {
     fi
     python="${python:-python3}"
     # the C reference and the native helpers, with torchbragg-cref's own flags, into the cache
+    # (the cache holds them all, whether or not the install compiled them into the package)
+    export TORCHBRAGG_PREBUILT=0
     TORCHBRAGG_CACHE="$prefix/cache" "$python" -m torchbragg.cref --build-info \
         > "$prefix/cref-build-info.txt"
     TORCHBRAGG_CACHE="$prefix/cache" "$python" -c \
@@ -163,6 +165,7 @@ do_build() {
     TORCHBRAGG_CACHE="$prefix/cache" "$python" -c \
         'import sys; from torchbragg.physics import tricubic_native as t; sys.exit(0 if t.available() else 1)' \
         || die "the native tricubic helper did not build"
+    unset TORCHBRAGG_PREBUILT
     # the default preset's generated crystal (read-only at run time, so made here)
     TORCHBRAGG_CACHE="$prefix/cache" "$python" -m torchbragg.parity.crystal_inputs \
         || die "the supervisor-like crystal inputs were not generated"

@@ -60,6 +60,19 @@ def test_bytecode_is_compiled_before_timing():
     assert "bytecode compiled before timing" in text
 
 
+def test_the_report_names_the_helpers_built_at_install():
+    from torchbragg import _cbuild, native
+    from torchbragg.bench.__main__ import prebuilt_helpers
+
+    served = prebuilt_helpers()
+    assert set(served) <= {h.name for h in native.HELPERS}
+    for spec in native.HELPERS:  # (each name listed is the one a run loads from the install)
+        assert (native.build_helper(spec).parent == _cbuild.prebuilt_dir()) == (spec.name in served)
+    text = markdown({"created": "t", "cpu": "x", "torch_threads": 1, "device": "cpu", "reps": 1,
+                     "prebuilt_helpers": ["hkl_native", "noise_native"], "workloads": {}})
+    assert "native helpers built at install: hkl_native, noise_native" in text
+
+
 def test_campaign_benchmark_reports_both_sides():
     import shutil
 

@@ -202,10 +202,12 @@ def test_a_tensor_default_F_takes_the_tensor_path(helper):
     ("-N 5 -hkl {hkl}", "1", True), ("-N 2 -hkl {hkl}", "1", True), ("-N 5", "0", False)])
 def test_the_command_builds_the_helper_for_runs_it_may_serve(extra, native_env, built, tmp_path,
                                                              helper):
-    """From an empty cache a command run builds the native block's helper (on a thread while
-    torch is imported), interpolating or not; a run with TORCHBRAGG_NATIVE=0 does not."""
+    """From an empty cache (and no helpers built at install) a command run builds the native
+    block's helper (on a thread while torch is imported), interpolating or not; a run with
+    TORCHBRAGG_NATIVE=0 does not."""
     args = extra.format(hkl=_hkl(tmp_path)).split()
-    env = dict(os.environ, TORCHBRAGG_CACHE=str(tmp_path / "cache"), TORCHBRAGG_NATIVE=native_env)
+    env = dict(os.environ, TORCHBRAGG_CACHE=str(tmp_path / "cache"), TORCHBRAGG_NATIVE=native_env,
+               TORCHBRAGG_PREBUILT="0")
     subprocess.run([sys.executable, "-m", "torchbragg", *BASE, *args, "-floatfile", "f.bin"],
                    cwd=tmp_path, env=env, capture_output=True, timeout=300, check=True)
     assert (tmp_path / "f.bin").stat().st_size == 48 * 48 * 4
@@ -217,6 +219,7 @@ def test_a_build_in_flight_is_waited_for_not_repeated(tmp_path, monkeypatch):
     from torchbragg import _cbuild
 
     monkeypatch.setenv("TORCHBRAGG_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TORCHBRAGG_PREBUILT", "0")
     monkeypatch.setattr(_cbuild, "_background", {})
     if _cbuild.shutil.which(_cbuild.compiler_name().split()[0]) is None:
         pytest.skip("no C compiler")

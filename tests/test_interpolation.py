@@ -311,14 +311,14 @@ def test_threaded_lookups_work_in_a_forked_child(monkeypatch):
 
 
 def test_background_load_builds_the_helper_before_the_first_lookup(tmp_path):
-    """From an empty cache: ``load_in_background`` returns at once, the build runs on its own
-    thread and the first use waits for it (a fresh process: the helper is loaded once per
-    process)."""
+    """From an empty cache (no helpers built at install): ``load_in_background`` returns at
+    once, the build runs on its own thread and the first use waits for it (a fresh process:
+    the helper is loaded once per process)."""
     probe = ("import threading, time; from torchbragg.physics import tricubic_native as t; "
              "start = time.monotonic(); t.load_in_background(); "
              "names = [th.name for th in threading.enumerate()]; "
              "print(time.monotonic() - start < 0.2, 'tb-lookup-build' in names, t.available())")
-    env = dict(os.environ, TORCHBRAGG_CACHE=str(tmp_path / "cache"))
+    env = dict(os.environ, TORCHBRAGG_CACHE=str(tmp_path / "cache"), TORCHBRAGG_PREBUILT="0")
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
                          text=True, timeout=300, check=True).stdout.split()
     if out[2] == "False":

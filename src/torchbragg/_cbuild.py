@@ -5,6 +5,10 @@ a hash of the sources, the compiler's name and the flags, so a changed source or
 triggers a rebuild; an unchanged one is reused, with no compiler needed (the container images
 carry the cache built in their build stage and no compiler). Builds go to a temporary name and are renamed
 into place, so concurrent first uses never see a half-written binary.
+
+A build under the same key in the installed package's :func:`prebuilt_dir` (the native helpers,
+compiled by ``pip install``: :mod:`torchbragg.prebuild`) is used in place of a cache entry, so a
+fresh cache builds nothing; ``TORCHBRAGG_PREBUILT=0`` ignores that folder.
 """
 from __future__ import annotations
 
@@ -37,6 +41,14 @@ def cache_root() -> Path:
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "torchbragg"
+
+
+def prebuilt_dir() -> Path | None:
+    """The installed package's folder of helpers built at install time, or None where
+    ``TORCHBRAGG_PREBUILT=0`` says to ignore it."""
+    if os.environ.get("TORCHBRAGG_PREBUILT", "").strip() == "0":
+        return None
+    return Path(__file__).with_name("_prebuilt")
 
 
 def compiler_name() -> str:
@@ -96,11 +108,13 @@ def build_cached(
     extra_flags: list[str] | None = None,
     libs: list[str] | None = None,
     headers: list[Path] | None = None,
+    out_dir: Path | None = None,
 ) -> Path:
     """Build ``sources`` into an executable (or shared library) and return its cached path.
 
     ``headers``: files the sources include (found beside them); they are part of the cache
-    key, so an edited header rebuilds."""
+    key, so an edited header rebuilds. ``out_dir``: the folder built into (default the cache's
+    ``build``; given, the prebuilt folder is not consulted)."""
     pending = _background.get(name)
     if pending is not None and pending[0] is not threading.current_thread():
         pending[1].wait()
@@ -117,10 +131,13 @@ def build_cached(
         digest.update(Path(src).read_bytes())
     key = digest.hexdigest()[:16]
     suffix = ".so" if shared else ""
-    out_dir = cache_root() / "build"
+    prebuilt = prebuilt_dir() if out_dir is None else None
+    out_dir = cache_root() / "build" if out_dir is None else Path(out_dir)
     target = out_dir / f"{name}-{key}{suffix}"
     if target.exists():
         return target
+    if prebuilt is not None and (prebuilt / target.name).is_file():
+        return prebuilt / target.name
     find_compiler()  # raises BuildError when there is none to build with
     out_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=suffix, dir=out_dir)

@@ -36,8 +36,11 @@ HKL_HELPER = Helper("hkl_native", "io/hkl_native.c")
 #: the structure-factor lookups (:mod:`torchbragg.physics.tricubic_native`)
 TRICUBIC_HELPER = Helper("tricubic_native", "physics/tricubic_native.c", ("-O3",),
                          ("physics/tricubic_core.h",))
-#: every helper built from a :class:`Helper` spec (the container images build them all)
-HELPERS = (HKL_HELPER, BLOCK_HELPER, TRICUBIC_HELPER)
+#: the noise image (:mod:`torchbragg.io.noise`; used whatever :func:`enabled` says)
+NOISE_HELPER = Helper("noise_native", "io/noise_native.c")
+#: every helper built from a :class:`Helper` spec (``pip install`` and the container images
+#: build them all: :mod:`torchbragg.prebuild`)
+HELPERS = (HKL_HELPER, BLOCK_HELPER, TRICUBIC_HELPER, NOISE_HELPER)
 
 _enabled = [True]
 
@@ -71,13 +74,14 @@ def _build_arguments(spec: Helper):
         "headers": [here / h for h in spec.headers]}
 
 
-def build_helper(spec: Helper) -> Path:
-    """The shared library of helper ``spec`` (built into the cache on first use; raises
-    :class:`torchbragg._cbuild.BuildError` where it cannot be built)."""
+def build_helper(spec: Helper, out_dir: Optional[Path] = None) -> Path:
+    """The shared library of helper ``spec``: the install's prebuilt one, else built into the
+    cache on first use (into ``out_dir`` where given); raises
+    :class:`torchbragg._cbuild.BuildError` where it cannot be built."""
     from torchbragg._cbuild import build_cached
 
     args, options = _build_arguments(spec)
-    return build_cached(*args, **options)
+    return build_cached(*args, **options, out_dir=out_dir)
 
 
 def build_in_background(*specs: Helper) -> None:

@@ -17,10 +17,13 @@ from torchbragg.bench.workloads import workloads
 
 
 def markdown(result: dict) -> str:
+    helpers = ", ".join(result.get("prebuilt_helpers") or []) or "none"
     lines = [f"# torchbragg benchmark ({result['created']})", "",
              f"CPU: {result['cpu']}; threads: {result['torch_threads']}; device: {result['device']}; "
              f"repetitions: {result['reps']} (interleaved); torchbragg bytecode "
-             f"{'compiled before timing' if result.get('bytecode') else 'NOT compiled'}", "",
+             f"{'compiled before timing' if result.get('bytecode') else 'NOT compiled'}; "
+             f"native helpers built at install: {helpers} (the cold rows use them, as a "
+             "fresh install does)", "",
              "| workload | variant | wall median (min–max) s | compute median s | CPU median s "
              "| peak RSS MiB | wall / C | CPU / C | float image |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -75,6 +78,21 @@ def compile_bytecode() -> bool:
         return False
 
 
+def prebuilt_helpers() -> list:
+    """The native helpers this install's prebuilt folder serves (the others are built into
+    the cache here, as a run would)."""
+    from torchbragg import _cbuild, native
+
+    served = []
+    for spec in native.HELPERS:
+        try:
+            if native.build_helper(spec).parent == _cbuild.prebuilt_dir():
+                served.append(spec.name)
+        except _cbuild.BuildError:
+            pass
+    return served
+
+
 def cpu_model() -> str:
     try:
         for line in open("/proc/cpuinfo"):
@@ -122,7 +140,8 @@ def main(argv=None) -> int:
     result = {"schema_version": 1, "created": stamp, "cpu": cpu_model(), "device": device,
               "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
               "python": platform.python_version(), "reps": args.reps,
-              "bytecode": compile_bytecode(), "workloads": {}}
+              "bytecode": compile_bytecode(), "prebuilt_helpers": prebuilt_helpers(),
+              "workloads": {}}
     for name in filter(None, args.workloads.split(",")):
         wl = all_w[name.strip()]
         print(f"{name}: {'skipped' if wl is None else 'running'}", file=sys.stderr, flush=True)

@@ -18,7 +18,6 @@ import ctypes
 import math
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -168,7 +167,6 @@ def noise_image_python(img_f32: np.ndarray, roi: np.ndarray, adc: float,
 
 # --------------------------------------------------------------------------- native path
 
-_NATIVE_SRC = Path(__file__).with_name("noise_native.c")
 _lib_lock = threading.Lock()
 _lib: ctypes.CDLL | None = None
 _lib_failed = False
@@ -181,9 +179,9 @@ def _native_lib() -> ctypes.CDLL | None:
         if _lib is not None or _lib_failed:
             return _lib
         try:
-            from torchbragg._cbuild import build_cached
+            from torchbragg import native
 
-            path = build_cached("noise_native", [_NATIVE_SRC], shared=True)
+            path = native.build_helper(native.NOISE_HELPER)
             lib = ctypes.CDLL(str(path))
             i64p = ctypes.POINTER(ctypes.c_int64)
             f32p = ctypes.POINTER(ctypes.c_float)
