@@ -57,3 +57,42 @@ def test_without_the_helpers_the_numpy_reader_runs(monkeypatch):
     monkeypatch.setattr(hkl_plain, "numpy_records", lambda data: "numpy")
     with native.use_native(False):
         assert hkl_plain.plain_records(b"1 2 3 4\n") == "numpy"
+
+
+def test_a_plain_table_reads_alike_with_and_without_the_helper(tmp_path, reader):
+    """The helper's extents and stores (in record order: the last of duplicate indices wins)
+    give the numpy path's table: grid bytes, extents, count, the reader's leftovers."""
+    from torchbragg.io.hkl import read_hkl
+
+    rng = random.Random(11)
+    lines = [f"{rng.randint(-7, 5)} {rng.randint(-3, 9)} {rng.randint(-6, 6)} "
+             f"{rng.uniform(0, 500):.{rng.randint(0, 9)}f}" for _ in range(3000)]
+    lines.append(lines[5].rsplit(" ", 1)[0] + " 123.25")  # (a duplicate, stored last)
+    path = tmp_path / "dup.hkl"
+    path.write_text("\n".join(lines) + "\n")
+    fast = read_hkl(path, default_F=7.5)
+    with native.use_native(False):
+        slow = read_hkl(path, default_F=7.5)
+    h, k, l = (int(x) for x in lines[5].split()[:3])
+    assert fast.grid[h - fast.h_min, k - fast.k_min, l - fast.l_min] == 123.25
+    assert np.array_equal(fast.grid.view(np.int64), slow.grid.view(np.int64))
+    assert ((fast.h_min, fast.h_max, fast.k_min, fast.k_max, fast.l_min, fast.l_max, fast.count,
+             fast.reader_leftovers) == (slow.h_min, slow.h_max, slow.k_min, slow.k_max,
+                                        slow.l_min, slow.l_max, slow.count,
+                                        slow.reader_leftovers))
+
+
+def test_the_helpers_extent_and_store_are_the_ones_used(monkeypatch, tmp_path, reader):
+    """A plain table's extents and stores are the helper's (not numpy's) where it loads."""
+    from torchbragg.io import hkl
+
+    calls = []
+    for name in ("plain_extent", "store_plain"):
+        real = getattr(hkl, name)
+        monkeypatch.setattr(hkl, name, lambda *a, _f=real, _n=name: calls.append(_n) or _f(*a))
+    path = tmp_path / "t.hkl"
+    path.write_text("1 2 3 4\n-1 0 2 5.5\n")
+    table = hkl.read_hkl(path)
+    assert calls == ["plain_extent", "store_plain"]
+    assert (table.h_min, table.h_max, table.l_min, table.l_max) == (-1, 1, 2, 3)
+    assert table.grid[0, 0 - table.k_min, 0] == 5.5 and table.grid[2, 2, 1] == 4.0

@@ -20,7 +20,7 @@ import numpy as np
 from torchbragg.errors import InputError
 from torchbragg.io import cscan
 from torchbragg.io.files import read_input
-from torchbragg.io.hkl_plain import plain_records
+from torchbragg.io.hkl_plain import plain_extent, plain_records, store_plain
 from torchbragg.io.sftable import MAX_GRID_ENTRIES, SFTable
 
 if TYPE_CHECKING:
@@ -235,15 +235,9 @@ def _parse(data: bytes, name: str, default_F: float, log, warn, strict: bool) ->
     log(f"counting entries in {name}")
     rec = _pass1(data) if plain is None else plain
     hkls = int(rec.shape[0])
-    # non-integer warnings, in record order, h then k then l
-    idx3 = rec[:, :3]
-    bad = np.nonzero((idx3 != np.floor(idx3)).any(axis=1))[0]
-    for n in bad.tolist():
-        for axis, label in enumerate("hkl"):
-            x = float(rec[n, axis])
-            if x != np.floor(x):
-                warn(f"WARNING: non-integer value for {label} ({x:g}) at line {n:d}")
-    (h_min, h_max), (k_min, k_max), (l_min, l_max) = (_extremes(rec[:, a]) for a in range(3))
+    if plain is None:  # (a plain file's indices are whole numbers: nothing to warn of)
+        _warn_non_integers(rec, warn)
+    (h_min, h_max), (k_min, k_max), (l_min, l_max) = _extents(rec, plain is not None)
     h_range, k_range, l_range = h_max - h_min + 1, k_max - k_min + 1, l_max - l_min + 1
     if h_range < 0 or k_range < 0 or l_range < 0:
         log(f"h: {h_min} - {h_max}")
@@ -264,14 +258,42 @@ def _parse(data: bytes, name: str, default_F: float, log, warn, strict: bool) ->
         log(line)
 
     log(f"re-reading {name}")
-    idx, fvals = _pass2(data) if plain is None else (plain[:, :3].astype(np.int64), plain[:, 3])
+    origin = (h_min, k_min, l_min)
+    if plain is not None:  # (pass 2 reads pass 1's records; at least one)
+        last = plain[-1].tolist()
+        leftovers = (tuple(last[:3]), (*map(int, last[:3]), last[3]))
+        if not store_plain(grid, plain, origin):
+            _store(grid, plain[:, :3].astype(np.int64), plain[:, 3], origin)
+        return SFTable(h_min, h_max, k_min, k_max, l_min, l_max, grid, hkls, leftovers)
+    idx, fvals = _pass2(data)
     leftovers = None  # what the reader leaves in the C's h, k, l, F_cell, l0 (-printout)
     if hkls:
         pass2 = (0, 0, 0, 0.0) if not fvals.size else (*map(int, idx[-1]), float(fvals[-1]))
         leftovers = (tuple(float(x) for x in rec[-1, :3]), pass2)
     if fvals.size:
-        _store(grid, idx, fvals, (h_min, k_min, l_min))
+        _store(grid, idx, fvals, origin)
     return SFTable(h_min, h_max, k_min, k_max, l_min, l_max, grid, hkls, leftovers)
+
+
+def _warn_non_integers(rec: np.ndarray, warn) -> None:
+    """Pass 1's non-integer warnings, in record order, h then k then l."""
+    idx3 = rec[:, :3]
+    bad = np.nonzero((idx3 != np.floor(idx3)).any(axis=1))[0]
+    for n in bad.tolist():
+        for axis, label in enumerate("hkl"):
+            x = float(rec[n, axis])
+            if x != np.floor(x):
+                warn(f"WARNING: non-integer value for {label} ({x:g}) at line {n:d}")
+
+
+def _extents(rec: np.ndarray, plain: bool) -> tuple:
+    """(min, max) of h, k and l by :func:`_extremes`' rule; a plain file's whole indices
+    below 10^9 take its fast case, from the C helper's one pass where it is loaded."""
+    found = plain_extent(rec) if plain else None
+    if found is None:
+        return tuple(_extremes(rec[:, a]) for a in range(3))
+    return tuple((int(lo) if lo < EXTREME else EXTREME, int(hi) if hi > -EXTREME else -EXTREME)
+                 for lo, hi in found)
 
 
 def _store(grid: np.ndarray, idx: np.ndarray, fvals: np.ndarray, origin) -> None:

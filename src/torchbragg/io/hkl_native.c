@@ -100,3 +100,34 @@ int64_t tb_hkl_plain(const char *data, int64_t n, double *out, int64_t cap)
         return -1;
     return count;
 }
+
+/* The smallest and largest h, k and l of n records (h, k, l, F each) into lo[3], hi[3]:
+ * the records of a plain file, whose indices are whole numbers below 10^9 in magnitude. */
+void tb_hkl_extent(const double *rec, int64_t n, double *lo, double *hi)
+{
+    for (int a = 0; a < 3; a++) {
+        lo[a] = n ? rec[a] : 0.0;
+        hi[a] = lo[a];
+    }
+    for (int64_t i = 1; i < n; i++)
+        for (int a = 0; a < 3; a++) {
+            double x = rec[4 * i + a];
+            lo[a] = x < lo[a] ? x : lo[a];
+            hi[a] = x > hi[a] ? x : hi[a];
+        }
+}
+
+/* The second pass's stores of n plain records into grid[s0][s1][s2] (row-major), whose
+ * node [0][0][0] is index (h0, k0, l0): in record order, so the last of duplicate indices
+ * wins, as in the C's reading loop; a record outside the grid is skipped. */
+void tb_hkl_store(const double *rec, int64_t n, double *grid, int64_t s0, int64_t s1,
+                  int64_t s2, int64_t h0, int64_t k0, int64_t l0)
+{
+    for (int64_t i = 0; i < n; i++) {
+        int64_t h = (int64_t)rec[4 * i] - h0, k = (int64_t)rec[4 * i + 1] - k0,
+                l = (int64_t)rec[4 * i + 2] - l0;
+        if (h < 0 || h >= s0 || k < 0 || k >= s1 || l < 0 || l >= s2)
+            continue;
+        grid[(h * s1 + k) * s2 + l] = rec[4 * i + 3];
+    }
+}

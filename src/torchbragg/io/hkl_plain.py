@@ -129,24 +129,60 @@ def _short_decimals(u: np.ndarray, starts: np.ndarray, length: np.ndarray) -> np
     return np.where(u[starts] == 45, -values, values)
 
 
+def plain_extent(rec: np.ndarray) -> tuple | None:
+    """((h_min, h_max), (k_min, k_max), (l_min, l_max)) of :func:`plain_records`' records
+    ``rec`` as floats, by the C helper in one pass; None where it is not loaded (the caller
+    then takes numpy's min and max: the same values)."""
+    lib = _native_lib()
+    if lib is None:
+        return None
+    rec = np.ascontiguousarray(rec, dtype=np.float64)
+    lo, hi = np.empty(3), np.empty(3)
+    lib.tb_hkl_extent(rec.ctypes.data, rec.shape[0], lo.ctypes.data, hi.ctypes.data)
+    return tuple((float(a), float(b)) for a, b in zip(lo, hi))
+
+
+def store_plain(grid: np.ndarray, rec: np.ndarray, origin) -> bool:
+    """Store :func:`plain_records`' records ``rec`` into ``grid`` (C-contiguous float64, node
+    [0, 0, 0] at index ``origin``) in record order, the last of duplicate indices winning,
+    records outside the grid skipped, by the C helper; False (nothing stored) where it is
+    not loaded."""
+    lib = _native_lib()
+    if lib is None or not grid.flags.c_contiguous or grid.dtype != np.float64:
+        return False
+    rec = np.ascontiguousarray(rec, dtype=np.float64)
+    lib.tb_hkl_store(rec.ctypes.data, rec.shape[0], grid.ctypes.data, *grid.shape,
+                     *(int(o) for o in origin))
+    return True
+
+
 _lock = threading.Lock()
-_reader = [None, False]  # (the C function, or None; whether loading was tried)
+_lib = [None, False]  # (the loaded helper, or None; whether loading was tried)
 
 
 def _native_reader() -> Optional[ctypes._CFuncPtr]:
     """The helper's reader, or None where the helpers are forbidden or it cannot be built."""
+    lib = _native_lib()
+    return None if lib is None else lib.tb_hkl_plain
+
+
+def _native_lib() -> Optional[ctypes.CDLL]:
+    """The helper, or None where the helpers are forbidden or it cannot be built or loaded."""
     if not native.enabled():
         return None
     with _lock:
-        if not _reader[1]:
-            _reader[1] = True
+        if not _lib[1]:
+            _lib[1] = True
             try:
                 lib = ctypes.CDLL(str(native.build_helper(native.HKL_HELPER)))
-                fn = lib.tb_hkl_plain
-                fn.restype = ctypes.c_int64
-                fn.argtypes = [ctypes.c_char_p, ctypes.c_int64, ctypes.c_void_p,
-                               ctypes.c_int64]
-                _reader[0] = fn
+                i64, ptr = ctypes.c_int64, ctypes.c_void_p
+                lib.tb_hkl_plain.restype = i64
+                lib.tb_hkl_plain.argtypes = [ctypes.c_char_p, i64, ptr, i64]
+                lib.tb_hkl_extent.restype = None
+                lib.tb_hkl_extent.argtypes = [ptr, i64, ptr, ptr]
+                lib.tb_hkl_store.restype = None
+                lib.tb_hkl_store.argtypes = [ptr, i64, ptr, i64, i64, i64, i64, i64, i64]
+                _lib[0] = lib
             except Exception:  # no compiler, failed build or load: numpy
                 pass
-        return _reader[0]
+        return _lib[0]
