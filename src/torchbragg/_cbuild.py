@@ -100,24 +100,10 @@ def build_in_background(*jobs: tuple) -> None:
     thread.start()
 
 
-def build_cached(
-    name: str,
-    sources: list[Path],
-    *,
-    shared: bool = False,
-    extra_flags: list[str] | None = None,
-    libs: list[str] | None = None,
-    headers: list[Path] | None = None,
-    out_dir: Path | None = None,
-) -> Path:
-    """Build ``sources`` into an executable (or shared library) and return its cached path.
-
-    ``headers``: files the sources include (found beside them); they are part of the cache
-    key, so an edited header rebuilds. ``out_dir``: the folder built into (default the cache's
-    ``build``; given, the prebuilt folder is not consulted)."""
-    pending = _background.get(name)
-    if pending is not None and pending[0] is not threading.current_thread():
-        pending[1].wait()
+def _build_line(name: str, sources: list[Path], shared: bool, extra_flags, libs,
+                headers) -> tuple[str, str, list[str], list[str]]:
+    """(the build's file name, keyed by the compiler's name, the flags and the sources and
+    headers; the compiler; its flags; the link options)."""
     cc = compiler_name()
     user_flags = shlex.split(os.environ.get("CFLAGS", ""))
     flags = PARITY_CFLAGS + list(extra_flags or []) + user_flags
@@ -129,15 +115,51 @@ def build_cached(
         digest.update(item.encode() + b"\0")
     for src in [*sources, *(headers or [])]:
         digest.update(Path(src).read_bytes())
-    key = digest.hexdigest()[:16]
+    return f"{name}-{digest.hexdigest()[:16]}{'.so' if shared else ''}", cc, flags, link
+
+
+def prebuilt_entry(name: str, sources: list[Path], *, shared: bool = False,
+                   extra_flags: list[str] | None = None, libs: list[str] | None = None,
+                   headers: list[Path] | None = None) -> Path | None:
+    """The install's build of what :func:`build_cached` would build with these arguments, or
+    None where :func:`prebuilt_dir` has none under its key (or is ignored)."""
+    folder = prebuilt_dir()
+    if folder is None:
+        return None
+    entry = folder / _build_line(name, sources, shared, extra_flags, libs, headers)[0]
+    return entry if entry.is_file() else None
+
+
+def build_cached(
+    name: str,
+    sources: list[Path],
+    *,
+    shared: bool = False,
+    extra_flags: list[str] | None = None,
+    libs: list[str] | None = None,
+    headers: list[Path] | None = None,
+    out_dir: Path | None = None,
+) -> Path:
+    """Build ``sources`` into an executable (or shared library) and return its cached path:
+    the cache's entry, else the install's (:func:`prebuilt_entry`), else a new build.
+
+    ``headers``: files the sources include (found beside them); they are part of the cache
+    key, so an edited header rebuilds. ``out_dir``: the folder built into (default the cache's
+    ``build``; given, the install's folder is not consulted)."""
+    pending = _background.get(name)
+    if pending is not None and pending[0] is not threading.current_thread():
+        pending[1].wait()
+    file_name, cc, flags, link = _build_line(name, sources, shared, extra_flags, libs, headers)
     suffix = ".so" if shared else ""
-    prebuilt = prebuilt_dir() if out_dir is None else None
-    out_dir = cache_root() / "build" if out_dir is None else Path(out_dir)
-    target = out_dir / f"{name}-{key}{suffix}"
+    target = (cache_root() / "build" if out_dir is None else Path(out_dir)) / file_name
     if target.exists():
         return target
-    if prebuilt is not None and (prebuilt / target.name).is_file():
-        return prebuilt / target.name
+    if out_dir is None:
+        entry = prebuilt_entry(name, sources, shared=shared, extra_flags=extra_flags,
+                               libs=libs, headers=headers)
+        if entry is not None:
+            return entry
+    out_dir = target.parent
     find_compiler()  # raises BuildError when there is none to build with
     out_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=suffix, dir=out_dir)

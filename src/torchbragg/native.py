@@ -84,6 +84,15 @@ def build_helper(spec: Helper, out_dir: Optional[Path] = None) -> Path:
     return build_cached(*args, **options, out_dir=out_dir)
 
 
+def prebuilt(spec: Helper) -> Optional[Path]:
+    """The install's build of helper ``spec`` (:mod:`torchbragg.prebuild`), or None where it
+    has none for this compiler, these flags and sources."""
+    from torchbragg._cbuild import prebuilt_entry
+
+    args, options = _build_arguments(spec)
+    return prebuilt_entry(*args, **options)
+
+
 def build_in_background(*specs: Helper) -> None:
     """Start :func:`build_helper` for each of ``specs`` in order on one thread, where the
     helpers are allowed (a later build of one of them waits for it; a failure here is the

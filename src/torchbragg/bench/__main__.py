@@ -79,18 +79,10 @@ def compile_bytecode() -> bool:
 
 
 def prebuilt_helpers() -> list:
-    """The native helpers this install's prebuilt folder serves (the others are built into
-    the cache here, as a run would)."""
-    from torchbragg import _cbuild, native
+    """The native helpers this install's prebuilt folder serves (a cold run loads them)."""
+    from torchbragg import native
 
-    served = []
-    for spec in native.HELPERS:
-        try:
-            if native.build_helper(spec).parent == _cbuild.prebuilt_dir():
-                served.append(spec.name)
-        except _cbuild.BuildError:
-            pass
-    return served
+    return [spec.name for spec in native.HELPERS if native.prebuilt(spec) is not None]
 
 
 def cpu_model() -> str:
