@@ -154,11 +154,9 @@ def build_cached(
     target = (cache_root() / "build" if out_dir is None else Path(out_dir)) / file_name
     if target.exists():
         return target
-    if out_dir is None:
-        entry = prebuilt_entry(name, sources, shared=shared, extra_flags=extra_flags,
-                               libs=libs, headers=headers)
-        if entry is not None:
-            return entry
+    installed = prebuilt_dir() if out_dir is None else None
+    if installed is not None and (installed / file_name).is_file():
+        return installed / file_name
     out_dir = target.parent
     find_compiler()  # raises BuildError when there is none to build with
     out_dir.mkdir(parents=True, exist_ok=True)
