@@ -65,11 +65,19 @@ def run(args, cwd, env=None, limit=60):
     return Result(rc, out.getvalue(), err.getvalue())
 
 
-def spawn(args, cwd, **kwargs):
-    """The real entry point (``python -m torchbragg``) as a child process."""
+def spawn(args, cwd, preexec_fn=None, **kwargs):
+    """The real entry point (``python -m torchbragg``) as a child process, with SIGINT and
+    SIGTERM at their defaults (a suite run as a shell's background job would pass SIGINT on
+    ignored, which the command keeps), then ``preexec_fn``."""
+    def prepare():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if preexec_fn is not None:
+            preexec_fn()
+
     env = dict(os.environ, PYTHONPATH=str(SRC), TORCHBRAGG_COMPILE="off")
     return subprocess.Popen([sys.executable, "-m", "torchbragg", *args], cwd=cwd, env=env,
-                            **kwargs)
+                            preexec_fn=prepare, **kwargs)
 
 
 def listing(folder: Path) -> dict:
@@ -345,7 +353,12 @@ def test_interrupt_during_the_commit_restores_every_file(tmp_path, monkeypatch):
             os.kill(os.getpid(), signal.SIGINT)
 
     monkeypatch.setattr(atomic.os, "rename", rename)
-    res = run(HKL_ARGS, tmp_path)
+    # (Ctrl-C raises here even where the suite inherited SIGINT ignored)
+    before_handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        res = run(HKL_ARGS, tmp_path)
+    finally:
+        signal.signal(signal.SIGINT, before_handler)
     assert res.returncode == errors.EXIT_INTERRUPTED, res.stderr
     assert sent and listing(tmp_path) == before
 
