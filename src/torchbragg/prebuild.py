@@ -27,13 +27,14 @@ def prebuild(folder: Path, say: Callable[[str], None] = print) -> List[Path]:
     folder = Path(folder)
     start = time.monotonic()
     built: List[Path] = []
+    keep = set()  # (each library and its .flags line)
     for spec in native.HELPERS:
         try:
             built.append(native.build_helper(spec, out_dir=folder))
+            keep |= {built[-1].name, f"{spec.name}.flags"}
         except (BuildError, OSError) as exc:
             say(f"torchbragg: native helper {spec.name} not built at install ({exc}); "
                 "runs build it on first use (≈ 1 s)")
-    keep = {p.name for p in built} | {f"{p.name.split('-')[0]}.flags" for p in built}
     if folder.is_dir():
         for old in folder.iterdir():
             if old.name not in keep:

@@ -100,14 +100,8 @@ def _extremes(col: np.ndarray) -> tuple[int, int]:
     finite = col[np.isfinite(col)]
     if finite.size == col.size and (finite.size == 0 or np.abs(finite).max() < 2.0**31):
         # truncation is monotone, so the sequential result is trunc(min) / trunc(max)
-        lo, hi = EXTREME, -EXTREME
-        if col.size:
-            mn, mx = float(col.min()), float(col.max())
-            if mn < lo:
-                lo = int(mn)
-            if mx > hi:
-                hi = int(mx)
-        return lo, hi
+        return _from_min_max(float(col.min()), float(col.max())) if col.size \
+            else (EXTREME, -EXTREME)
     lo, hi = EXTREME, -EXTREME
     for x in col.tolist():
         if x < lo:
@@ -115,6 +109,11 @@ def _extremes(col: np.ndarray) -> tuple[int, int]:
         if x > hi:
             hi = cscan.c_trunc_int(x)
     return lo, hi
+
+
+def _from_min_max(mn: float, mx: float) -> tuple[int, int]:
+    """:func:`_extremes` of finite values below 2^31 in magnitude from their min and max."""
+    return (int(mn) if mn < EXTREME else EXTREME, int(mx) if mx > -EXTREME else -EXTREME)
 
 
 #: A whole file of strictly valid records (one per line, blank lines allowed).
@@ -292,8 +291,7 @@ def _extents(rec: np.ndarray, plain: bool) -> tuple:
     found = plain_extent(rec) if plain else None
     if found is None:
         return tuple(_extremes(rec[:, a]) for a in range(3))
-    return tuple((int(lo) if lo < EXTREME else EXTREME, int(hi) if hi > -EXTREME else -EXTREME)
-                 for lo, hi in found)
+    return tuple(_from_min_max(lo, hi) for lo, hi in found)
 
 
 def _store(grid: np.ndarray, idx: np.ndarray, fvals: np.ndarray, origin) -> None:
